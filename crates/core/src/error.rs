@@ -47,13 +47,12 @@ pub enum Error {
         after: Duration,
     },
     /// The TLS handshake failed (untrusted certificate, fingerprint mismatch, not TLS at all).
-    #[error("TLS handshake with {peer} failed: {source}")]
+    #[error("TLS handshake with {peer} failed: {reason}")]
     TlsHandshake {
         /// The peer.
         peer: String,
-        /// What rustls reported.
-        #[source]
-        source: std::io::Error,
+        /// What rustls reported, as one line.
+        reason: String,
     },
     /// An operation did not finish in time.
     #[error("{what}: no answer within {}", humantime::format_duration(*after))]

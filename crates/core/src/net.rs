@@ -122,14 +122,29 @@ async fn connect_inner(addr: &str, options: &ConnectOptions) -> Result<Stream, E
                 tls.connector()
                     .connect(name, tcp)
                     .await
-                    .map_err(|source| Error::TlsHandshake {
+                    .map_err(|e| Error::TlsHandshake {
                         peer: addr.to_owned(),
-                        source,
+                        reason: describe_tls_error(&e),
                     })?;
             Stream::client_tls(tls_stream, peer)
         }
     };
     Ok(stream.traced(options.trace.clone(), &options.service))
+}
+
+/// A one-line reason for a failed handshake. rustls prints some certificate errors with their
+/// Debug form; the ones prise raises itself (fingerprint mismatch) read better with Display.
+pub fn describe_tls_error(e: &std::io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
+            format!("invalid peer certificate: {}", other.0)
+        }
+        Some(tls) => tls.to_string(),
+        None => e.to_string(),
+    }
 }
 
 /// Bind a TCP listener.

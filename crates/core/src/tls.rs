@@ -286,6 +286,14 @@ impl ClientTls {
     }
 }
 
+/// The server's certificate is not the pinned one.
+#[derive(Debug, thiserror::Error)]
+#[error("certificate fingerprint mismatch: expected {expected}, server presented {got}")]
+struct FingerprintMismatch {
+    expected: Fingerprint,
+    got: Fingerprint,
+}
+
 /// Checks the leaf certificate's fingerprint instead of a chain (or nothing, when `expected` is
 /// `None`), but still checks the handshake signatures, so the server must hold the key.
 #[derive(Debug)]
@@ -310,9 +318,11 @@ impl ServerCertVerifier for PinnedVerifier {
         if got == expected {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint mismatch: expected {expected}, server presented {got}"
-            )))
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(
+                    FingerprintMismatch { expected, got },
+                ))),
+            ))
         }
     }
 
