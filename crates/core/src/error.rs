@@ -7,7 +7,7 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum Error {
     /// An I/O operation failed; `context` says which.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What we were doing.
         context: String,
@@ -30,7 +30,7 @@ pub enum Error {
         reason: String,
     },
     /// The peer refused or reset the connection.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}")]
     Connect {
         /// The address as given.
         addr: String,

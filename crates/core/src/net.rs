@@ -142,6 +142,11 @@ pub fn describe_tls_error(e: &std::io::Error) -> String {
         Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
             format!("invalid peer certificate: {}", other.0)
         }
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
+            "the server's certificate is not signed by a trusted authority \
+             (for a self-signed server, pin it with --fingerprint or trust it with --ca)"
+                .to_owned()
+        }
         Some(tls) => tls.to_string(),
         None => e.to_string(),
     }

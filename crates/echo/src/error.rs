@@ -8,7 +8,7 @@ pub enum Error {
     #[error(transparent)]
     Core(#[from] prise_core::Error),
     /// Reading from or writing to the peer or a local stream failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What we were doing.
         context: String,
@@ -23,7 +23,7 @@ pub enum Error {
         peer: String,
     },
     /// A reply line broke the line limit.
-    #[error("reply from {peer}: {source}")]
+    #[error("reply from {peer}")]
     Codec {
         /// The server.
         peer: String,

@@ -43,6 +43,18 @@ async fn start(config: server::Config) -> Running {
     }
 }
 
+/// The error and its causes on one line, as the binary prints them.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 fn client_config() -> client::Config {
     client::Config {
         timeout: Duration::from_secs(5),
@@ -128,7 +140,7 @@ async fn wrong_fingerprint_is_refused() {
     )
     .await
     .unwrap_err();
-    let text = err.to_string();
+    let text = chain(&err);
     assert!(text.contains("fingerprint mismatch"), "{text}");
     assert!(
         text.contains(&other.to_string()),
@@ -251,7 +263,7 @@ async fn refused_port_is_a_clear_error() {
     let addr = listener.local_addr().unwrap().to_string();
     drop(listener);
     let err = send(&addr, b"x", &client_config()).await.unwrap_err();
-    let text = err.to_string();
+    let text = chain(&err);
     assert!(
         text.starts_with(&format!("cannot connect to {addr}")),
         "{text}"

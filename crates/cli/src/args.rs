@@ -1,0 +1,179 @@
+//! The command line, as clap sees it. Nothing here does work: `main` turns these raw arguments
+//! into each service's validated `Config` and runs it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueHint};
+use prise_core::tls::Fingerprint;
+
+/// Everyday TCP/IP jobs in one binary: chat, file transfer, backup, HTTP, FTP, time,
+/// monitoring, echo.
+#[derive(Debug, Parser)]
+#[command(name = "prise", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+
+    /// Less log output on stderr (-q errors only, -qq nothing).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: u8,
+
+    /// Append every byte sent and received, by every service, to FILE (one line per read or
+    /// write: time, service, peer, direction, byte count, bytes). Passwords are hidden.
+    #[arg(long, value_name = "FILE", global = true, value_hint = ValueHint::FilePath)]
+    pub(crate) trace_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Echo server and client: every byte sent comes back (or a fixed reply per line).
+    #[command(subcommand)]
+    Echo(EchoCommand),
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (prise.1 and one per subcommand) into a folder, or prise.1 to stdout.
+    Man {
+        /// Folder to write the pages into; stdout (prise.1 only) when absent.
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EchoCommand {
+    /// Serve echo: every client gets its bytes back, any number of clients at once.
+    Serve(EchoServeArgs),
+    /// Send MESSAGE (or stdin) to an echo server and print what comes back.
+    Send(EchoSendArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EchoServeArgs {
+    /// Address to listen on (port 0 picks a free port; the announce line tells which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7007")]
+    pub(crate) listen: String,
+
+    /// Serve at most N clients at once; others wait until a slot frees.
+    #[arg(long, value_name = "N", default_value_t = prise_core::server::MAX_CONNECTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub(crate) max_connections: u64,
+
+    /// Answer every received line with TEXT instead of echoing (the tutorial's server says
+    /// "Message bien reçu!").
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reply: Option<String>,
+
+    /// Close a connection that sends nothing for this long.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub(crate) idle_timeout: Duration,
+
+    /// On Ctrl-C or SIGTERM, give connections this long to finish.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub(crate) grace: Duration,
+
+    #[command(flatten)]
+    pub(crate) tls: ServerTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EchoSendArgs {
+    /// Server address, HOST:PORT.
+    #[arg(value_name = "ADDR")]
+    pub(crate) addr: String,
+
+    /// Text to send, followed by a newline; stdin is sent as is when absent.
+    #[arg(value_name = "MESSAGE")]
+    pub(crate) message: Option<String>,
+
+    /// Send MESSAGE N times over one connection, one line at a time, and print round-trip
+    /// times like ping (MESSAGE defaults to "ping").
+    #[arg(short = 'c', long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) count: Option<u32>,
+
+    /// With --count, wait this long between messages.
+    #[arg(short = 'i', long, value_name = "DURATION", default_value = "0", value_parser = duration, requires = "count")]
+    pub(crate) interval: Duration,
+
+    #[command(flatten)]
+    pub(crate) timeouts: TimeoutArgs,
+
+    #[command(flatten)]
+    pub(crate) tls: ClientTlsArgs,
+}
+
+/// TLS options of every server.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub(crate) struct ServerTlsArgs {
+    /// Serve TLS with this certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_key", value_hint = ValueHint::FilePath)]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// The private key for --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert", value_hint = ValueHint::FilePath)]
+    pub(crate) tls_key: Option<PathBuf>,
+
+    /// Serve TLS with a certificate made at start; its fingerprint is printed for clients to
+    /// pin with --fingerprint.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub(crate) tls_self_signed: bool,
+}
+
+/// TLS options of every client.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub(crate) struct ClientTlsArgs {
+    /// Connect with TLS, verifying the server against the system's trusted roots.
+    #[arg(long)]
+    pub(crate) tls: bool,
+
+    /// Trust the certificates in FILE (PEM) instead of the system roots. Implies --tls.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) ca: Option<PathBuf>,
+
+    /// Trust exactly the certificate with this SHA-256 fingerprint (SHA256:<hex>, as the server
+    /// prints it). Implies --tls.
+    #[arg(long, value_name = "SHA256:HEX", conflicts_with = "ca")]
+    pub(crate) fingerprint: Option<Fingerprint>,
+
+    /// Do not verify the server at all (encrypted, but anyone in between can read). Implies
+    /// --tls. Prints a warning.
+    #[arg(long, conflicts_with_all = ["ca", "fingerprint"])]
+    pub(crate) insecure: bool,
+}
+
+/// Timeouts of every client.
+#[derive(Debug, Args)]
+pub(crate) struct TimeoutArgs {
+    /// Give up connecting (TCP and TLS) after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub(crate) connect_timeout: Duration,
+
+    /// Give up when the server has not answered for this long.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub(crate) timeout: Duration,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    prise_core::duration::parse_duration(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

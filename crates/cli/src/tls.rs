@@ -1,0 +1,67 @@
+//! TLS flags into prise-core configurations.
+
+use anyhow::Context as _;
+use prise_core::tls::{ClientTls, ServerTls, Verify};
+
+use crate::args::{ClientTlsArgs, ServerTlsArgs};
+
+/// The server's TLS config, or `None` for plain TCP. A self-signed certificate also names the
+/// listen address when it is a specific IP.
+pub(crate) fn server(
+    args: &ServerTlsArgs,
+    listen_ip: Option<std::net::IpAddr>,
+) -> anyhow::Result<Option<ServerTls>> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        return Ok(Some(ServerTls::from_pem_files(cert, key)?));
+    }
+    if args.tls_self_signed {
+        let mut names = ServerTls::default_self_signed_names();
+        if let Some(ip) = listen_ip.filter(|ip| !ip.is_unspecified()) {
+            let ip = ip.to_string();
+            if !names.contains(&ip) {
+                names.push(ip);
+            }
+        }
+        return Ok(Some(
+            ServerTls::self_signed(&names).context("--tls-self-signed")?,
+        ));
+    }
+    Ok(None)
+}
+
+/// Print what a client needs to trust this server: the fingerprint on stdout (scripts read it),
+/// a hint on stderr.
+pub(crate) fn announce_fingerprint(service: &str, tls: &ServerTls, self_signed: bool) {
+    let fingerprint = tls.fingerprint();
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_fmt(
+        &mut out,
+        format_args!("{service} certificate {fingerprint}\n"),
+    );
+    let _ = std::io::Write::flush(&mut out);
+    if self_signed {
+        eprintln!(
+            "prise: self-signed certificate; clients can pin it with --fingerprint {fingerprint}"
+        );
+    }
+}
+
+/// The client's TLS config, or `None` for plain TCP.
+pub(crate) fn client(args: &ClientTlsArgs) -> anyhow::Result<Option<ClientTls>> {
+    let verify = if args.insecure {
+        eprintln!(
+            "prise: warning: --insecure: the server's certificate is not checked; \
+             anyone on the path can read and change this connection"
+        );
+        Verify::Insecure
+    } else if let Some(fingerprint) = args.fingerprint {
+        Verify::Pinned(fingerprint)
+    } else if let Some(ca) = &args.ca {
+        Verify::CaFile(ca.clone())
+    } else if args.tls {
+        Verify::SystemRoots
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(ClientTls::new(verify)?))
+}

@@ -1,0 +1,370 @@
+//! End-to-end tests of the `prise` binary: real processes, real sockets on 127.0.0.1, port 0,
+//! readiness read from the `listening on` line.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn prise() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin!("prise"))
+}
+
+/// A server process and what it announced on stdout.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    fingerprint: Option<String>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = prise()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut fingerprint = None;
+        let announced = loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                break Err("server exited before announcing".to_owned());
+            }
+            let line = line.trim_end();
+            if let Some(fp) = line.strip_prefix("echo certificate ") {
+                fingerprint = Some(fp.to_owned());
+            } else if let Some(addr) = line.strip_prefix("echo listening on ") {
+                break Ok(addr.parse().unwrap());
+            } else {
+                break Err(format!("unexpected stdout line {line:?}"));
+            }
+        };
+        match announced {
+            Ok(addr) => Server {
+                child,
+                addr,
+                fingerprint,
+            },
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{why}");
+            }
+        }
+    }
+
+    fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn terminate(mut self) -> (i32, String) {
+        signal(&self.child, "TERM");
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status.code().unwrap_or(-1), stderr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn run(args: &[&str]) -> Output {
+    prise().args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn version_help_completions_and_man_pages() {
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        format!("prise {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let out = run(&["--help"]);
+    assert!(text(&out.stdout).contains("echo"), "{}", text(&out.stdout));
+    let out = run(&["completions", "bash"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains("_prise()"),
+        "a bash completion function"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["man", "--out-dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for page in [
+        "prise.1",
+        "prise-echo.1",
+        "prise-echo-serve.1",
+        "prise-echo-send.1",
+    ] {
+        let body = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(body.contains(".TH"), "{page} is a man page");
+    }
+}
+
+#[test]
+fn echo_round_trip_and_clean_exit_on_sigterm() {
+    let server = Server::start(&["echo", "serve", "--listen", "127.0.0.1:0"]);
+    let out = run(&["echo", "send", &server.addr(), "bonjour"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "bonjour\n");
+    // stdin is sent as is when no message is given.
+    let mut child = prise()
+        .args(["echo", "send", &server.addr()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"line one\nline two")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "line one\nline two");
+    let (code, _stderr) = server.terminate();
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn ping_mode_prints_round_trips() {
+    let server = Server::start(&[
+        "echo",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--reply",
+        "Message bien reçu!",
+    ]);
+    let out = run(&["echo", "send", &server.addr(), "salut", "--count", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    for (i, line) in lines[..3].iter().enumerate() {
+        assert!(
+            line.starts_with(&format!(
+                "reply from {}: seq={} time=",
+                server.addr(),
+                i + 1
+            )),
+            "{line}"
+        );
+        assert!(line.ends_with(" ms \"Message bien reçu!\""), "{line}");
+    }
+    assert!(
+        lines[3].starts_with("3 sent, 3 received, rtt min/avg/max = "),
+        "{}",
+        lines[3]
+    );
+}
+
+#[test]
+fn tls_pinned_wrong_pin_and_insecure() {
+    let server = Server::start(&[
+        "echo",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-self-signed",
+    ]);
+    let fingerprint = server.fingerprint.clone().expect("fingerprint announced");
+    assert!(
+        fingerprint.starts_with("SHA256:") && fingerprint.len() == 71,
+        "{fingerprint}"
+    );
+
+    let out = run(&[
+        "echo",
+        "send",
+        &server.addr(),
+        "chiffré",
+        "--fingerprint",
+        &fingerprint,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "chiffré\n");
+
+    let wrong = format!("SHA256:{}", "ab".repeat(32));
+    let out = run(&["echo", "send", &server.addr(), "x", "--fingerprint", &wrong]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("prise: TLS handshake with "), "{stderr}");
+    assert!(stderr.contains("fingerprint mismatch"), "{stderr}");
+    assert!(out.stdout.is_empty());
+
+    // Verified against system roots, a self-signed certificate is refused with a hint.
+    let out = run(&["echo", "send", &server.addr(), "x", "--tls"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--fingerprint"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(&["echo", "send", &server.addr(), "hi", "--insecure"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi\n");
+    assert!(
+        text(&out.stderr).contains("warning: --insecure"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn refused_and_silent_peers_fail_with_one_line() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let out = run(&["echo", "send", &addr, "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("prise: cannot connect to {addr}: ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1);
+
+    // Listening but never accepting or answering.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let out = run(&["echo", "send", &addr, "x", "--timeout", "300ms"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("prise: waiting for {addr}: no answer within 300ms\n")
+    );
+}
+
+#[test]
+fn sigterm_stops_accepting_and_lets_active_clients_finish() {
+    let server = Server::start(&["echo", "serve", "--listen", "127.0.0.1:0", "--grace", "30s"]);
+    let mut active = TcpStream::connect(server.addr).unwrap();
+    active
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    active.write_all(b"first ").unwrap();
+    let mut buf = [0u8; 6];
+    active.read_exact(&mut buf).unwrap();
+    signal(&server.child, "TERM");
+    // New connections are refused once the server has stopped listening.
+    let mut refused = false;
+    for _ in 0..200 {
+        match TcpStream::connect(server.addr) {
+            Err(_) => {
+                refused = true;
+                break;
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    assert!(refused, "still accepting after SIGTERM");
+    // The client in progress is served to the end.
+    active.write_all(b"second").unwrap();
+    active.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    active.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"second");
+    let (code, stderr) = server.terminate_after_signal();
+    assert_eq!(code, 0, "{stderr}");
+}
+
+impl Server {
+    fn terminate_after_signal(mut self) -> (i32, String) {
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status.code().unwrap_or(-1), stderr)
+    }
+}
+
+#[test]
+fn trace_file_records_both_directions() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.log");
+    let trace_arg = trace.to_str().unwrap();
+    let server = Server::start(&[
+        "--trace-file",
+        trace_arg,
+        "echo",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let client_trace = dir.path().join("client.log");
+    let out = run(&[
+        "echo",
+        "send",
+        &server.addr(),
+        "trace me",
+        "--trace-file",
+        client_trace.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let addr = server.addr;
+    let (code, _) = server.terminate();
+    assert_eq!(code, 0);
+
+    let server_log = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = server_log.lines().collect();
+    assert_eq!(lines.len(), 2, "{server_log}");
+    assert!(
+        lines[0].contains(" echo 127.0.0.1:") && lines[0].ends_with(" recv 9 \"trace me\\n\""),
+        "{server_log}"
+    );
+    assert!(
+        lines[1].ends_with(" send 9 \"trace me\\n\""),
+        "{server_log}"
+    );
+    let client_log = std::fs::read_to_string(&client_trace).unwrap();
+    let peer = format!(" echo {addr} ");
+    assert!(
+        client_log
+            .lines()
+            .any(|l| l.contains(&peer) && l.ends_with(" send 9 \"trace me\\n\"")),
+        "{client_log}"
+    );
+    assert!(
+        client_log
+            .lines()
+            .any(|l| l.contains(&peer) && l.ends_with(" recv 9 \"trace me\\n\"")),
+        "{client_log}"
+    );
+}
