@@ -10,7 +10,16 @@ use prise_core::tls::Fingerprint;
 /// Everyday TCP/IP jobs in one binary: chat, file transfer, backup, HTTP, FTP, time,
 /// monitoring, echo.
 #[derive(Debug, Parser)]
-#[command(name = "prise", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "prise",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    // A flag given twice keeps its last value: that is how command-line flags override the
+    // settings of a --config file (see config.rs).
+    args_override_self = true
+)]
 pub(crate) struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -57,6 +66,11 @@ pub(crate) enum EchoCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct EchoServeArgs {
+    /// Read settings from a TOML file (the same names as these flags; flags win). On SIGHUP the
+    /// TLS certificate and key are read again.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) config: Option<PathBuf>,
+
     /// Address to listen on (port 0 picks a free port; the announce line tells which).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7007")]
     pub(crate) listen: String,
@@ -140,8 +154,8 @@ pub(crate) struct ClientTlsArgs {
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) ca: Option<PathBuf>,
 
-    /// Trust exactly the certificate with this SHA-256 fingerprint (SHA256:<hex>, as the server
-    /// prints it). Implies --tls.
+    /// Trust exactly the certificate with this SHA-256 fingerprint ("SHA256:" and 64 hex digits,
+    /// as the server prints it). Implies --tls.
     #[arg(long, value_name = "SHA256:HEX", conflicts_with = "ca")]
     pub(crate) fingerprint: Option<Fingerprint>,
 

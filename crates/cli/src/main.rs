@@ -8,9 +8,10 @@
 //! a non-zero exit; a closed stdout (`prise ... | head`) is not an error.
 
 mod args;
+mod config;
 mod echo;
 mod logging;
-mod shutdown;
+mod signals;
 mod tls;
 
 use std::io::Write as _;
@@ -22,7 +23,13 @@ use clap::{CommandFactory, Parser};
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_arguments() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "prise: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
     logging::init(cli.verbose, cli.quiet);
     prise_core::tls::install_crypto_provider();
     match run(cli) {
@@ -34,6 +41,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line with its `--config` file expanded. Called again on SIGHUP to reload.
+fn parse_arguments() -> anyhow::Result<Cli> {
+    let raw = config::expand(std::env::args_os().collect())?;
+    Ok(Cli::parse_from(raw))
+}
+
+/// Parse again for a reload: like [`parse_arguments`], but an error is returned, not printed
+/// and exited on, so a bad edit to the config file leaves the running server as it was.
+pub(crate) fn reparse_arguments() -> anyhow::Result<Cli> {
+    let raw = config::expand(std::env::args_os().collect())?;
+    Cli::try_parse_from(raw).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -368,3 +368,85 @@ fn trace_file_records_both_directions() {
         "{client_log}"
     );
 }
+
+fn write_cert(dir: &std::path::Path) -> String {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
+    prise_core::tls::Fingerprint::of(certified.cert.der()).to_string()
+}
+
+#[test]
+fn config_file_settings_and_certificate_reload_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_cert(dir.path());
+    let config = dir.path().join("echo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nreply = \"from the file\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+            dir.path().join("cert.pem"),
+            dir.path().join("key.pem"),
+        ),
+    )
+    .unwrap();
+    let mut server = Server::start(&["echo", "serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(server.fingerprint.as_deref(), Some(first.as_str()));
+    let out = run(&[
+        "echo",
+        "send",
+        &server.addr(),
+        "hi",
+        "--fingerprint",
+        &first,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "from the file\n");
+
+    // Renew the certificate in place and tell the server.
+    let second = write_cert(dir.path());
+    signal(&server.child, "HUP");
+    let mut stderr = BufReader::new(server.child.stderr.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited");
+        if line.contains("reloaded the TLS certificate") {
+            break;
+        }
+    }
+    let out = run(&[
+        "echo",
+        "send",
+        &server.addr(),
+        "hi",
+        "--fingerprint",
+        &second,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&[
+        "echo",
+        "send",
+        &server.addr(),
+        "hi",
+        "--fingerprint",
+        &first,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "the old certificate is gone");
+    signal(&server.child, "TERM");
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn bad_config_file_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("echo.toml");
+    std::fs::write(&config, "max_conections = 3\n").unwrap();
+    let out = run(&["echo", "serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("`max_conections` is not a setting of `prise echo serve`"),
+        "{stderr}"
+    );
+}

@@ -10,12 +10,14 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::Error;
@@ -90,17 +92,44 @@ impl std::str::FromStr for Fingerprint {
     }
 }
 
+/// The certificate a server presents right now. Swapped whole on reload, so a handshake sees
+/// either the old certificate or the new one, never a mix.
+#[derive(Debug)]
+struct Current {
+    key: Arc<CertifiedKey>,
+    fingerprint: Fingerprint,
+}
+
+/// Hands rustls the current certificate; [`ServerTls::reload_from`] swaps it.
+#[derive(Debug)]
+struct SwappableCert(RwLock<Current>);
+
+impl ResolvesServerCert for SwappableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // A poisoned lock only means a panic elsewhere while swapping; the value is whole.
+        let current = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(Arc::clone(&current.key))
+    }
+}
+
 /// What a server presents: its rustls config and its certificate's fingerprint.
+///
+/// Clones share the certificate: [`ServerTls::reload_from`] on one (on SIGHUP, after a
+/// certificate renewal) changes what every clone presents from the next handshake on, without
+/// dropping connections.
 #[derive(Clone)]
 pub struct ServerTls {
     config: Arc<rustls::ServerConfig>,
-    fingerprint: Fingerprint,
+    current: Arc<SwappableCert>,
 }
 
 impl fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerTls")
-            .field("fingerprint", &self.fingerprint)
+            .field("fingerprint", &self.fingerprint())
             .finish_non_exhaustive()
     }
 }
@@ -139,32 +168,65 @@ impl ServerTls {
         vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
     }
 
+    fn certified(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Current, Error> {
+        let leaf = chain
+            .first()
+            .ok_or_else(|| Error::tls("the certificate file holds no certificate"))?;
+        let fingerprint = Fingerprint::of(leaf);
+        let key = CertifiedKey::from_der(chain, key, &provider())
+            .map_err(|e| Error::tls(format!("certificate and key: {e}")))?;
+        Ok(Current {
+            key: Arc::new(key),
+            fingerprint,
+        })
+    }
+
     fn from_der(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> Result<Self, Error> {
         install_crypto_provider();
-        let leaf = chain
-            .first()
-            .ok_or_else(|| Error::tls("the certificate file holds no certificate"))?;
-        let fingerprint = Fingerprint::of(leaf);
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        let current = Arc::new(SwappableCert(RwLock::new(Self::certified(chain, key)?)));
+        let config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::tls(e.to_string()))?
             .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| Error::tls(format!("certificate and key: {e}")))?;
-        // Services that speak HTTP add ALPN themselves; the rest need none.
-        config.alpn_protocols.clear();
+            .with_cert_resolver(Arc::clone(&current) as Arc<dyn ResolvesServerCert>);
         Ok(Self {
             config: Arc::new(config),
-            fingerprint,
+            current,
         })
+    }
+
+    /// Present `other`'s certificate from now on (the next handshakes; connections already
+    /// established keep theirs).
+    pub fn reload_from(&self, other: &ServerTls) {
+        let (key, fingerprint) = {
+            let theirs = other
+                .current
+                .0
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (Arc::clone(&theirs.key), theirs.fingerprint)
+        };
+        let mut ours = self
+            .current
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *ours = Current { key, fingerprint };
     }
 
     /// The leaf certificate's fingerprint, for the operator to print and clients to pin.
     pub fn fingerprint(&self) -> Fingerprint {
-        self.fingerprint
+        self.current
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fingerprint
     }
 
     /// The rustls configuration.
@@ -378,6 +440,17 @@ mod tests {
         assert_eq!(text.to_uppercase().parse::<Fingerprint>().unwrap(), fp);
         let colons: Vec<String> = fp.as_bytes().iter().map(|b| format!("{b:02X}")).collect();
         assert_eq!(colons.join(":").parse::<Fingerprint>().unwrap(), fp);
+    }
+
+    #[test]
+    fn reload_swaps_the_certificate_for_every_clone() {
+        let names = ServerTls::default_self_signed_names();
+        let running = ServerTls::self_signed(&names).unwrap();
+        let clone = running.clone();
+        let renewed = ServerTls::self_signed(&names).unwrap();
+        assert_ne!(running.fingerprint(), renewed.fingerprint());
+        running.reload_from(&renewed);
+        assert_eq!(clone.fingerprint(), renewed.fingerprint());
     }
 
     #[test]

@@ -465,3 +465,40 @@ async fn idle_clients_are_disconnected() {
     assert!(rest.is_empty());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn reloaded_certificate_is_presented_without_a_restart() {
+    let names = ServerTls::default_self_signed_names();
+    let tls = ServerTls::self_signed(&names).unwrap();
+    let old = tls.fingerprint();
+    let server = start(server::Config {
+        tls: Some(tls.clone()),
+        ..server::Config::default()
+    })
+    .await;
+    let addr = server.addr.to_string();
+    assert_eq!(
+        send(&addr, b"a", &tls_client(Verify::Pinned(old)))
+            .await
+            .unwrap(),
+        b"a"
+    );
+    let renewed = ServerTls::self_signed(&names).unwrap();
+    tls.reload_from(&renewed);
+    let new = renewed.fingerprint();
+    assert_eq!(
+        send(&addr, b"b", &tls_client(Verify::Pinned(new)))
+            .await
+            .unwrap(),
+        b"b"
+    );
+    let err = send(&addr, b"c", &tls_client(Verify::Pinned(old)))
+        .await
+        .unwrap_err();
+    assert!(
+        chain(&err).contains("fingerprint mismatch"),
+        "{}",
+        chain(&err)
+    );
+    server.stop().await;
+}

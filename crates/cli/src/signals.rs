@@ -1,10 +1,11 @@
-//! Ctrl-C (SIGINT) and SIGTERM become one cancellation: servers stop accepting, drain and exit 0.
+//! Signals: Ctrl-C (SIGINT) and SIGTERM become one cancellation (servers stop accepting, drain
+//! and exit 0); SIGHUP asks a server to reload its configuration.
 
 use prise_core::CancellationToken;
 
 /// A token cancelled on the first SIGINT or SIGTERM. A second signal exits at once, for the
 /// impatient operator whose server is draining a stuck client.
-pub(crate) fn on_signal() -> anyhow::Result<CancellationToken> {
+pub(crate) fn on_shutdown() -> anyhow::Result<CancellationToken> {
     let token = CancellationToken::new();
     let cancel = token.clone();
     #[cfg(unix)]
@@ -38,4 +39,33 @@ pub(crate) fn on_signal() -> anyhow::Result<CancellationToken> {
         });
     }
     Ok(token)
+}
+
+/// Run `reload` on every SIGHUP until `shutdown` is cancelled. Where there is no SIGHUP (not
+/// Unix) this does nothing.
+pub(crate) fn on_reload(
+    shutdown: CancellationToken,
+    mut reload: impl FnMut() + Send + 'static,
+) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    got = hup.recv() => match got {
+                        Some(()) => reload(),
+                        None => break,
+                    },
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (shutdown, &mut reload);
+    }
+    Ok(())
 }
