@@ -15,5 +15,7 @@ fuzz_target!(|data: &[u8]| {
     while let Ok(Some(frame)) = codec.decode_eof(&mut buf) {
         assert!(frame.len() <= max);
     }
-    assert!(buf.capacity() <= rest.len().max(max + 4) + 64);
+    // Memory follows what arrived and the limit, never the length a header claims (BytesMut
+    // may double its capacity when it grows, hence the factor 2).
+    assert!(buf.capacity() <= 2 * (rest.len() + max + 4) + 64);
 });

@@ -43,6 +43,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// First wait after a failed `accept`; doubles up to [`ACCEPT_BACKOFF_MAX`].
 pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 
+/// How long [`ServeOptions::tls_optional`] waits for a first byte before taking a silent client
+/// for a plain one (a person on telnet waits for a banner).
+pub const SNIFF_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// First byte of a TLS handshake record (a ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// Longest wait after failed `accept`s.
 pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
@@ -55,6 +62,10 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// TLS, or `None` for plain TCP.
     pub tls: Option<ServerTls>,
+    /// With `tls` set, also serve plain clients on the same port: a connection whose first
+    /// byte is a TLS handshake record gets TLS, any other (or none within [`SNIFF_TIMEOUT`])
+    /// stays plain.
+    pub tls_optional: bool,
     /// Time allowed for a TLS handshake.
     pub handshake_timeout: Duration,
     /// Time in-flight connections get after shutdown.
@@ -70,6 +81,7 @@ impl ServeOptions {
             service: Arc::from(service),
             max_connections: MAX_CONNECTIONS,
             tls: None,
+            tls_optional: false,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             grace: SHUTDOWN_GRACE,
             trace: None,
@@ -167,6 +179,17 @@ where
         tracker.spawn(async move {
             let _permit = permit;
             let work = async {
+                let acceptor = match acceptor {
+                    Some(acceptor) if options.tls_optional => {
+                        let mut first = [0u8; 1];
+                        match tokio::time::timeout(SNIFF_TIMEOUT, tcp.peek(&mut first)).await {
+                            Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => Some(acceptor),
+                            Ok(Ok(0)) | Ok(Err(_)) => return,
+                            _ => None,
+                        }
+                    }
+                    other => other,
+                };
                 let stream = match acceptor {
                     None => Stream::plain(tcp, peer),
                     Some(acceptor) => {

@@ -1,0 +1,98 @@
+//! What the text and native front doors share: the outgoing buffer, flood control, limits.
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use prise_core::stream::Stream;
+use tokio::io::AsyncWriteExt;
+
+/// Limits and timeouts of one connection.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    /// Longest line a client may send.
+    pub max_line_len: usize,
+    /// Messages per second allowed in the long run; 0 turns flood control off.
+    pub flood_rate: f64,
+    /// Messages allowed in a burst.
+    pub flood_burst: u32,
+    /// Native clients silent this long are pinged; twice this long, disconnected.
+    pub idle_timeout: Duration,
+    /// A client that does not take our bytes for this long is disconnected.
+    pub write_timeout: Duration,
+}
+
+/// Most events taken from the queue for one write: bounds the buffer a burst builds.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Token bucket: `rate` tokens a second, at most `burst` saved up.
+#[derive(Debug)]
+pub(crate) struct Flood {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Flood {
+    pub(crate) fn new(rate: f64, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// Take a token; false means the client is flooding.
+    pub(crate) fn allow(&mut self) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        let now = Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.last = now;
+        self.tokens = (self.tokens + earned).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Write everything in `out` within the write timeout, then clear it.
+pub(crate) async fn flush(
+    stream: &mut Stream,
+    out: &mut BytesMut,
+    timeout: Duration,
+) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(timeout, stream.write_all(out)).await {
+        Ok(result) => result?,
+        Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+    }
+    out.clear();
+    // Give back a buffer a burst made large, so idle connections stay small.
+    if out.capacity() > 64 * 1024 {
+        *out = BytesMut::new();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Flood;
+
+    #[test]
+    fn flood_allows_the_burst_then_refuses() {
+        let mut flood = Flood::new(1.0, 3);
+        assert!((0..3).all(|_| flood.allow()));
+        assert!(!flood.allow());
+        let mut off = Flood::new(0.0, 0);
+        assert!((0..1000).all(|_| off.allow()));
+    }
+}

@@ -1,0 +1,82 @@
+//! The one error type of `prise-chat`.
+
+use std::path::Path;
+
+/// What can go wrong in the chat hub and its front doors.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The nick breaks the naming rules.
+    #[error("invalid nick {nick:?}: {reason}")]
+    NickInvalid {
+        /// The nick asked for.
+        nick: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// Someone else has that nick.
+    #[error("the nick {0} is already taken")]
+    NickTaken(String),
+    /// The room name breaks the naming rules.
+    #[error("invalid room name {room:?}: {reason}")]
+    RoomInvalid {
+        /// The name asked for.
+        room: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// The user is not in that room.
+    #[error("you are not in {0}")]
+    NotInRoom(String),
+    /// The user is in as many rooms as allowed.
+    #[error("you are already in {0} rooms, the most allowed")]
+    TooManyRooms(usize),
+    /// Nobody has that nick.
+    #[error("no user called {0}")]
+    NoSuchUser(String),
+    /// A topic over the limit.
+    #[error("a topic is at most {0} bytes")]
+    TopicTooLong(usize),
+    /// An empty message.
+    #[error("nothing to send")]
+    EmptyMessage,
+    /// The history database failed.
+    #[error("history {file}: {reason}")]
+    History {
+        /// The database file.
+        file: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Connecting or TLS failed (client side).
+    #[error("{0}")]
+    Connect(String),
+    /// The server refused or broke the protocol (client side).
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl Error {
+    pub(crate) fn history(file: &Path, reason: String) -> Self {
+        Error::History {
+            file: file.display().to_string(),
+            reason,
+        }
+    }
+
+    /// The protocol error code (see docs/PROTOCOL-chat.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NickInvalid { .. } => "nick_invalid",
+            Error::NickTaken(_) => "nick_taken",
+            Error::RoomInvalid { .. } => "room_invalid",
+            Error::NotInRoom(_) => "not_in_room",
+            Error::TooManyRooms(_) => "too_many_rooms",
+            Error::NoSuchUser(_) => "no_such_user",
+            Error::TopicTooLong(_) => "topic_too_long",
+            Error::EmptyMessage => "bad_request",
+            Error::History { .. } => "server_error",
+            Error::Connect(_) | Error::Protocol(_) => "client_error",
+        }
+    }
+}

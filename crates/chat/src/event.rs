@@ -1,0 +1,188 @@
+//! What the hub tells connections: [`Event`]s, built once and shared by every recipient.
+//!
+//! An event is an `Arc`; each wire format's bytes are made the first time a connection of that
+//! format needs them and then shared ([`Event::json`], [`Event::text`]). A message to a room of
+//! a thousand native clients is serialized once, not a thousand times.
+
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+/// A chat message as stored and replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Message {
+    /// Unique, increasing across restarts.
+    pub id: u64,
+    /// When the server accepted it.
+    #[serde(with = "rfc3339")]
+    pub ts: SystemTime,
+    /// Sender's nick.
+    pub from: String,
+    /// Room (`#name`) or, for a private message, the recipient's nick.
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// A `/me` action.
+    #[serde(default)]
+    pub action: bool,
+}
+
+/// RFC 3339 UTC with milliseconds, as every timestamp on our wires.
+pub mod rfc3339 {
+    use std::time::SystemTime;
+
+    /// Serialize a time.
+    ///
+    /// # Errors
+    /// Never, beyond the serializer's own.
+    pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_millis(*t))
+    }
+
+    /// Deserialize a time.
+    ///
+    /// # Errors
+    /// When the text is not RFC 3339.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A message in a room.
+    Chat(Message),
+    /// A private message.
+    Private(Message),
+    /// Someone joined a room.
+    Join {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// The room.
+        room: String,
+        /// Who.
+        nick: String,
+    },
+    /// Someone left a room.
+    Part {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// The room.
+        room: String,
+        /// Who.
+        nick: String,
+        /// Why, if they said.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        reason: String,
+    },
+    /// Someone disconnected.
+    Quit {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// Who.
+        nick: String,
+        /// Why.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        reason: String,
+    },
+    /// Someone changed nick.
+    Nick {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// Before.
+        old: String,
+        /// After.
+        new: String,
+    },
+    /// A room's topic changed.
+    Topic {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// The room.
+        room: String,
+        /// The new topic.
+        topic: String,
+        /// Who set it.
+        by: String,
+    },
+    /// A notice from the server.
+    System {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// What.
+        text: String,
+    },
+}
+
+/// A shared, lazily serialized event.
+#[derive(Debug, Clone)]
+pub struct Event(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    kind: EventKind,
+    json: OnceLock<Bytes>,
+    text: OnceLock<Bytes>,
+}
+
+impl Event {
+    /// Wrap an event for sharing.
+    pub fn new(kind: EventKind) -> Self {
+        Self(Arc::new(Inner {
+            kind,
+            json: OnceLock::new(),
+            text: OnceLock::new(),
+        }))
+    }
+
+    /// What happened.
+    pub fn kind(&self) -> &EventKind {
+        &self.0.kind
+    }
+
+    /// The native protocol line (with `\n`), made once for all recipients.
+    pub fn json(&self) -> Bytes {
+        self.0
+            .json
+            .get_or_init(|| {
+                // Serializing our own plain structs cannot fail; an empty object keeps the
+                // stream valid if it ever did.
+                let mut line = serde_json::to_vec(&self.0.kind).unwrap_or_else(|_| b"{}".to_vec());
+                line.push(b'\n');
+                Bytes::from(line)
+            })
+            .clone()
+    }
+
+    /// The text-mode line (with `\n`), made once for all recipients. Room messages carry no
+    /// room prefix here: the text front door adds it for readers whose current room differs.
+    pub fn text(&self) -> Bytes {
+        self.0
+            .text
+            .get_or_init(|| Bytes::from(crate::text::render(&self.0.kind)))
+            .clone()
+    }
+
+    /// The room this event belongs to, if any.
+    pub fn room(&self) -> Option<&str> {
+        match &self.0.kind {
+            EventKind::Chat(m) => Some(&m.to),
+            EventKind::Join { room, .. }
+            | EventKind::Part { room, .. }
+            | EventKind::Topic { room, .. } => Some(room),
+            _ => None,
+        }
+    }
+}

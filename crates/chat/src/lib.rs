@@ -1,0 +1,24 @@
+//! `prise chat`: the hub and its front doors.
+//!
+//! - [`hub`]: users, rooms, topics, private messages, fan-out without waiting on anyone.
+//! - [`history`]: room history in SQLite on its own thread.
+//! - [`event`]: events built once and serialized once per wire format.
+//! - [`server`]: `run(listener, config, shutdown)`, one port for native and text clients.
+//! - [`client`]: the native protocol client library, with reconnect.
+//!
+//! The native protocol and text mode are specified in docs/PROTOCOL-chat.md.
+
+mod conn;
+mod error;
+mod native;
+mod text;
+
+pub mod client;
+pub mod event;
+pub mod history;
+pub mod hub;
+pub mod names;
+pub mod server;
+
+pub use conn::ConnConfig;
+pub use error::Error;

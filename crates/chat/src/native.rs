@@ -1,0 +1,372 @@
+//! The native front door: one JSON object per line, versioned by a hello exchange.
+//! The wire format is specified in docs/PROTOCOL-chat.md.
+
+use std::time::SystemTime;
+
+use bytes::BytesMut;
+use prise_core::codec::{CodecError, LineCodec};
+use prise_core::stream::Stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::AsyncReadExt;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::{flush, ConnConfig, Flood, MAX_BATCH};
+use crate::hub::{Hub, Joined, Session};
+use crate::Error;
+
+/// The protocol versions this server speaks.
+pub(crate) const VERSIONS: &[u32] = &[1];
+
+/// Most messages one `history` request returns.
+pub(crate) const MAX_HISTORY_PAGE: usize = 200;
+
+/// A client request. One flat shape for every type: fields a type does not use are ignored,
+/// which keeps the protocol easy to extend and errors easy to word.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Request {
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    #[serde(rename = "ref")]
+    pub(crate) reference: Option<Value>,
+    pub(crate) versions: Vec<u32>,
+    pub(crate) nick: Option<String>,
+    pub(crate) to: Option<String>,
+    pub(crate) text: Option<String>,
+    pub(crate) action: bool,
+    pub(crate) room: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) topic: Option<String>,
+    pub(crate) before: Option<u64>,
+    pub(crate) limit: Option<usize>,
+    pub(crate) token: Option<Value>,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+struct NativeConn {
+    out: BytesMut,
+    flood: Flood,
+}
+
+impl NativeConn {
+    fn send(&mut self, mut value: Value, reference: Option<&Value>) {
+        if let (Some(reference), Some(object)) = (reference, value.as_object_mut()) {
+            object.insert("ref".into(), reference.clone());
+        }
+        // Serializing a Value cannot fail.
+        if let Ok(bytes) = serde_json::to_vec(&value) {
+            self.out.extend_from_slice(&bytes);
+            self.out.extend_from_slice(b"\n");
+        }
+    }
+
+    fn error(&mut self, code: &str, text: &str, reference: Option<&Value>) {
+        self.send(
+            json!({"type": "error", "code": code, "text": text}),
+            reference,
+        );
+    }
+
+    fn chat_error(&mut self, err: &Error, reference: Option<&Value>) {
+        self.error(err.code(), &err.to_string(), reference);
+    }
+
+    fn joined(&mut self, joined: &Joined, reference: Option<&Value>) {
+        let history: Vec<Value> = joined
+            .history
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap_or(Value::Null))
+            .collect();
+        self.send(
+            json!({
+                "type": "joined",
+                "room": joined.room,
+                "topic": joined.topic,
+                "users": joined.users,
+                "history": history,
+            }),
+            reference,
+        );
+    }
+
+    /// Handle one request after the hello. Returns false when the client quits.
+    async fn request(&mut self, session: &Session, req: Request) -> bool {
+        let r = req.reference.as_ref();
+        match req.kind.as_str() {
+            "chat" | "private" => {
+                let (Some(to), Some(text)) = (req.to.as_deref(), req.text.as_deref()) else {
+                    self.error(
+                        "bad_request",
+                        &format!("{} needs \"to\" and \"text\"", req.kind),
+                        r,
+                    );
+                    return true;
+                };
+                if !self.flood.allow() {
+                    self.error("flood", "too many messages; this one was not sent", r);
+                    return true;
+                }
+                let sent = if req.kind == "chat" {
+                    session.say(to, text, req.action).await
+                } else {
+                    session.private(to, text, req.action)
+                };
+                match sent {
+                    Ok(m) => self.send(json!({"type": "ack", "id": m.id, "ts": humantime::format_rfc3339_millis(m.ts).to_string()}), r),
+                    Err(e) => self.chat_error(&e, r),
+                }
+            }
+            "nick" => match req.nick.as_deref() {
+                None => self.error("bad_request", "nick needs \"nick\"", r),
+                Some(nick) => match session.set_nick(nick) {
+                    Ok(old) => self.send(
+                        json!({"type": "ack", "old": old, "nick": session.nick()}),
+                        r,
+                    ),
+                    Err(e) => self.chat_error(&e, r),
+                },
+            },
+            "join" => match req.room.as_deref() {
+                None => self.error("bad_request", "join needs \"room\"", r),
+                Some(room) => match session.join(room).await {
+                    Ok(joined) => self.joined(&joined, r),
+                    Err(e) => self.chat_error(&e, r),
+                },
+            },
+            "part" => match req.room.as_deref() {
+                None => self.error("bad_request", "part needs \"room\"", r),
+                Some(room) => match session.part(room, req.reason.as_deref().unwrap_or("")) {
+                    Ok(room) => self.send(json!({"type": "ack", "room": room}), r),
+                    Err(e) => self.chat_error(&e, r),
+                },
+            },
+            "topic" => match req.room.as_deref() {
+                None => self.error("bad_request", "topic needs \"room\"", r),
+                Some(room) => match session.topic(room, req.topic.as_deref()) {
+                    Ok((room, topic)) => {
+                        self.send(json!({"type": "ack", "room": room, "topic": topic}), r)
+                    }
+                    Err(e) => self.chat_error(&e, r),
+                },
+            },
+            "users" => match session.users(req.room.as_deref()) {
+                Ok((room, users)) => {
+                    self.send(json!({"type": "users", "room": room, "users": users}), r)
+                }
+                Err(e) => self.chat_error(&e, r),
+            },
+            "rooms" => {
+                let rooms = session.list_rooms();
+                self.send(json!({"type": "rooms", "rooms": rooms}), r);
+            }
+            "history" => match req.room.as_deref() {
+                None => self.error("bad_request", "history needs \"room\"", r),
+                Some(room) => {
+                    let limit = req
+                        .limit
+                        .unwrap_or(crate::hub::REPLAY)
+                        .clamp(1, MAX_HISTORY_PAGE);
+                    match session.history(room, req.before, limit).await {
+                        Ok((room, messages, more)) => self.send(
+                            json!({"type": "history", "room": room, "messages": messages, "more": more}),
+                            r,
+                        ),
+                        Err(e) => self.chat_error(&e, r),
+                    }
+                }
+            },
+            "ping" => self.send(json!({"type": "pong", "token": req.token}), r),
+            "pong" => {}
+            "quit" => {
+                session.set_quit_reason(req.reason.as_deref().unwrap_or(""));
+                return false;
+            }
+            "hello" => self.error("bad_request", "hello was already received", r),
+            "" => self.error("bad_request", "every message needs a \"type\"", r),
+            other => self.error(
+                "unknown_type",
+                &format!("unknown message type {other:?}"),
+                r,
+            ),
+        }
+        true
+    }
+}
+
+/// Parse one line into a request, or say why not.
+fn parse(line: &[u8]) -> Result<Request, (&'static str, String)> {
+    let text = std::str::from_utf8(line)
+        .map_err(|_| ("bad_utf8", "the line is not valid UTF-8".to_owned()))?;
+    serde_json::from_str::<Request>(text)
+        .map_err(|e| ("bad_json", format!("not a JSON object: {e}")))
+}
+
+/// Serve one native client. `input` holds the bytes already read while sniffing.
+pub(crate) async fn serve(
+    mut stream: Stream,
+    mut input: BytesMut,
+    hub: Hub,
+    config: &ConnConfig,
+    shutdown: CancellationToken,
+) {
+    let mut conn = NativeConn {
+        out: BytesMut::new(),
+        flood: Flood::new(config.flood_rate, config.flood_burst),
+    };
+    let mut codec = LineCodec::new(config.max_line_len);
+
+    // The hello: the first line, within the idle timeout.
+    let hello = loop {
+        match codec.decode(&mut input) {
+            Ok(Some(line)) => break line,
+            Ok(None) => {}
+            Err(_) => {
+                conn.error(
+                    "line_too_long",
+                    &format!("line longer than {} bytes", config.max_line_len),
+                    None,
+                );
+                let _ = flush(&mut stream, &mut conn.out, config.write_timeout).await;
+                return;
+            }
+        }
+        match tokio::time::timeout(config.idle_timeout, stream.read_buf(&mut input)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+    };
+    let hello = match parse(&hello) {
+        Ok(req) if req.kind == "hello" => req,
+        Ok(_) => {
+            conn.error("bad_request", "the first message must be hello", None);
+            let _ = flush(&mut stream, &mut conn.out, config.write_timeout).await;
+            return;
+        }
+        Err((code, text)) => {
+            conn.error(code, &text, None);
+            let _ = flush(&mut stream, &mut conn.out, config.write_timeout).await;
+            return;
+        }
+    };
+    let Some(version) = hello
+        .versions
+        .iter()
+        .copied()
+        .filter(|v| VERSIONS.contains(v))
+        .max()
+    else {
+        conn.error(
+            "unsupported_version",
+            &format!("this server speaks protocol versions {VERSIONS:?}"),
+            hello.reference.as_ref(),
+        );
+        let _ = flush(&mut stream, &mut conn.out, config.write_timeout).await;
+        return;
+    };
+    let (session, mut rx, refused) = hub.connect(hello.nick.as_deref());
+    let nick = session.nick();
+    let motd = format!(
+        "Welcome to prise chat. Your name is \"{nick}\". To change it, send a nick message (/nick NewName).{}",
+        hub.config().motd.as_deref().map(|m| format!("\n{m}")).unwrap_or_default()
+    );
+    conn.send(
+        json!({
+            "type": "welcome",
+            "version": version,
+            "nick": nick,
+            "server": concat!("prise ", env!("CARGO_PKG_VERSION")),
+            "motd": motd,
+            "ts": now(),
+        }),
+        hello.reference.as_ref(),
+    );
+    if let Some(err) = refused {
+        conn.chat_error(&err, None);
+    }
+    let default_room = hub.config().default_room.clone();
+    match session.join(&default_room).await {
+        Ok(joined) => conn.joined(&joined, None),
+        Err(e) => conn.chat_error(&e, None),
+    }
+
+    let evicted = session.evicted().clone();
+    let mut last_heard = tokio::time::Instant::now();
+    let mut pinged = false;
+    'serve: loop {
+        loop {
+            match codec.decode(&mut input) {
+                Ok(Some(line)) => match parse(&line) {
+                    Ok(req) => {
+                        if !conn.request(&session, req).await {
+                            break 'serve;
+                        }
+                    }
+                    Err((code, text)) => conn.error(code, &text, None),
+                },
+                Ok(None) => break,
+                Err(CodecError::LineTooLong { max }) => {
+                    conn.error(
+                        "line_too_long",
+                        &format!("line longer than {max} bytes; disconnecting"),
+                        None,
+                    );
+                    break 'serve;
+                }
+                Err(_) => break 'serve,
+            }
+        }
+        if flush(&mut stream, &mut conn.out, config.write_timeout)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let deadline = last_heard + config.idle_timeout;
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => {
+                conn.error("server_shutdown", "the server is shutting down", None);
+                break;
+            }
+            () = evicted.cancelled() => {
+                conn.error("too_slow", "you are not reading fast enough; disconnecting", None);
+                break;
+            }
+            event = rx.recv() => {
+                let Some(event) = event else { break };
+                conn.out.extend_from_slice(&event.json());
+                for _ in 1..MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(event) => conn.out.extend_from_slice(&event.json()),
+                        Err(_) => break,
+                    }
+                }
+            }
+            read = stream.read_buf(&mut input) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    last_heard = tokio::time::Instant::now();
+                    pinged = false;
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                if pinged {
+                    conn.error("timeout", "no answer to ping; disconnecting", None);
+                    break;
+                }
+                // Keepalive: a live client answers with pong within another idle period.
+                conn.send(json!({"type": "ping", "token": now()}), None);
+                pinged = true;
+                last_heard = tokio::time::Instant::now();
+            }
+        }
+    }
+    let short = config.write_timeout.min(std::time::Duration::from_secs(1));
+    let _ = flush(&mut stream, &mut conn.out, short).await;
+    drop(session);
+}

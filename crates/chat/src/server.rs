@@ -1,0 +1,135 @@
+//! `prise chat serve`: one port for every kind of client.
+//!
+//! The accept loop is prise-core's (cap, TLS, trace, shutdown). Each connection is then sniffed:
+//! the first bytes decide between the native protocol (`{`) and text mode (anything else, or
+//! silence for [`SNIFF_TIMEOUT`], so a telnet user who waits for the server still gets the
+//! banner). With TLS configured, core tells a ClientHello from plain bytes first, so TLS and
+//! plain clients share the port too.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use prise_core::server::{serve, ServeOptions, MAX_CONNECTIONS, SHUTDOWN_GRACE};
+use prise_core::tls::ServerTls;
+use prise_core::trace::TrafficLog;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::ConnConfig;
+use crate::history::History;
+use crate::hub::{Hub, HubConfig};
+use crate::Error;
+
+/// Default port of `prise chat serve`.
+pub const DEFAULT_PORT: u16 = 7070;
+
+/// How long a silent client waits before it is taken for a text client and greeted.
+pub const SNIFF_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Default longest line: a chat line of a few thousand characters, with room for JSON framing.
+pub const MAX_LINE_LEN: usize = 8 * 1024;
+
+/// The chat server's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Rooms, motd, queues.
+    pub hub: HubConfig,
+    /// Per-connection limits.
+    pub conn: ConnConfig,
+    /// The SQLite history file; `None` keeps no history beyond memory.
+    pub history: Option<PathBuf>,
+    /// Most clients at once.
+    pub max_connections: usize,
+    /// TLS (plain clients are still served on the same port).
+    pub tls: Option<ServerTls>,
+    /// Time connections get to say goodbye on shutdown.
+    pub grace: Duration,
+    /// Traffic log.
+    pub trace: Option<TrafficLog>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            hub: HubConfig::default(),
+            conn: ConnConfig {
+                max_line_len: MAX_LINE_LEN,
+                flood_rate: 5.0,
+                flood_burst: 20,
+                idle_timeout: Duration::from_secs(120),
+                write_timeout: Duration::from_secs(30),
+            },
+            history: None,
+            max_connections: MAX_CONNECTIONS,
+            tls: None,
+            grace: SHUTDOWN_GRACE,
+            trace: None,
+        }
+    }
+}
+
+/// Open the history database named in `config` (blocking work, on a blocking thread).
+async fn open_history(config: &Config) -> Result<Option<(History, u64)>, Error> {
+    let Some(path) = config.history.clone() else {
+        return Ok(None);
+    };
+    let opened = tokio::task::spawn_blocking(move || History::open(&path))
+        .await
+        .map_err(|e| Error::History {
+            file: String::new(),
+            reason: e.to_string(),
+        })??;
+    Ok(Some(opened))
+}
+
+/// Serve chat on `listener` until `shutdown` is cancelled; then tell every client, let the
+/// connections close, and write all accepted messages to the history before returning.
+///
+/// # Errors
+/// [`Error::History`] when the history file cannot be opened.
+///
+/// # Cancel safety
+/// Dropping the future drops every connection at once and may lose the last messages; cancel
+/// `shutdown` instead.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let history = open_history(&config).await?;
+    let hub = Hub::new(config.hub.clone(), history);
+    let options = ServeOptions {
+        max_connections: config.max_connections,
+        tls: config.tls.clone(),
+        tls_optional: true,
+        grace: config.grace,
+        trace: config.trace.clone(),
+        ..ServeOptions::new("chat")
+    };
+    let conn_config = Arc::new(config.conn.clone());
+    let serve_hub = hub.clone();
+    let served = serve(listener, options, shutdown, move |conn| {
+        let hub = serve_hub.clone();
+        let config = Arc::clone(&conn_config);
+        async move {
+            let mut stream = conn.stream;
+            let mut input = BytesMut::with_capacity(1024);
+            match tokio::time::timeout(SNIFF_TIMEOUT, stream.read_buf(&mut input)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                _ => {}
+            }
+            let native = input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            if native {
+                crate::native::serve(stream, input, hub, &config, conn.shutdown).await;
+            } else {
+                crate::text::serve(stream, input, hub, &config, conn.shutdown).await;
+            }
+        }
+    })
+    .await;
+    hub.flush().await;
+    served.map_err(|e| Error::Protocol(format!("chat listener: {e}")))
+}

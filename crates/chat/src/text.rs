@@ -1,0 +1,367 @@
+//! The text front door: `nc HOST PORT` or telnet is a usable chat client.
+//!
+//! Lines in, lines out, as in the tutorial: `[alice] hello`, `/nick` (and `/nom`), a welcome
+//! banner that tells the user their name and how to change it. See docs/PROTOCOL-chat.md.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use prise_core::codec::{CodecError, LineCodec};
+use prise_core::stream::Stream;
+use tokio::io::AsyncReadExt;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::{flush, ConnConfig, Flood, MAX_BATCH};
+use crate::event::{EventKind, Message};
+use crate::hub::{Hub, Session};
+use crate::Error;
+
+/// The line an event becomes in text mode (without room prefix), with `\n`.
+pub(crate) fn render(kind: &EventKind) -> String {
+    match kind {
+        EventKind::Chat(m) => message_line(m, false),
+        EventKind::Private(m) => message_line(m, true),
+        EventKind::Join { room, nick, .. } => format!("* {nick} joined {room}\n"),
+        EventKind::Part {
+            room, nick, reason, ..
+        } => with_reason(format!("* {nick} left {room}"), reason),
+        EventKind::Quit { nick, reason, .. } => with_reason(format!("* {nick} quit"), reason),
+        EventKind::Nick { old, new, .. } => format!("* {old} is now known as {new}\n"),
+        EventKind::Topic {
+            room, topic, by, ..
+        } => format!("* {by} set the topic of {room}: {topic}\n"),
+        EventKind::System { text, .. } => format!("* {text}\n"),
+    }
+}
+
+fn with_reason(mut line: String, reason: &str) -> String {
+    if !reason.is_empty() {
+        let _ = write!(line, " ({reason})");
+    }
+    line.push('\n');
+    line
+}
+
+fn message_line(m: &Message, private: bool) -> String {
+    match (private, m.action) {
+        (false, false) => format!("[{}] {}\n", m.from, m.text),
+        (false, true) => format!("* {} {}\n", m.from, m.text),
+        (true, false) => format!("[{} -> you] {}\n", m.from, m.text),
+        (true, true) => format!("[{} -> you] * {} {}\n", m.from, m.from, m.text),
+    }
+}
+
+/// `HH:MM` UTC of a message, for history lines.
+fn clock(ts: SystemTime) -> String {
+    let text = humantime::format_rfc3339_seconds(ts).to_string();
+    text.get(11..16).unwrap_or("").to_owned() + "Z"
+}
+
+const HELP: &str = "\
+* Commands:
+*   /nick NAME (or /nom NAME)   change your name
+*   /join ROOM                  join a room (created if new) and talk there
+*   /part [ROOM]                leave a room (the current one by default)
+*   /msg NICK TEXT              private message
+*   /me TEXT                    action: * you TEXT
+*   /topic [TEXT]               show or set the current room's topic
+*   /who [ROOM]                 who is in the room (or * for everyone)
+*   /rooms                      list rooms
+*   /history [N]                the last N messages of the current room
+*   /quit [REASON]              leave
+* Any other line is said in the current room.
+";
+
+struct TextConn {
+    session: Session,
+    /// The room plain lines go to: the last one joined.
+    current: Option<String>,
+    out: BytesMut,
+    flood: Flood,
+}
+
+impl TextConn {
+    fn line(&mut self, text: &str) {
+        self.out.extend_from_slice(text.as_bytes());
+        if !text.ends_with('\n') {
+            self.out.extend_from_slice(b"\n");
+        }
+    }
+
+    fn error(&mut self, err: &Error) {
+        self.line(&format!("! {err}"));
+    }
+
+    fn event(&mut self, event: &crate::event::Event) {
+        if let (EventKind::Chat(m), Some(current)) = (event.kind(), &self.current) {
+            if !m.to.eq_ignore_ascii_case(current) {
+                self.out.extend_from_slice(m.to.as_bytes());
+                self.out.extend_from_slice(b" ");
+            }
+        }
+        let bytes: Bytes = event.text();
+        self.out.extend_from_slice(&bytes);
+    }
+
+    async fn join(&mut self, room: &str) {
+        match self.session.join(room).await {
+            Ok(joined) => {
+                self.current = Some(joined.room.clone());
+                let users = joined.users.join(", ");
+                self.line(&format!(
+                    "* You are in {} ({} here: {users}). Type /help for commands.",
+                    joined.room,
+                    joined.users.len()
+                ));
+                if !joined.topic.is_empty() {
+                    self.line(&format!("* Topic: {}", joined.topic));
+                }
+                self.replay(&joined.history);
+            }
+            Err(e) => self.error(&e),
+        }
+    }
+
+    fn replay(&mut self, history: &[Message]) {
+        for m in history {
+            let line = format!("{} {}", clock(m.ts), message_line(m, false));
+            self.out.extend_from_slice(line.as_bytes());
+        }
+    }
+
+    /// Handle one input line. Returns false when the user quits.
+    async fn input(&mut self, raw: &[u8]) -> bool {
+        let Ok(line) = std::str::from_utf8(raw) else {
+            self.line("! That line is not valid UTF-8 text; it was not sent.");
+            return true;
+        };
+        let line = line.trim_end();
+        if line.is_empty() {
+            return true;
+        }
+        let Some(command) = line.strip_prefix('/') else {
+            self.say(line, false).await;
+            return true;
+        };
+        let (name, rest) = match command.split_once(' ') {
+            Some((name, rest)) => (name, rest.trim()),
+            None => (command, ""),
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "nick" | "nom" if rest.is_empty() => self.line("! Usage: /nick NewName"),
+            "nick" | "nom" => match self.session.set_nick(rest) {
+                Ok(_) => self.line(&format!("* You are now known as {rest}")),
+                Err(e) => self.error(&e),
+            },
+            "join" if rest.is_empty() => self.line("! Usage: /join ROOM"),
+            "join" => self.join(rest).await,
+            "part" | "leave" => {
+                let room = if rest.is_empty() {
+                    self.current.clone().unwrap_or_default()
+                } else {
+                    rest.split(' ').next().unwrap_or_default().to_owned()
+                };
+                match self.session.part(&room, "") {
+                    Ok(left) => {
+                        self.line(&format!("* You left {left}"));
+                        if self.current.as_deref() == Some(left.as_str()) {
+                            self.current = self.session.rooms().pop();
+                        }
+                        match &self.current {
+                            Some(room) => self.line(&format!("* You are talking in {room}")),
+                            None => self.line("* You are in no room; /join ROOM to talk"),
+                        }
+                    }
+                    Err(e) => self.error(&e),
+                }
+            }
+            "msg" | "query" | "tell" => match rest.split_once(' ') {
+                Some((to, text)) if !text.trim().is_empty() => {
+                    if self.flood.allow() {
+                        match self.session.private(to, text.trim(), false) {
+                            Ok(m) => self.line(&format!("[you -> {}] {}", m.to, m.text)),
+                            Err(e) => self.error(&e),
+                        }
+                    } else {
+                        self.line("! Slow down: too many messages; that one was not sent.");
+                    }
+                }
+                _ => self.line("! Usage: /msg NICK TEXT"),
+            },
+            "me" if rest.is_empty() => self.line("! Usage: /me TEXT"),
+            "me" => self.say(rest, true).await,
+            "topic" => {
+                let room = self.current.clone().unwrap_or_default();
+                let new = (!rest.is_empty()).then_some(rest);
+                match self.session.topic(&room, new) {
+                    Ok((room, topic)) if new.is_none() => {
+                        if topic.is_empty() {
+                            self.line(&format!("* {room} has no topic"));
+                        } else {
+                            self.line(&format!("* Topic of {room}: {topic}"));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => self.error(&e),
+                }
+            }
+            "who" | "users" | "names" => {
+                let room = match rest {
+                    "*" => None,
+                    "" => self.current.clone(),
+                    room => Some(room.to_owned()),
+                };
+                match self.session.users(room.as_deref()) {
+                    Ok((Some(room), users)) => {
+                        self.line(&format!("* {room} ({}): {}", users.len(), users.join(", ")));
+                    }
+                    Ok((None, users)) => {
+                        self.line(&format!("* Online ({}): {}", users.len(), users.join(", ")));
+                    }
+                    Err(e) => self.error(&e),
+                }
+            }
+            "rooms" | "list" => {
+                let rooms = self.session.list_rooms();
+                self.line(&format!("* {} rooms:", rooms.len()));
+                for r in rooms {
+                    let topic = if r.topic.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", r.topic)
+                    };
+                    self.line(&format!("*   {} ({}){topic}", r.name, r.users));
+                }
+            }
+            "history" => {
+                let limit = rest.parse::<usize>().unwrap_or(20).clamp(1, 200);
+                let room = self.current.clone().unwrap_or_default();
+                match self.session.history(&room, None, limit).await {
+                    Ok((room, messages, _)) => {
+                        self.line(&format!("* Last {} messages of {room}:", messages.len()));
+                        self.replay(&messages);
+                    }
+                    Err(e) => self.error(&e),
+                }
+            }
+            "help" | "aide" | "?" => self.line(HELP),
+            "quit" | "exit" => {
+                self.session.set_quit_reason(rest);
+                self.line("* Bye!");
+                return false;
+            }
+            other => self.line(&format!(
+                "! Unknown command /{other}. Type /help for the list."
+            )),
+        }
+        true
+    }
+
+    async fn say(&mut self, text: &str, action: bool) {
+        let Some(room) = self.current.clone() else {
+            self.line("! You are in no room: /join ROOM first, or /msg NICK TEXT.");
+            return;
+        };
+        if !self.flood.allow() {
+            self.line("! Slow down: too many messages; that one was not sent.");
+            return;
+        }
+        if let Err(e) = self.session.say(&room, text, action).await {
+            self.error(&e);
+        }
+    }
+}
+
+/// Serve one text-mode client. `input` holds bytes already read while sniffing.
+pub(crate) async fn serve(
+    mut stream: Stream,
+    mut input: BytesMut,
+    hub: Hub,
+    config: &ConnConfig,
+    shutdown: CancellationToken,
+) {
+    let peer = stream.peer_addr();
+    let (session, mut rx, _) = hub.connect(None);
+    let mut conn = TextConn {
+        session,
+        current: None,
+        out: BytesMut::new(),
+        flood: Flood::new(config.flood_rate, config.flood_burst),
+    };
+    let nick = conn.session.nick();
+    conn.line(&format!(
+        "* Welcome to prise chat. Your name is \"{nick}\". To change it, type /nick NewName (or /nom NewName)."
+    ));
+    if let Some(motd) = hub.config().motd.clone() {
+        for line in motd.lines() {
+            conn.line(&format!("* {line}"));
+        }
+    }
+    let default_room = hub.config().default_room.clone();
+    conn.join(&default_room).await;
+
+    let mut codec = LineCodec::new(config.max_line_len);
+    let evicted = conn.session.evicted().clone();
+    'serve: loop {
+        // Lines already buffered first: a client may send many in one packet.
+        loop {
+            match codec.decode(&mut input) {
+                Ok(Some(line)) => {
+                    if !conn.input(&line).await {
+                        break 'serve;
+                    }
+                }
+                Ok(None) => break,
+                Err(CodecError::LineTooLong { max }) => {
+                    conn.line(&format!("! Line longer than {max} bytes; disconnecting."));
+                    break 'serve;
+                }
+                Err(_) => break 'serve,
+            }
+        }
+        if flush(&mut stream, &mut conn.out, config.write_timeout)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => {
+                conn.line("* The server is shutting down. Bye!");
+                break;
+            }
+            () = evicted.cancelled() => {
+                conn.line("! You are not reading fast enough; disconnecting.");
+                break;
+            }
+            event = rx.recv() => {
+                let Some(event) = event else { break };
+                conn.event(&event);
+                for _ in 1..MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(event) => conn.event(&event),
+                        Err(_) => break,
+                    }
+                }
+            }
+            read = stream.read_buf(&mut input) => match read {
+                Ok(0) | Err(_) => {
+                    // A last line without "\n" still counts.
+                    if !input.is_empty() {
+                        let rest = input.split();
+                        conn.input(&rest).await;
+                    }
+                    break;
+                }
+                Ok(_) => {}
+            },
+        }
+    }
+    // Best effort: the goodbye may not fit if the client stopped reading.
+    let short = config.write_timeout.min(std::time::Duration::from_secs(1));
+    let _ = flush(&mut stream, &mut conn.out, short).await;
+    tracing::debug!(%peer, "text client gone");
+}

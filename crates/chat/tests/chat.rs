@@ -1,0 +1,659 @@
+//! The chat server over real sockets: text clients as `nc` would be, native JSON clients, the
+//! client library, history on disk, slow consumers.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use prise_chat::client::{Client, ClientConfig, Update};
+use prise_chat::server::{self, Config};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Running {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), prise_chat::Error>>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Flood control off: these tests send fast on purpose (flood control has its own test).
+fn config(history: Option<&Path>) -> Config {
+    let mut config = Config {
+        history: history.map(Path::to_owned),
+        ..Config::default()
+    };
+    config.conn.flood_rate = 0.0;
+    config
+}
+
+async fn start_on(listener: TcpListener, config: Config) -> Running {
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server::run(listener, config, shutdown.clone()));
+    Running {
+        addr,
+        shutdown,
+        task,
+    }
+}
+
+async fn start(config: Config) -> Running {
+    start_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), config).await
+}
+
+/// A raw line client: `nc` for text mode, or hand-written JSON for the native protocol.
+struct Raw {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    seen: Vec<String>,
+}
+
+impl Raw {
+    async fn connect(addr: SocketAddr) -> Raw {
+        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
+        Raw {
+            reader: BufReader::new(r),
+            writer: w,
+            seen: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.writer.write_all(line.as_bytes()).await.unwrap();
+        self.writer.write_all(b"\n").await.unwrap();
+    }
+
+    async fn send_json(&mut self, value: Value) {
+        self.send(&value.to_string()).await;
+    }
+
+    /// The next line, or None at EOF.
+    async fn line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        let n = tokio::time::timeout(WAIT, self.reader.read_line(&mut line))
+            .await
+            .unwrap_or_else(|_| panic!("no line within {WAIT:?}; seen so far: {:#?}", self.seen))
+            .unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// Read lines until one satisfies `pred`; return it.
+    async fn until(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        loop {
+            match self.line().await {
+                Some(line) if pred(&line) => return line,
+                Some(_) => {}
+                None => panic!("connection closed; seen: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Read JSON lines until one has `type` == `kind`.
+    async fn until_type(&mut self, kind: &str) -> Value {
+        loop {
+            let line = self
+                .line()
+                .await
+                .unwrap_or_else(|| panic!("closed; seen: {:#?}", self.seen));
+            let value: Value = serde_json::from_str(&line).unwrap();
+            if value["type"] == kind {
+                return value;
+            }
+        }
+    }
+
+    /// Everything until EOF.
+    async fn rest(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Some(line) = self.line().await {
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+async fn text_client(addr: SocketAddr, nick: &str) -> Raw {
+    let mut c = Raw::connect(addr).await;
+    c.until(|l| l.starts_with("* Welcome to prise chat. Your name is \"Invite"))
+        .await;
+    c.until(|l| l.starts_with("* You are in #general")).await;
+    c.send(&format!("/nick {nick}")).await;
+    c.until(|l| l == format!("* You are now known as {nick}"))
+        .await;
+    c
+}
+
+async fn native_client(addr: SocketAddr, nick: &str) -> Raw {
+    let mut c = Raw::connect(addr).await;
+    c.send_json(json!({"type": "hello", "versions": [1], "nick": nick}))
+        .await;
+    let welcome = c.until_type("welcome").await;
+    assert_eq!(welcome["nick"], nick);
+    assert_eq!(welcome["version"], 1);
+    let joined = c.until_type("joined").await;
+    assert_eq!(joined["room"], "#general");
+    c
+}
+
+#[tokio::test]
+async fn text_and_native_clients_talk_in_rooms() {
+    let server = start(config(None)).await;
+    let mut alice = text_client(server.addr, "alice").await;
+    // The tutorial's French alias works too.
+    let mut bob = Raw::connect(server.addr).await;
+    bob.until(|l| l.starts_with("* You are in #general")).await;
+    bob.send("/nom bob").await;
+    bob.until(|l| l == "* You are now known as bob").await;
+    let mut carol = native_client(server.addr, "carol").await;
+
+    // A taken nick is refused, whatever its case.
+    alice.send("/nick BOB").await;
+    assert_eq!(
+        alice.until(|l| l.starts_with('!')).await,
+        "! the nick BOB is already taken"
+    );
+
+    alice.send("hello everyone").await;
+    assert_eq!(
+        bob.until(|l| l.starts_with('[')).await,
+        "[alice] hello everyone"
+    );
+    let chat = carol.until_type("chat").await;
+    assert_eq!(
+        (
+            chat["from"].as_str(),
+            chat["to"].as_str(),
+            chat["text"].as_str()
+        ),
+        (Some("alice"), Some("#general"), Some("hello everyone"))
+    );
+    assert!(chat["ts"].as_str().unwrap().ends_with('Z'));
+    assert!(chat["id"].as_u64().unwrap() > 0);
+
+    carol
+        .send_json(json!({"type": "chat", "to": "#general", "text": "hi from json", "ref": 7}))
+        .await;
+    let ack = carol.until_type("ack").await;
+    assert_eq!(ack["ref"], 7);
+    assert_eq!(
+        alice.until(|l| l.starts_with('[')).await,
+        "[carol] hi from json"
+    );
+    assert_eq!(
+        bob.until(|l| l.starts_with('[')).await,
+        "[carol] hi from json"
+    );
+
+    // Send order per sender is kept.
+    for i in 0..20 {
+        bob.send(&format!("n{i}")).await;
+    }
+    for i in 0..20 {
+        assert_eq!(
+            alice.until(|l| l.starts_with('[')).await,
+            format!("[bob] n{i}")
+        );
+    }
+
+    // A private message reaches only its target.
+    alice.send("/msg carol psst").await;
+    assert_eq!(
+        alice.until(|l| l.starts_with("[you")).await,
+        "[you -> carol] psst"
+    );
+    let private = carol.until_type("private").await;
+    assert_eq!(
+        (private["from"].as_str(), private["text"].as_str()),
+        (Some("alice"), Some("psst"))
+    );
+    // /me
+    bob.send("/me waves").await;
+    assert_eq!(alice.until(|l| l.starts_with("* bob")).await, "* bob waves");
+
+    // Another room: only its members see its messages.
+    bob.send("/join salon").await;
+    bob.until(|l| l.starts_with("* You are in #salon")).await;
+    carol
+        .send_json(json!({"type": "join", "room": "salon", "ref": "j"}))
+        .await;
+    let joined = carol.until_type("joined").await;
+    assert_eq!(joined["users"], json!(["bob", "carol"]));
+    bob.send("only in salon").await;
+    let chat = carol.until_type("chat").await;
+    assert_eq!(
+        (chat["to"].as_str(), chat["text"].as_str()),
+        (Some("#salon"), Some("only in salon"))
+    );
+    alice.send("/who").await;
+    assert_eq!(
+        alice.until(|l| l.starts_with("* #general")).await,
+        "* #general (3): alice, bob, carol"
+    );
+    // Alice saw nothing from #salon (the marker below arrives after anything that would have).
+    alice.send("/rooms").await;
+    let listing = alice.until(|l| l.starts_with("* 2 rooms")).await;
+    assert_eq!(listing, "* 2 rooms:");
+    assert_eq!(alice.line().await.unwrap(), "*   #general (3)");
+    assert_eq!(alice.line().await.unwrap(), "*   #salon (2)");
+    assert!(
+        !alice.seen.iter().any(|l| l.contains("only in salon")),
+        "{:#?}",
+        alice.seen
+    );
+
+    // Parts and disconnects show in the lists.
+    bob.send("/part").await;
+    bob.until(|l| l == "* You left #salon").await;
+    carol
+        .send_json(json!({"type": "users", "room": "#salon"}))
+        .await;
+    assert_eq!(carol.until_type("users").await["users"], json!(["carol"]));
+    drop(bob);
+    alice.until(|l| l == "* bob quit").await;
+    carol.send_json(json!({"type": "users"})).await;
+    assert_eq!(
+        carol.until_type("users").await["users"],
+        json!(["alice", "carol"])
+    );
+
+    // Unknown commands get a clear error.
+    alice.send("/frobnicate").await;
+    assert_eq!(
+        alice.until(|l| l.starts_with('!')).await,
+        "! Unknown command /frobnicate. Type /help for the list."
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn history_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = start_on(listener, config(Some(&db))).await;
+    let mut alice = text_client(server.addr, "alice").await;
+    for i in 0..60 {
+        alice.send(&format!("message {i}")).await;
+    }
+    // A round trip after the last message: everything before it has been accepted.
+    alice.send("/who").await;
+    alice.until(|l| l.starts_with("* #general")).await;
+    drop(alice);
+    server.stop().await;
+
+    // Same file, same address: a newcomer gets the last 50, in order.
+    let server = start_on(TcpListener::bind(addr).await.unwrap(), config(Some(&db))).await;
+    let mut dave = native_client_raw(server.addr).await;
+    let joined = dave.until_type("joined").await;
+    let history = joined["history"].as_array().unwrap();
+    let texts: Vec<&str> = history
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (10..60).map(|i| format!("message {i}")).collect();
+    assert_eq!(texts, expected);
+    // Older pages on request.
+    let oldest = history[0]["id"].as_u64().unwrap();
+    dave.send_json(json!({"type": "history", "room": "#general", "before": oldest, "limit": 5}))
+        .await;
+    let page = dave.until_type("history").await;
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "message 5",
+            "message 6",
+            "message 7",
+            "message 8",
+            "message 9"
+        ]
+    );
+    assert_eq!(page["more"], true);
+    // Text mode replays too, with times.
+    let mut erin = Raw::connect(server.addr).await;
+    let replayed = erin.until(|l| l.ends_with("[alice] message 59")).await;
+    assert!(
+        replayed.len() > "[alice] message 59".len(),
+        "a time before the line: {replayed}"
+    );
+    server.stop().await;
+}
+
+async fn native_client_raw(addr: SocketAddr) -> Raw {
+    let mut c = Raw::connect(addr).await;
+    c.send_json(json!({"type": "hello", "versions": [1]})).await;
+    c.until_type("welcome").await;
+    c
+}
+
+#[tokio::test]
+async fn bad_input_gets_errors_and_only_the_offender_is_dropped() {
+    let server = start(config(None)).await;
+    let mut alice = text_client(server.addr, "alice").await;
+    let mut carol = native_client(server.addr, "carol").await;
+
+    // Invalid UTF-8 in text mode: an error, the connection stays.
+    alice.writer.write_all(b"\xff\xfe bad\n").await.unwrap();
+    assert!(alice
+        .until(|l| l.starts_with('!'))
+        .await
+        .contains("not valid UTF-8"));
+    // Invalid JSON and unknown types in the native protocol: error replies.
+    carol.send("{not json").await;
+    assert_eq!(carol.until_type("error").await["code"], "bad_json");
+    carol
+        .writer
+        .write_all(b"{\"type\":\"chat\",\"text\":\"\xff\"}\n")
+        .await
+        .unwrap();
+    assert_eq!(carol.until_type("error").await["code"], "bad_utf8");
+    carol.send_json(json!({"type": "dance"})).await;
+    assert_eq!(carol.until_type("error").await["code"], "unknown_type");
+    carol
+        .send_json(json!({"type": "chat", "to": "#nowhere", "text": "x"}))
+        .await;
+    assert_eq!(carol.until_type("error").await["code"], "not_in_room");
+
+    // A line over the limit: an error, then that client only is disconnected.
+    let mut mallory = Raw::connect(server.addr).await;
+    mallory.until(|l| l.starts_with("* You are in")).await;
+    let long = "x".repeat(server::MAX_LINE_LEN + 10);
+    mallory.writer.write_all(long.as_bytes()).await.unwrap();
+    let rest = mallory.rest().await;
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some(
+            format!(
+                "! Line longer than {} bytes; disconnecting.",
+                server::MAX_LINE_LEN
+            )
+            .as_str()
+        )
+    );
+    let mut big = Raw::connect(server.addr).await;
+    big.send_json(json!({"type": "hello", "versions": [1]}))
+        .await;
+    big.until_type("joined").await;
+    big.writer
+        .write_all(format!("{{\"type\":\"chat\",\"text\":\"{long}\"}}\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(big.until_type("error").await["code"], "line_too_long");
+    assert!(big.rest().await.is_empty(), "disconnected after the error");
+
+    // A wrong protocol version is refused.
+    let mut old = Raw::connect(server.addr).await;
+    old.send_json(json!({"type": "hello", "versions": [99]}))
+        .await;
+    assert_eq!(old.until_type("error").await["code"], "unsupported_version");
+
+    // Everyone else carries on.
+    alice.send("still here").await;
+    assert_eq!(carol.until_type("chat").await["text"], "still here");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_is_dropped_and_the_others_get_everything() {
+    let mut cfg = config(None);
+    cfg.conn.flood_rate = 0.0;
+    cfg.hub.replay = 0;
+    let server = start(cfg).await;
+    // The slow one connects, then never reads again.
+    let mut slow = native_client(server.addr, "slow").await;
+    let mut readers = Vec::new();
+    for i in 0..3 {
+        readers.push(native_client(server.addr, &format!("reader{i}")).await);
+    }
+    let mut sender = native_client(server.addr, "sender").await;
+    const N: usize = 100_000;
+    let counting = readers.into_iter().map(|mut reader| {
+        tokio::spawn(async move {
+            let mut next = 0usize;
+            while next < N {
+                let value = reader.until_type("chat").await;
+                assert_eq!(value["text"], format!("m{next}"), "every message, in order");
+                next += 1;
+            }
+            next
+        })
+    });
+    let counting: Vec<_> = counting.collect();
+    // Send as fast as the server takes them; acks are read in the background so the sender
+    // itself is never the slow one.
+    let (mut sender_reader, mut sender_writer) = (sender.reader, sender.writer);
+    let drain = tokio::spawn(async move {
+        let mut line = String::new();
+        let mut acks = 0;
+        while acks < N {
+            line.clear();
+            if sender_reader.read_line(&mut line).await.unwrap() == 0 {
+                break;
+            }
+            if line.contains("\"ack\"") {
+                acks += 1;
+            }
+        }
+        acks
+    });
+    let mut batch = String::new();
+    for i in 0..N {
+        batch.push_str(
+            &json!({"type": "chat", "to": "#general", "text": format!("m{i}")}).to_string(),
+        );
+        batch.push('\n');
+        if batch.len() > 64 * 1024 {
+            sender_writer.write_all(batch.as_bytes()).await.unwrap();
+            batch.clear();
+        }
+    }
+    sender_writer.write_all(batch.as_bytes()).await.unwrap();
+    assert_eq!(drain.await.unwrap(), N);
+    for task in counting {
+        assert_eq!(task.await.unwrap(), N);
+    }
+    // The slow client was told why and let go: reading now finds the reason, then EOF.
+    let rest = slow.rest().await;
+    let reason: Value =
+        serde_json::from_str(rest.iter().rev().find(|l| l.contains("too_slow")).unwrap()).unwrap();
+    assert_eq!(reason["code"], "too_slow");
+    // It is gone from the room.
+    sender = Raw::connect(server.addr).await;
+    sender
+        .send_json(json!({"type": "hello", "versions": [1]}))
+        .await;
+    let joined = sender.until_type("joined").await;
+    assert!(
+        !joined["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == "slow"),
+        "{joined}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn library_client_reconnects_and_rejoins() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = start_on(listener, config(None)).await;
+    let mut cfg = ClientConfig::new();
+    cfg.nick = Some("robot".into());
+    cfg.backoff.min = Duration::from_millis(50);
+    cfg.backoff.max = Duration::from_millis(200);
+    let mut client = Client::start(&addr.to_string(), cfg);
+    let connected = next_update(&mut client, |u| matches!(u, Update::Connected { .. })).await;
+    assert!(matches!(connected, Update::Connected { nick } if nick == "robot"));
+    client.join("#lab").await.unwrap();
+    next_message(&mut client, "joined", |v| v["room"] == "#lab").await;
+
+    // Kill the server; the client notices and counts down.
+    server.stop().await;
+    let lost = next_update(&mut client, |u| matches!(u, Update::Disconnected { .. })).await;
+    assert!(matches!(
+        lost,
+        Update::Disconnected {
+            retry_in: Some(_),
+            ..
+        }
+    ));
+
+    // Restart on the same address: same nick, same rooms.
+    let server = start_on(TcpListener::bind(addr).await.unwrap(), config(None)).await;
+    let again = next_update(&mut client, |u| matches!(u, Update::Connected { .. })).await;
+    assert!(matches!(again, Update::Connected { nick } if nick == "robot"));
+    next_message(&mut client, "joined", |v| v["room"] == "#lab").await;
+    let mut watcher = native_client(server.addr, "watcher").await;
+    watcher
+        .send_json(json!({"type": "join", "room": "#lab"}))
+        .await;
+    let joined = watcher.until_type("joined").await;
+    assert_eq!(joined["users"], json!(["robot", "watcher"]));
+    client.say("#lab", "back again").await.unwrap();
+    assert_eq!(watcher.until_type("chat").await["text"], "back again");
+    server.stop().await;
+}
+
+async fn next_update(client: &mut Client, pred: impl Fn(&Update) -> bool) -> Update {
+    loop {
+        let update = tokio::time::timeout(WAIT, client.next())
+            .await
+            .unwrap()
+            .unwrap();
+        if pred(&update) {
+            return update;
+        }
+    }
+}
+
+async fn next_message(client: &mut Client, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        if let Update::Message(v) = next_update(client, |u| matches!(u, Update::Message(_))).await {
+            if v["type"] == kind && pred(&v) {
+                return v;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn native_client_over_tls_with_a_pinned_certificate() {
+    let tls = prise_core::tls::ServerTls::self_signed(
+        &prise_core::tls::ServerTls::default_self_signed_names(),
+    )
+    .unwrap();
+    let fingerprint = tls.fingerprint();
+    let mut cfg = config(None);
+    cfg.tls = Some(tls);
+    let server = start(cfg).await;
+    let mut client_cfg = ClientConfig::new();
+    client_cfg.nick = Some("secure".into());
+    client_cfg.connect.tls = Some(
+        prise_core::tls::ClientTls::new(prise_core::tls::Verify::Pinned(fingerprint)).unwrap(),
+    );
+    let (mut client, nick) = Client::connect_once(&server.addr.to_string(), client_cfg)
+        .await
+        .unwrap();
+    assert_eq!(nick, "secure");
+    // A plain text client shares the port.
+    let mut plain = text_client(server.addr, "plain").await;
+    client.say("#general", "over tls").await.unwrap();
+    assert_eq!(
+        plain.until(|l| l.starts_with('[')).await,
+        "[secure] over tls"
+    );
+    plain.send("plain reply").await;
+    let chat = next_message(&mut client, "chat", |_| true).await;
+    assert_eq!(chat["text"], "plain reply");
+    // The wrong pin is refused with the reason.
+    let mut wrong = ClientConfig::new();
+    wrong.connect.tls = Some(
+        prise_core::tls::ClientTls::new(prise_core::tls::Verify::Pinned(fingerprint_other()))
+            .unwrap(),
+    );
+    let err = Client::connect_once(&server.addr.to_string(), wrong)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("fingerprint mismatch"), "{err}");
+    server.stop().await;
+}
+
+fn fingerprint_other() -> prise_core::tls::Fingerprint {
+    format!("SHA256:{}", "ab".repeat(32)).parse().unwrap()
+}
+
+#[tokio::test]
+async fn flooding_is_refused_with_a_reason() {
+    let mut cfg = config(None);
+    cfg.conn.flood_rate = 0.5;
+    cfg.conn.flood_burst = 3;
+    let server = start(cfg).await;
+    let mut alice = text_client(server.addr, "alice").await;
+    let mut carol = native_client(server.addr, "carol").await;
+    for i in 0..4 {
+        alice.send(&format!("spam {i}")).await;
+    }
+    assert_eq!(
+        alice.until(|l| l.starts_with('!')).await,
+        "! Slow down: too many messages; that one was not sent."
+    );
+    for i in 0..3 {
+        assert_eq!(carol.until_type("chat").await["text"], format!("spam {i}"));
+    }
+    for _ in 0..4 {
+        carol
+            .send_json(json!({"type": "chat", "to": "#general", "text": "x"}))
+            .await;
+    }
+    assert_eq!(carol.until_type("error").await["code"], "flood");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_tells_clients_and_returns() {
+    let server = start(config(None)).await;
+    let mut alice = text_client(server.addr, "alice").await;
+    let mut carol = native_client(server.addr, "carol").await;
+    server.shutdown.cancel();
+    alice
+        .until(|l| l == "* The server is shutting down. Bye!")
+        .await;
+    assert_eq!(carol.until_type("error").await["code"], "server_shutdown");
+    tokio::time::timeout(WAIT, server.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
