@@ -2,8 +2,9 @@
 //!
 //! The async threads never touch the database: they send [`Message`]s down a bounded channel, and
 //! one thread writes whatever has queued in one transaction. Queries go the same way and answer
-//! through a oneshot. On [`History::close`] the thread writes everything still queued before it
-//! returns, so a message the server acknowledged survives Ctrl-C and restart.
+//! through a oneshot. [`History::flush`] waits until everything queued before it is committed;
+//! the server calls it on shutdown, so a message it acknowledged survives Ctrl-C and restart.
+//! When the last handle is dropped the thread writes what is left and stops.
 //!
 //! The database runs in WAL mode with `synchronous=NORMAL`: a crash of prise loses nothing that
 //! was committed; a power cut may lose the last transaction.
