@@ -225,7 +225,8 @@ impl TextConn {
             }
             "rooms" | "list" => {
                 let rooms = self.session.list_rooms();
-                self.line(&format!("* {} rooms:", rooms.len()));
+                let plural = if rooms.len() == 1 { "" } else { "s" };
+                self.line(&format!("* {} room{plural}:", rooms.len()));
                 for r in rooms {
                     let topic = if r.topic.is_empty() {
                         String::new()

@@ -40,6 +40,9 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Chat server and clients: rooms, private messages, history; nc, terminal and scripts.
+    #[command(subcommand)]
+    Chat(ChatCommand),
     /// Echo server and client: every byte sent comes back (or a fixed reply per line).
     #[command(subcommand)]
     Echo(EchoCommand),
@@ -54,6 +57,123 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
         out_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChatCommand {
+    /// Run the chat server: native, text (nc/telnet) and TLS clients on one port.
+    Serve(ChatServeArgs),
+    /// Chat from the terminal, reconnecting by itself.
+    Connect(ChatConnectArgs),
+    /// Send one message and exit (for scripts and cron).
+    Send(ChatSendArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatServeArgs {
+    /// Read settings from a TOML file (the same names as these flags; flags win). On SIGHUP the
+    /// TLS certificate and key are read again.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Address to listen on (port 0 picks a free port; the announce line tells which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    pub(crate) listen: String,
+
+    /// Keep room history in this SQLite file [default: prise/chat-history.sqlite in the user's
+    /// data folder].
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, conflicts_with = "no_history")]
+    pub(crate) history: Option<PathBuf>,
+
+    /// Keep no history on disk (the last messages of each open room stay in memory).
+    #[arg(long)]
+    pub(crate) no_history: bool,
+
+    /// Messages replayed to someone joining a room.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub(crate) replay: usize,
+
+    /// Extra welcome text, shown after the line that tells a newcomer their name.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) motd: Option<String>,
+
+    /// Room newcomers are placed in.
+    #[arg(long, value_name = "ROOM", default_value = "#general")]
+    pub(crate) default_room: String,
+
+    /// Serve at most N clients at once; others wait until a slot frees.
+    #[arg(long, value_name = "N", default_value_t = prise_core::server::MAX_CONNECTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub(crate) max_connections: u64,
+
+    /// Messages per second one client may send in the long run (0: no limit, for benchmarks).
+    #[arg(long, value_name = "RATE", default_value_t = 5.0)]
+    pub(crate) flood_rate: f64,
+
+    /// Messages one client may send in a burst.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) flood_burst: u32,
+
+    /// Ping a silent native client after this long; drop it after twice this long.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
+    pub(crate) idle_timeout: Duration,
+
+    /// On Ctrl-C or SIGTERM, give connections this long to say goodbye.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub(crate) grace: Duration,
+
+    #[command(flatten)]
+    pub(crate) tls: ServerTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatConnectArgs {
+    /// Server address, HOST:PORT.
+    #[arg(value_name = "ADDR")]
+    pub(crate) addr: String,
+
+    /// Nick to ask for (a guest name otherwise).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) nick: Option<String>,
+
+    /// Rooms to join besides the server's default room (repeatable).
+    #[arg(long = "room", value_name = "ROOM")]
+    pub(crate) rooms: Vec<String>,
+
+    /// Line mode: read commands and messages from stdin, print events to stdout.
+    #[arg(long)]
+    pub(crate) plain: bool,
+
+    #[command(flatten)]
+    pub(crate) timeouts: TimeoutArgs,
+
+    #[command(flatten)]
+    pub(crate) tls: ClientTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatSendArgs {
+    /// Server address, HOST:PORT.
+    #[arg(value_name = "ADDR")]
+    pub(crate) addr: String,
+
+    /// The message.
+    #[arg(value_name = "MESSAGE")]
+    pub(crate) message: String,
+
+    /// Nick to send as; refused (exit 1) if someone has it.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) nick: String,
+
+    /// Room to send to.
+    #[arg(long, value_name = "ROOM", default_value = "#general")]
+    pub(crate) room: String,
+
+    #[command(flatten)]
+    pub(crate) timeouts: TimeoutArgs,
+
+    #[command(flatten)]
+    pub(crate) tls: ClientTlsArgs,
 }
 
 #[derive(Debug, Subcommand)]

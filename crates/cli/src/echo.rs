@@ -30,10 +30,12 @@ async fn serve(args: EchoServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     if let Some(tls) = &tls {
         crate::tls::announce_fingerprint("echo", tls, args.tls.tls_self_signed);
     }
-    if let Some(running) = tls.clone().filter(|_| args.tls.tls_cert.is_some()) {
-        // A renewed certificate is picked up on SIGHUP, without dropping anyone.
-        crate::signals::on_reload(shutdown.clone(), move || reload_certificate(&running))?;
-    }
+    crate::tls::reload_on_hangup(&shutdown, tls.as_ref(), &args.tls, |cli| {
+        match cli.command {
+            crate::args::Command::Echo(EchoCommand::Serve(args)) => Some(args.tls),
+            _ => None,
+        }
+    })?;
     let config = server::Config {
         // Bounded to 1..=1_000_000 by the parser, so it fits any usize.
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
@@ -47,25 +49,6 @@ async fn serve(args: EchoServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     announce("echo", local);
     server::run(listener, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Read the command line and config file again and present the certificate they name now. On
-/// any error the running certificate stays.
-fn reload_certificate(running: &prise_core::tls::ServerTls) {
-    let reloaded = crate::reparse_arguments().and_then(|cli| match cli.command {
-        crate::args::Command::Echo(EchoCommand::Serve(args)) => crate::tls::server(&args.tls, None),
-        _ => anyhow::bail!("the command changed"),
-    });
-    match reloaded {
-        Ok(Some(new)) => {
-            running.reload_from(&new);
-            tracing::warn!(fingerprint = %new.fingerprint(), "reloaded the TLS certificate; other settings apply after a restart");
-        }
-        Ok(None) => tracing::error!(
-            "reload: the configuration no longer names a certificate; keeping the current one"
-        ),
-        Err(e) => tracing::error!("reload failed, keeping the current certificate: {e:#}"),
-    }
 }
 
 async fn send(args: EchoSendArgs, trace: Option<TrafficLog>) -> anyhow::Result<ExitCode> {

@@ -8,6 +8,7 @@
 //! a non-zero exit; a closed stdout (`prise ... | head`) is not an error.
 
 mod args;
+mod chat;
 mod config;
 mod echo;
 mod logging;
@@ -72,14 +73,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Echo(command) => {
-            let runtime = runtime()?;
-            let result = runtime.block_on(echo::run(command, trace.clone()));
-            if let Some(trace) = &trace {
-                // Everything logged so far reaches the file before we exit.
-                trace.flush();
-            }
+            let result = runtime()?.block_on(echo::run(command, trace.clone()));
+            flush_trace(trace.as_ref());
             result
         }
+        Command::Chat(command) => {
+            let result = runtime()?.block_on(chat::run(command, trace.clone()));
+            flush_trace(trace.as_ref());
+            result
+        }
+    }
+}
+
+/// Everything logged so far reaches the trace file before we exit.
+fn flush_trace(trace: Option<&prise_core::trace::TrafficLog>) {
+    if let Some(trace) = trace {
+        trace.flush();
     }
 }
 

@@ -65,3 +65,37 @@ pub(crate) fn client(args: &ClientTlsArgs) -> anyhow::Result<Option<ClientTls>> 
     };
     Ok(Some(ClientTls::new(verify)?))
 }
+
+/// On SIGHUP, read the command line and config file again and present the certificate they
+/// name now, without dropping anyone (certificate renewal). Only for certificates from files;
+/// on any error the running certificate stays. `pick` finds this service's TLS flags in the
+/// re-read command line.
+pub(crate) fn reload_on_hangup(
+    shutdown: &prise_core::CancellationToken,
+    running: Option<&ServerTls>,
+    args: &ServerTlsArgs,
+    pick: fn(crate::args::Cli) -> Option<ServerTlsArgs>,
+) -> anyhow::Result<()> {
+    let Some(running) = running.filter(|_| args.tls_cert.is_some()).cloned() else {
+        return Ok(());
+    };
+    crate::signals::on_reload(shutdown.clone(), move || {
+        let reloaded = crate::reparse_arguments().and_then(|cli| match pick(cli) {
+            Some(args) => server(&args, None),
+            None => anyhow::bail!("the command changed"),
+        });
+        match reloaded {
+            Ok(Some(new)) => {
+                running.reload_from(&new);
+                tracing::warn!(
+                    fingerprint = %new.fingerprint(),
+                    "reloaded the TLS certificate; other settings apply after a restart"
+                );
+            }
+            Ok(None) => tracing::error!(
+                "reload: the configuration no longer names a certificate; keeping the current one"
+            ),
+            Err(e) => tracing::error!("reload failed, keeping the current certificate: {e:#}"),
+        }
+    })
+}

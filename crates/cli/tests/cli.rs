@@ -450,3 +450,93 @@ fn bad_config_file_is_one_clear_line() {
         "{stderr}"
     );
 }
+
+/// Start `prise chat serve` and return it with its address (the fingerprint line is not used).
+fn start_chat(args: &[&str]) -> (Child, SocketAddr) {
+    let mut child = prise()
+        .args(["chat", "serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let _ = stdout.read_line(&mut line);
+    match line.trim_end().strip_prefix("chat listening on ") {
+        Some(addr) => (child, addr.parse().unwrap()),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("unexpected first line {line:?}");
+        }
+    }
+}
+
+fn read_until(reader: &mut BufReader<TcpStream>, want: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).unwrap();
+        assert!(n > 0, "closed before {want:?}; seen {seen:#?}");
+        let line = line.trim_end().to_owned();
+        let done = line.contains(want);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn chat_server_nc_client_send_and_history_across_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("chat.sqlite");
+    let history_arg = history.to_str().unwrap();
+    let (mut server, addr) = start_chat(&["--history", history_arg, "--motd", "Bonne journée"]);
+
+    // A text client, as nc would be.
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut nc = BufReader::new(tcp.try_clone().unwrap());
+    let seen = read_until(&mut nc, "* You are in #general");
+    assert!(
+        seen[0].starts_with("* Welcome to prise chat. Your name is \"Invite"),
+        "{seen:#?}"
+    );
+    assert!(seen.contains(&"* Bonne journée".to_owned()), "{seen:#?}");
+    (&tcp).write_all(b"/nom alice\n").unwrap();
+    read_until(&mut nc, "* You are now known as alice");
+
+    let out = run(&[
+        "chat",
+        "send",
+        &addr.to_string(),
+        "from a script",
+        "--nick",
+        "bot",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    read_until(&mut nc, "[bot] from a script");
+    // A nick that is taken makes `chat send` fail rather than send under another name.
+    let out = run(&["chat", "send", &addr.to_string(), "x", "--nick", "ALICE"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("taken"), "{}", text(&out.stderr));
+
+    signal(&server, "TERM");
+    read_until(&mut nc, "* The server is shutting down. Bye!");
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+
+    // Same history file: a newcomer sees the message again.
+    let (mut server, addr) = start_chat(&["--history", history_arg]);
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut nc = BufReader::new(tcp);
+    let seen = read_until(&mut nc, "[bot] from a script");
+    assert!(
+        seen.iter().any(|l| l.starts_with("* You are in #general")),
+        "{seen:#?}"
+    );
+    signal(&server, "TERM");
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+}

@@ -1,0 +1,394 @@
+//! `prise chat serve`, `prise chat connect` and `prise chat send`.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use prise_chat::client::{Client, ClientConfig, Update};
+use prise_chat::server;
+use prise_core::net::{announce, bind, ConnectOptions};
+use prise_core::trace::TrafficLog;
+use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
+
+use crate::args::{
+    ChatCommand, ChatConnectArgs, ChatSendArgs, ChatServeArgs, ClientTlsArgs, TimeoutArgs,
+};
+
+pub(crate) async fn run(
+    command: ChatCommand,
+    trace: Option<TrafficLog>,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        ChatCommand::Serve(args) => serve(args, trace).await,
+        ChatCommand::Connect(args) => connect(args, trace).await,
+        ChatCommand::Send(args) => send(args, trace).await,
+    }
+}
+
+/// The default history file: `prise/chat-history.sqlite` in the user's data folder.
+fn default_history() -> anyhow::Result<PathBuf> {
+    let base = dirs::data_dir()
+        .context("no data folder for this user; use --history FILE or --no-history")?;
+    Ok(base.join("prise").join("chat-history.sqlite"))
+}
+
+async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result<ExitCode> {
+    let shutdown = crate::signals::on_shutdown()?;
+    let listener = bind(&args.listen).await?;
+    let local = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    let tls = crate::tls::server(&args.tls, Some(local.ip()))?;
+    if let Some(tls) = &tls {
+        crate::tls::announce_fingerprint("chat", tls, args.tls.tls_self_signed);
+    }
+    crate::tls::reload_on_hangup(&shutdown, tls.as_ref(), &args.tls, |cli| {
+        match cli.command {
+            crate::args::Command::Chat(ChatCommand::Serve(args)) => Some(args.tls),
+            _ => None,
+        }
+    })?;
+    let default_room = prise_chat::names::normalize_room(&args.default_room)
+        .map_err(|reason| anyhow::anyhow!("--default-room {:?}: {reason}", args.default_room))?;
+    let history = match (args.no_history, args.history) {
+        (true, _) => None,
+        (false, Some(path)) => Some(path),
+        (false, None) => Some(default_history()?),
+    };
+    if let Some(path) = &history {
+        tracing::info!(file = %path.display(), "history");
+    }
+    let mut config = server::Config {
+        history,
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        tls,
+        grace: args.grace,
+        trace,
+        ..server::Config::default()
+    };
+    config.hub.motd = args.motd;
+    config.hub.default_room = default_room;
+    config.hub.replay = args.replay;
+    config.conn.flood_rate = args.flood_rate.max(0.0);
+    config.conn.flood_burst = args.flood_burst;
+    config.conn.idle_timeout = args.idle_timeout;
+    announce("chat", local);
+    server::run(listener, config, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn client_config(
+    nick: Option<String>,
+    rooms: Vec<String>,
+    timeouts: &TimeoutArgs,
+    tls: &ClientTlsArgs,
+    trace: Option<TrafficLog>,
+) -> anyhow::Result<ClientConfig> {
+    let mut config = ClientConfig::new();
+    config.connect = ConnectOptions {
+        connect_timeout: timeouts.connect_timeout,
+        tls: crate::tls::client(tls)?,
+        trace,
+        ..ConnectOptions::new("chat")
+    };
+    config.nick = nick;
+    config.rooms = rooms;
+    Ok(config)
+}
+
+async fn send(args: ChatSendArgs, trace: Option<TrafficLog>) -> anyhow::Result<ExitCode> {
+    let room = prise_chat::names::normalize_room(&args.room)
+        .map_err(|reason| anyhow::anyhow!("--room {:?}: {reason}", args.room))?;
+    let config = client_config(
+        Some(args.nick.clone()),
+        vec![room.clone()],
+        &args.timeouts,
+        &args.tls,
+        trace,
+    )?;
+    let work = async {
+        let (mut client, nick) = Client::connect_once(&args.addr, config).await?;
+        if !nick.eq_ignore_ascii_case(&args.nick) {
+            bail!(
+                "the nick {} is taken or invalid on {}",
+                args.nick,
+                args.addr
+            );
+        }
+        // Wait until we are in the room, then send and wait for the server's ack.
+        loop {
+            match client.next().await {
+                Some(Update::Message(v))
+                    if v["type"] == "joined"
+                        && v["room"]
+                            .as_str()
+                            .is_some_and(|r| r.eq_ignore_ascii_case(&room)) =>
+                {
+                    break
+                }
+                Some(Update::Message(v)) if v["type"] == "error" => {
+                    bail!("{}", v["text"].as_str().unwrap_or("refused"))
+                }
+                Some(Update::Message(_)) | Some(Update::Connected { .. }) => {}
+                Some(Update::Disconnected { reason, .. }) => bail!("{reason}"),
+                None => bail!("connection closed"),
+            }
+        }
+        client
+            .send(json!({"type": "chat", "to": room, "text": args.message, "ref": "send"}))
+            .await?;
+        loop {
+            match client.next().await {
+                Some(Update::Message(v)) if v["ref"] == "send" && v["type"] == "ack" => break,
+                Some(Update::Message(v)) if v["ref"] == "send" => {
+                    bail!("{}", v["text"].as_str().unwrap_or("refused"))
+                }
+                Some(Update::Disconnected { reason, .. }) => bail!("{reason}"),
+                None => bail!("connection closed"),
+                _ => {}
+            }
+        }
+        client.quit("").await;
+        Ok(())
+    };
+    prise_core::net::with_timeout(
+        &format!("sending to {}", args.addr),
+        args.timeouts.timeout,
+        work,
+    )
+    .await??;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Result<ExitCode> {
+    if !args.plain && std::io::stdout().is_terminal() {
+        eprintln!("prise: the full-screen terminal UI is not built yet; using line mode (--plain)");
+    }
+    let config = client_config(
+        args.nick.clone(),
+        args.rooms.clone(),
+        &args.timeouts,
+        &args.tls,
+        trace,
+    )?;
+    let mut client = Client::start(&args.addr, config);
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut current: Option<String> = None;
+    loop {
+        tokio::select! {
+            update = client.next() => {
+                let Some(update) = update else { break };
+                match update {
+                    Update::Connected { nick } => eprintln!("* connected to {} as {nick}", args.addr),
+                    Update::Disconnected { reason, retry_in: Some(wait) } => {
+                        eprintln!("* disconnected: {reason}; reconnecting in {:.1} s", wait.as_secs_f64());
+                    }
+                    Update::Disconnected { reason, retry_in: None } => bail!("{reason}"),
+                    Update::Message(v) => {
+                        if v["type"] == "joined" {
+                            current = v["room"].as_str().map(str::to_owned);
+                        }
+                        if let Some(line) = render(&v, current.as_deref()) {
+                            let mut out = std::io::stdout().lock();
+                            writeln!(out, "{line}")?;
+                            out.flush()?;
+                        }
+                    }
+                }
+            }
+            line = lines.next_line() => {
+                match line? {
+                    None => {
+                        // End of input: leave, as `nc -N` does.
+                        client.quit("").await;
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Some(line) => {
+                        match request(&line, current.as_deref()) {
+                            Ok(Some(req)) => {
+                                let quitting = req["type"] == "quit";
+                                client.send(req).await?;
+                                if quitting {
+                                    client.quit("").await;
+                                    return Ok(ExitCode::SUCCESS);
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(message) => eprintln!("! {message}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A typed line as a native request: the text mode's commands, client side.
+fn request(line: &str, current: Option<&str>) -> Result<Option<Value>, String> {
+    let line = line.trim_end();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let room = || {
+        current
+            .map(str::to_owned)
+            .ok_or("you are in no room; /join ROOM first")
+    };
+    let Some(command) = line.strip_prefix('/') else {
+        return Ok(Some(json!({"type": "chat", "to": room()?, "text": line})));
+    };
+    let (name, rest) = command
+        .split_once(' ')
+        .map_or((command, ""), |(n, r)| (n, r.trim()));
+    let req = match (name.to_ascii_lowercase().as_str(), rest) {
+        ("nick" | "nom", "") => return Err("usage: /nick NewName".into()),
+        ("nick" | "nom", nick) => json!({"type": "nick", "nick": nick}),
+        ("join", "") => return Err("usage: /join ROOM".into()),
+        ("join", room) => json!({"type": "join", "room": room}),
+        ("part" | "leave", "") => json!({"type": "part", "room": room()?}),
+        ("part" | "leave", room) => json!({"type": "part", "room": room}),
+        ("msg" | "query", rest) => match rest.split_once(' ') {
+            Some((to, text)) if !text.trim().is_empty() => {
+                json!({"type": "private", "to": to, "text": text.trim()})
+            }
+            _ => return Err("usage: /msg NICK TEXT".into()),
+        },
+        ("me", "") => return Err("usage: /me TEXT".into()),
+        ("me", text) => json!({"type": "chat", "to": room()?, "text": text, "action": true}),
+        ("topic", "") => json!({"type": "topic", "room": room()?}),
+        ("topic", topic) => json!({"type": "topic", "room": room()?, "topic": topic}),
+        ("who" | "names", "*") => json!({"type": "users"}),
+        ("who" | "names", "") => json!({"type": "users", "room": room()?}),
+        ("who" | "names", room) => json!({"type": "users", "room": room}),
+        ("rooms" | "list", _) => json!({"type": "rooms"}),
+        ("history", n) => {
+            json!({"type": "history", "room": room()?, "limit": n.parse::<u32>().unwrap_or(20)})
+        }
+        ("quit" | "exit", reason) => json!({"type": "quit", "reason": reason}),
+        ("help", _) => {
+            return Err(
+                "commands: /nick /join /part /msg /me /topic /who /rooms /history /quit".into(),
+            )
+        }
+        (other, _) => return Err(format!("unknown command /{other}; /help lists them")),
+    };
+    Ok(Some(req))
+}
+
+/// A server message as a line, the way text mode shows it.
+fn render(v: &Value, current: Option<&str>) -> Option<String> {
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let time = |k: &str| {
+        v[k].as_str()
+            .and_then(|t| t.get(11..16))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let message = |m: &Value| {
+        let from = m["from"].as_str().unwrap_or_default();
+        let text = m["text"].as_str().unwrap_or_default();
+        if m["action"] == true {
+            format!("* {from} {text}")
+        } else {
+            format!("[{from}] {text}")
+        }
+    };
+    Some(match v["type"].as_str()? {
+        "chat" => {
+            let room = s("to");
+            let prefix = if current.is_some_and(|c| c.eq_ignore_ascii_case(&room)) {
+                String::new()
+            } else {
+                format!("{room} ")
+            };
+            format!("{} {prefix}{}", time("ts"), message(v))
+        }
+        "private" => format!("{} [{} -> you] {}", time("ts"), s("from"), s("text")),
+        "joined" => {
+            let users: Vec<&str> = v["users"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let mut out = format!(
+                "* You are in {} ({} here: {})",
+                s("room"),
+                users.len(),
+                users.join(", ")
+            );
+            if !s("topic").is_empty() {
+                out.push_str(&format!("\n* Topic: {}", s("topic")));
+            }
+            for m in v["history"].as_array()? {
+                out.push_str(&format!(
+                    "\n{} {}",
+                    m["ts"]
+                        .as_str()
+                        .and_then(|t| t.get(11..16))
+                        .unwrap_or_default(),
+                    message(m)
+                ));
+            }
+            out
+        }
+        "history" => v["messages"]
+            .as_array()?
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {}",
+                    m["ts"]
+                        .as_str()
+                        .and_then(|t| t.get(11..16))
+                        .unwrap_or_default(),
+                    message(m)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        "join" => format!("* {} joined {}", s("nick"), s("room")),
+        "part" => format!("* {} left {}", s("nick"), s("room")),
+        "quit" => format!("* {} quit", s("nick")),
+        "nick" => format!("* {} is now known as {}", s("old"), s("new")),
+        "topic" => format!(
+            "* {} set the topic of {}: {}",
+            s("by"),
+            s("room"),
+            s("topic")
+        ),
+        "system" => format!("* {}", s("text")),
+        "welcome" => format!("* {}", s("motd")),
+        "users" => {
+            let users: Vec<&str> = v["users"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            format!(
+                "* {} ({}): {}",
+                v["room"].as_str().unwrap_or("Online"),
+                users.len(),
+                users.join(", ")
+            )
+        }
+        "rooms" => v["rooms"]
+            .as_array()?
+            .iter()
+            .map(|r| {
+                format!(
+                    "*   {} ({}) {}",
+                    r["name"].as_str().unwrap_or_default(),
+                    r["users"],
+                    r["topic"].as_str().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        "error" => format!("! {}", s("text")),
+        "ack" if v.get("old").is_some() => format!("* You are now known as {}", s("nick")),
+        _ => return None,
+    })
+}
