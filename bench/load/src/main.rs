@@ -8,6 +8,8 @@
 //!
 //! Output is one line of `key=value` pairs, for `bench/echo/run.sh` to read.
 
+mod chat;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -24,6 +26,33 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Load a prise chat server (native protocol): fan-out to N clients in one room.
+    Chat {
+        /// Server address.
+        #[arg(long)]
+        addr: String,
+        /// Clients, all in #general.
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// How many of them send.
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        /// Messages per second over all senders; 0 sends as fast as possible.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// How long the senders send, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// The server's pid, to report its memory per client.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Only connect (spread over --rooms rooms), report memory, and stop.
+        #[arg(long)]
+        idle: bool,
+        /// Rooms for --idle.
+        #[arg(long, default_value_t = 1)]
+        rooms: usize,
+    },
     /// Load an echo server.
     Echo {
         /// rtt (request/response round trips) or stream (bulk throughput).
@@ -50,6 +79,25 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
+        Command::Chat {
+            addr,
+            clients,
+            senders,
+            rate,
+            seconds,
+            server_pid,
+            idle,
+            rooms,
+        } => runtime.block_on(chat::run(chat::Plan {
+            addr,
+            clients,
+            senders,
+            rate,
+            seconds,
+            server_pid,
+            idle,
+            rooms,
+        })),
         Command::Echo {
             mode,
             addr,

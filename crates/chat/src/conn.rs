@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use prise_core::stream::Stream;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Limits and timeouts of one connection.
 #[derive(Debug, Clone)]
@@ -75,12 +75,33 @@ pub(crate) async fn flush(
         Ok(result) => result?,
         Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
     }
-    out.clear();
-    // Give back a buffer a burst made large, so idle connections stay small.
-    if out.capacity() > 64 * 1024 {
-        *out = BytesMut::new();
-    }
+    // Give the buffer back: an idle connection holds no write buffer. The next burst
+    // allocates again, once per batch, not once per event.
+    *out = BytesMut::new();
     Ok(())
+}
+
+/// Bytes read at a time.
+const READ_CHUNK: usize = 4096;
+
+/// Read more input. While `input` is empty, wait for the socket to be readable before taking a
+/// buffer, so an idle connection holds no read buffer.
+///
+/// # Cancel safety
+/// Cancel safe: bytes are only ever added to `input`.
+pub(crate) async fn read_more(stream: &mut Stream, input: &mut BytesMut) -> std::io::Result<usize> {
+    if input.is_empty() {
+        stream.readable().await?;
+    }
+    input.reserve(READ_CHUNK);
+    stream.read_buf(input).await
+}
+
+/// Drop the read buffer's storage once every byte in it has been used.
+pub(crate) fn release_if_empty(input: &mut BytesMut) {
+    if input.is_empty() && input.capacity() > 0 {
+        *input = BytesMut::new();
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{flush, ConnConfig, Flood, MAX_BATCH};
+use crate::conn::{flush, read_more, release_if_empty, ConnConfig, Flood, MAX_BATCH};
 use crate::hub::{Hub, Joined, Session};
 use crate::Error;
 
@@ -320,6 +320,7 @@ pub(crate) async fn serve(
                 Err(_) => break 'serve,
             }
         }
+        release_if_empty(&mut input);
         if flush(&mut stream, &mut conn.out, config.write_timeout)
             .await
             .is_err()
@@ -347,7 +348,7 @@ pub(crate) async fn serve(
                     }
                 }
             }
-            read = stream.read_buf(&mut input) => match read {
+            read = read_more(&mut stream, &mut input) => match read {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     last_heard = tokio::time::Instant::now();

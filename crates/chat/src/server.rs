@@ -117,6 +117,7 @@ pub async fn run(
         async move {
             let mut stream = conn.stream;
             let mut input = BytesMut::with_capacity(1024);
+            // Sniffing reads into a small buffer; the front doors release it once used.
             match tokio::time::timeout(SNIFF_TIMEOUT, stream.read_buf(&mut input)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return,
                 _ => {}

@@ -9,11 +9,10 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use prise_core::codec::{CodecError, LineCodec};
 use prise_core::stream::Stream;
-use tokio::io::AsyncReadExt;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{flush, ConnConfig, Flood, MAX_BATCH};
+use crate::conn::{flush, read_more, release_if_empty, ConnConfig, Flood, MAX_BATCH};
 use crate::event::{EventKind, Message};
 use crate::hub::{Hub, Session};
 use crate::Error;
@@ -322,6 +321,7 @@ pub(crate) async fn serve(
                 Err(_) => break 'serve,
             }
         }
+        release_if_empty(&mut input);
         if flush(&mut stream, &mut conn.out, config.write_timeout)
             .await
             .is_err()
@@ -348,7 +348,7 @@ pub(crate) async fn serve(
                     }
                 }
             }
-            read = stream.read_buf(&mut input) => match read {
+            read = read_more(&mut stream, &mut input) => match read {
                 Ok(0) | Err(_) => {
                     // A last line without "\n" still counts.
                     if !input.is_empty() {

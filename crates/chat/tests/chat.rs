@@ -97,6 +97,10 @@ impl Raw {
             return None;
         }
         let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        // Keep the last lines only: enough to explain a failure, small enough to print.
+        if self.seen.len() >= 40 {
+            self.seen.remove(0);
+        }
         self.seen.push(line.clone());
         Some(line)
     }
@@ -437,20 +441,30 @@ async fn a_slow_reader_is_dropped_and_the_others_get_everything() {
     }
     let mut sender = native_client(server.addr, "sender").await;
     const N: usize = 100_000;
-    let counting = readers.into_iter().map(|mut reader| {
-        tokio::spawn(async move {
-            let mut next = 0usize;
-            while next < N {
-                let value = reader.until_type("chat").await;
-                assert_eq!(value["text"], format!("m{next}"), "every message, in order");
-                next += 1;
-            }
-            next
+    // The healthy readers report their progress; the sender stays at most WINDOW messages ahead
+    // of the slowest of them. That is a sender as fast as the readers can take (the test's
+    // clients parse every line as JSON, in a debug build), while the client that never reads
+    // falls behind without limit and must be cut off.
+    const WINDOW: usize = 1000;
+    let progress: Vec<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
+        (0..readers.len()).map(|_| Default::default()).collect();
+    let counting: Vec<_> = readers
+        .into_iter()
+        .zip(progress.clone())
+        .map(|(mut reader, progress)| {
+            tokio::spawn(async move {
+                let mut next = 0usize;
+                while next < N {
+                    let value = reader.until_type("chat").await;
+                    assert_eq!(value["text"], format!("m{next}"), "every message, in order");
+                    next += 1;
+                    progress.store(next, std::sync::atomic::Ordering::Release);
+                }
+                next
+            })
         })
-    });
-    let counting: Vec<_> = counting.collect();
-    // Send as fast as the server takes them; acks are read in the background so the sender
-    // itself is never the slow one.
+        .collect();
+    // Acks are read in the background so the sender itself is never the slow one.
     let (mut sender_reader, mut sender_writer) = (sender.reader, sender.writer);
     let drain = tokio::spawn(async move {
         let mut line = String::new();
@@ -468,16 +482,25 @@ async fn a_slow_reader_is_dropped_and_the_others_get_everything() {
     });
     let mut batch = String::new();
     for i in 0..N {
+        while progress
+            .iter()
+            .map(|p| p.load(std::sync::atomic::Ordering::Acquire))
+            .min()
+            .unwrap_or(0)
+            + WINDOW
+            <= i
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         batch.push_str(
             &json!({"type": "chat", "to": "#general", "text": format!("m{i}")}).to_string(),
         );
         batch.push('\n');
-        if batch.len() > 64 * 1024 {
+        if batch.len() > 16 * 1024 || i + 1 == N {
             sender_writer.write_all(batch.as_bytes()).await.unwrap();
             batch.clear();
         }
     }
-    sender_writer.write_all(batch.as_bytes()).await.unwrap();
     assert_eq!(drain.await.unwrap(), N);
     for task in counting {
         assert_eq!(task.await.unwrap(), N);

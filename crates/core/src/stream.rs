@@ -118,6 +118,22 @@ impl Stream {
         }
     }
 
+    /// Wait until a read would make progress, without holding a buffer while waiting: servers
+    /// with many idle connections call this before allocating their read buffer. For TLS it
+    /// returns at once (decrypted bytes may already wait inside rustls); the read then waits.
+    ///
+    /// # Errors
+    /// The socket's error.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn readable(&self) -> io::Result<()> {
+        match &self.inner {
+            Inner::Plain(tcp) => tcp.readable().await,
+            Inner::ServerTls(_) | Inner::ClientTls(_) => Ok(()),
+        }
+    }
+
     fn record(&self, direction: Direction, bytes: &[u8]) {
         if let Some(tap) = &self.tap {
             if !bytes.is_empty() {
