@@ -140,7 +140,8 @@ pub(crate) struct ChatConnectArgs {
     #[arg(long = "room", value_name = "ROOM")]
     pub(crate) rooms: Vec<String>,
 
-    /// Line mode: read commands and messages from stdin, print events to stdout.
+    /// Line mode: read commands and messages from stdin, print events to stdout (the default
+    /// when stdin or stdout is not a terminal).
     #[arg(long)]
     pub(crate) plain: bool,
 

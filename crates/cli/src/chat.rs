@@ -163,9 +163,6 @@ async fn send(args: ChatSendArgs, trace: Option<TrafficLog>) -> anyhow::Result<E
 }
 
 async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Result<ExitCode> {
-    if !args.plain && std::io::stdout().is_terminal() {
-        eprintln!("prise: the full-screen terminal UI is not built yet; using line mode (--plain)");
-    }
     let config = client_config(
         args.nick.clone(),
         args.rooms.clone(),
@@ -174,6 +171,10 @@ async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Re
         trace,
     )?;
     let mut client = Client::start(&args.addr, config);
+    if !args.plain && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        crate::tui::run(client, &args.addr).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut current: Option<String> = None;
     loop {
@@ -227,7 +228,7 @@ async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Re
 }
 
 /// A typed line as a native request: the text mode's commands, client side.
-fn request(line: &str, current: Option<&str>) -> Result<Option<Value>, String> {
+pub(crate) fn request(line: &str, current: Option<&str>) -> Result<Option<Value>, String> {
     let line = line.trim_end();
     if line.is_empty() {
         return Ok(None);

@@ -14,6 +14,7 @@ mod echo;
 mod logging;
 mod signals;
 mod tls;
+mod tui;
 
 use std::io::Write as _;
 use std::process::ExitCode;
