@@ -81,6 +81,18 @@ pub(crate) async fn flush(
     Ok(())
 }
 
+/// Write bytes shared with other connections (an event's serialized form) within the timeout.
+pub(crate) async fn write_shared(
+    stream: &mut Stream,
+    bytes: &[u8],
+    timeout: Duration,
+) -> std::io::Result<()> {
+    match tokio::time::timeout(timeout, stream.write_all(bytes)).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
 /// Bytes read at a time.
 const READ_CHUNK: usize = 4096;
 

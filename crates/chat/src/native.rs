@@ -12,7 +12,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{flush, read_more, release_if_empty, ConnConfig, Flood, MAX_BATCH};
+use crate::conn::{flush, read_more, release_if_empty, write_shared, ConnConfig, Flood, MAX_BATCH};
 use crate::hub::{Hub, Joined, Session};
 use crate::Error;
 
@@ -340,11 +340,26 @@ pub(crate) async fn serve(
             }
             event = rx.recv() => {
                 let Some(event) = event else { break };
-                conn.out.extend_from_slice(&event.json());
-                for _ in 1..MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(event) => conn.out.extend_from_slice(&event.json()),
-                        Err(_) => break,
+                match rx.try_recv() {
+                    // The common case at chat rates: one event and nothing else to say. Its
+                    // bytes are shared by every recipient: write them as they are, without
+                    // a buffer or a copy.
+                    Err(_) if conn.out.is_empty() => {
+                        if write_shared(&mut stream, &event.json(), config.write_timeout).await.is_err() {
+                            return;
+                        }
+                    }
+                    next => {
+                        conn.out.extend_from_slice(&event.json());
+                        if let Ok(event) = next {
+                            conn.out.extend_from_slice(&event.json());
+                        }
+                        for _ in 2..MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(event) => conn.out.extend_from_slice(&event.json()),
+                                Err(_) => break,
+                            }
+                        }
                     }
                 }
             }

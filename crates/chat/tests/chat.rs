@@ -680,3 +680,31 @@ async fn shutdown_tells_clients_and_returns() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn silent_native_clients_are_pinged_then_dropped() {
+    let mut cfg = config(None);
+    cfg.conn.idle_timeout = Duration::from_millis(300);
+    let server = start(cfg).await;
+    // A raw client that never answers the ping is dropped with a reason.
+    let mut mute = native_client(server.addr, "mute").await;
+    let ping = mute.until_type("ping").await;
+    assert!(ping["token"].is_string());
+    assert_eq!(mute.until_type("error").await["code"], "timeout");
+    assert!(mute.rest().await.is_empty(), "disconnected");
+    // The library client answers pings and stays, through several idle periods.
+    let mut cfg = ClientConfig::new();
+    cfg.nick = Some("alive".into());
+    let (client, _) = Client::connect_once(&server.addr.to_string(), cfg)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut watcher = native_client(server.addr, "watcher").await;
+    watcher.send_json(json!({"type": "users"})).await;
+    assert_eq!(
+        watcher.until_type("users").await["users"],
+        json!(["alive", "watcher"])
+    );
+    drop(client);
+    server.stop().await;
+}
