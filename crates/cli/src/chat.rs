@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use prise_chat::client::{Client, ClientConfig, Update};
 use prise_chat::server;
-use prise_core::net::{announce, bind, ConnectOptions};
+use prise_core::net::{announce, ConnectOptions};
 use prise_core::trace::TrafficLog;
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
@@ -35,21 +35,16 @@ fn default_history() -> anyhow::Result<PathBuf> {
 }
 
 async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result<ExitCode> {
-    let shutdown = crate::signals::on_shutdown()?;
-    let listener = bind(&args.listen).await?;
-    let local = listener
-        .local_addr()
-        .context("reading the listening address")?;
-    let tls = crate::tls::server(&args.tls, Some(local.ip()))?;
-    if let Some(tls) = &tls {
-        crate::tls::announce_fingerprint("chat", tls, args.tls.tls_self_signed);
-    }
-    crate::tls::reload_on_hangup(&shutdown, tls.as_ref(), &args.tls, |cli| {
-        match cli.command {
-            crate::args::Command::Chat(ChatCommand::Serve(args)) => Some(args.tls),
-            _ => None,
-        }
-    })?;
+    let crate::server::Started {
+        shutdown,
+        listener,
+        local,
+        tls,
+    } = crate::server::start("chat", &args.listen, &args.tls, |cli| match cli.command {
+        crate::args::Command::Chat(ChatCommand::Serve(args)) => Some(args.tls),
+        _ => None,
+    })
+    .await?;
     let default_room = prise_chat::names::normalize_room(&args.default_room)
         .map_err(|reason| anyhow::anyhow!("--default-room {:?}: {reason}", args.default_room))?;
     let history = match (args.no_history, args.history) {

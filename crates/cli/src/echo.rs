@@ -3,8 +3,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use prise_core::net::{announce, bind, ConnectOptions};
+use prise_core::net::{announce, ConnectOptions};
 use prise_core::trace::TrafficLog;
 use prise_echo::{client, server};
 
@@ -21,21 +20,16 @@ pub(crate) async fn run(
 }
 
 async fn serve(args: EchoServeArgs, trace: Option<TrafficLog>) -> anyhow::Result<ExitCode> {
-    let shutdown = crate::signals::on_shutdown()?;
-    let listener = bind(&args.listen).await?;
-    let local = listener
-        .local_addr()
-        .context("reading the listening address")?;
-    let tls = crate::tls::server(&args.tls, Some(local.ip()))?;
-    if let Some(tls) = &tls {
-        crate::tls::announce_fingerprint("echo", tls, args.tls.tls_self_signed);
-    }
-    crate::tls::reload_on_hangup(&shutdown, tls.as_ref(), &args.tls, |cli| {
-        match cli.command {
-            crate::args::Command::Echo(EchoCommand::Serve(args)) => Some(args.tls),
-            _ => None,
-        }
-    })?;
+    let crate::server::Started {
+        shutdown,
+        listener,
+        local,
+        tls,
+    } = crate::server::start("echo", &args.listen, &args.tls, |cli| match cli.command {
+        crate::args::Command::Echo(EchoCommand::Serve(args)) => Some(args.tls),
+        _ => None,
+    })
+    .await?;
     let config = server::Config {
         // Bounded to 1..=1_000_000 by the parser, so it fits any usize.
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),

@@ -12,6 +12,7 @@ mod chat;
 mod config;
 mod echo;
 mod logging;
+mod server;
 mod signals;
 mod tls;
 mod tui;
