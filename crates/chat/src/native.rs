@@ -206,23 +206,20 @@ fn parse(line: &[u8]) -> Result<Request, (&'static str, String)> {
         .map_err(|e| ("bad_json", format!("not a JSON object: {e}")))
 }
 
-/// Serve one native client. `input` holds the bytes already read while sniffing.
-pub(crate) async fn serve(
-    mut stream: Stream,
-    mut input: BytesMut,
-    hub: Hub,
+/// The hello exchange, the welcome and the default room. Boxed by the caller: its locals (the
+/// hello request, the welcome text) are needed once, and should not stay in every connection's
+/// long-lived state.
+async fn handshake(
+    stream: &mut Stream,
+    input: &mut BytesMut,
+    codec: &mut LineCodec,
+    conn: &mut NativeConn,
+    hub: &Hub,
     config: &ConnConfig,
-    shutdown: CancellationToken,
-) {
-    let mut conn = NativeConn {
-        out: BytesMut::new(),
-        flood: Flood::new(config.flood_rate, config.flood_burst),
-    };
-    let mut codec = LineCodec::new(config.max_line_len);
-
+) -> Option<(Session, tokio::sync::mpsc::Receiver<crate::event::Event>)> {
     // The hello: the first line, within the idle timeout.
     let hello = loop {
-        match codec.decode(&mut input) {
+        match codec.decode(input) {
             Ok(Some(line)) => break line,
             Ok(None) => {}
             Err(_) => {
@@ -231,26 +228,26 @@ pub(crate) async fn serve(
                     &format!("line longer than {} bytes", config.max_line_len),
                     None,
                 );
-                let _ = flush(&mut stream, &mut conn.out, config.write_timeout).await;
-                return;
+                let _ = flush(stream, &mut conn.out, config.write_timeout).await;
+                return None;
             }
         }
-        match tokio::time::timeout(config.idle_timeout, stream.read_buf(&mut input)).await {
+        match tokio::time::timeout(config.idle_timeout, stream.read_buf(input)).await {
             Ok(Ok(n)) if n > 0 => {}
-            _ => return,
+            _ => return None,
         }
     };
     let hello = match parse(&hello) {
         Ok(req) if req.kind == "hello" => req,
         Ok(_) => {
             conn.error("bad_request", "the first message must be hello", None);
-            let _ = flush(&mut stream, &mut conn.out, config.write_timeout).await;
-            return;
+            let _ = flush(stream, &mut conn.out, config.write_timeout).await;
+            return None;
         }
         Err((code, text)) => {
             conn.error(code, &text, None);
-            let _ = flush(&mut stream, &mut conn.out, config.write_timeout).await;
-            return;
+            let _ = flush(stream, &mut conn.out, config.write_timeout).await;
+            return None;
         }
     };
     let Some(version) = hello
@@ -265,10 +262,10 @@ pub(crate) async fn serve(
             &format!("this server speaks protocol versions {VERSIONS:?}"),
             hello.reference.as_ref(),
         );
-        let _ = flush(&mut stream, &mut conn.out, config.write_timeout).await;
-        return;
+        let _ = flush(stream, &mut conn.out, config.write_timeout).await;
+        return None;
     };
-    let (session, mut rx, refused) = hub.connect(hello.nick.as_deref());
+    let (session, rx, refused) = hub.connect(hello.nick.as_deref());
     let nick = session.nick();
     let motd = format!(
         "Welcome to prise chat. Your name is \"{nick}\". To change it, send a nick message (/nick NewName).{}",
@@ -289,11 +286,40 @@ pub(crate) async fn serve(
         conn.chat_error(&err, None);
     }
     let default_room = hub.config().default_room.clone();
-    match session.join(&default_room).await {
+    match Box::pin(session.join(&default_room)).await {
         Ok(joined) => conn.joined(&joined, None),
         Err(e) => conn.chat_error(&e, None),
     }
 
+    Some((session, rx))
+}
+
+/// Serve one native client. `input` holds the bytes already read while sniffing.
+pub(crate) async fn serve(
+    mut stream: Stream,
+    mut input: BytesMut,
+    hub: Hub,
+    config: &ConnConfig,
+    shutdown: CancellationToken,
+) {
+    let mut conn = NativeConn {
+        out: BytesMut::new(),
+        flood: Flood::new(config.flood_rate, config.flood_burst),
+    };
+    let mut codec = LineCodec::new(config.max_line_len);
+
+    let Some((session, mut rx)) = Box::pin(handshake(
+        &mut stream,
+        &mut input,
+        &mut codec,
+        &mut conn,
+        &hub,
+        config,
+    ))
+    .await
+    else {
+        return;
+    };
     let evicted = session.evicted().clone();
     let mut last_heard = tokio::time::Instant::now();
     let mut pinged = false;
@@ -302,7 +328,7 @@ pub(crate) async fn serve(
             match codec.decode(&mut input) {
                 Ok(Some(line)) => match parse(&line) {
                     Ok(req) => {
-                        if !conn.request(&session, req).await {
+                        if !Box::pin(conn.request(&session, req)).await {
                             break 'serve;
                         }
                     }

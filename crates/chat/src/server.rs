@@ -134,3 +134,4 @@ pub async fn run(
     hub.flush().await;
     served.map_err(|e| Error::Protocol(format!("chat listener: {e}")))
 }
+

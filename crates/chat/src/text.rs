@@ -300,7 +300,7 @@ pub(crate) async fn serve(
         }
     }
     let default_room = hub.config().default_room.clone();
-    conn.join(&default_room).await;
+    Box::pin(conn.join(&default_room)).await;
 
     let mut codec = LineCodec::new(config.max_line_len);
     let evicted = conn.session.evicted().clone();
@@ -309,7 +309,7 @@ pub(crate) async fn serve(
         loop {
             match codec.decode(&mut input) {
                 Ok(Some(line)) => {
-                    if !conn.input(&line).await {
+                    if !Box::pin(conn.input(&line)).await {
                         break 'serve;
                     }
                 }
@@ -353,7 +353,7 @@ pub(crate) async fn serve(
                     // A last line without "\n" still counts.
                     if !input.is_empty() {
                         let rest = input.split();
-                        conn.input(&rest).await;
+                        Box::pin(conn.input(&rest)).await;
                     }
                     break;
                 }
