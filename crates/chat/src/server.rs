@@ -134,4 +134,3 @@ pub async fn run(
     hub.flush().await;
     served.map_err(|e| Error::Protocol(format!("chat listener: {e}")))
 }
-

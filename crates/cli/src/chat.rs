@@ -172,6 +172,9 @@ async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Re
     }
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut current: Option<String> = None;
+    // Input waits until the first room is joined (or the server said why not), so a script's
+    // first line does not race the welcome.
+    let mut ready = false;
     loop {
         tokio::select! {
             update = client.next() => {
@@ -183,6 +186,9 @@ async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Re
                     }
                     Update::Disconnected { reason, retry_in: None } => bail!("{reason}"),
                     Update::Message(v) => {
+                        if v["type"] == "joined" || v["type"] == "error" {
+                            ready = true;
+                        }
                         if v["type"] == "joined" {
                             current = v["room"].as_str().map(str::to_owned);
                         }
@@ -194,7 +200,7 @@ async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Re
                     }
                 }
             }
-            line = lines.next_line() => {
+            line = lines.next_line(), if ready => {
                 match line? {
                     None => {
                         // End of input: leave, as `nc -N` does.

@@ -540,3 +540,44 @@ fn chat_server_nc_client_send_and_history_across_restart() {
     signal(&server, "TERM");
     assert_eq!(server.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn chat_connect_line_mode_sends_piped_input() {
+    let (mut server, addr) = start_chat(&["--no-history"]);
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut nc = BufReader::new(tcp);
+    read_until(&mut nc, "* You are in #general");
+    // The first line goes out as soon as the client is in its room, not before.
+    let mut child = prise()
+        .args([
+            "chat",
+            "connect",
+            &addr.to_string(),
+            "--nick",
+            "piper",
+            "--plain",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello from a pipe\n/me waves\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("* You are in #general"),
+        "{}",
+        text(&out.stdout)
+    );
+    read_until(&mut nc, "[piper] hello from a pipe");
+    read_until(&mut nc, "* piper waves");
+    signal(&server, "TERM");
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+}
