@@ -581,3 +581,25 @@ fn chat_connect_line_mode_sends_piped_input() {
     signal(&server, "TERM");
     assert_eq!(server.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn chat_serve_reads_its_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("chat.toml");
+    std::fs::write(
+        &config,
+        "no_history = true\nmotd = \"from the config file\"\ndefault_room = \"salon\"\n",
+    )
+    .unwrap();
+    let (mut server, addr) = start_chat(&["--config", config.to_str().unwrap()]);
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut nc = BufReader::new(tcp);
+    let seen = read_until(&mut nc, "* You are in #salon");
+    assert!(
+        seen.contains(&"* from the config file".to_owned()),
+        "{seen:#?}"
+    );
+    signal(&server, "TERM");
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+}
