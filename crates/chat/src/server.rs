@@ -110,6 +110,7 @@ pub async fn run(
         ..ServeOptions::new("chat")
     };
     let conn_config = Arc::new(config.conn.clone());
+    let tls_configured = config.tls.is_some();
     let serve_hub = hub.clone();
     let served = serve(listener, options, shutdown, move |conn| {
         let hub = serve_hub.clone();
@@ -118,7 +119,15 @@ pub async fn run(
             let mut stream = conn.stream;
             let mut input = BytesMut::with_capacity(1024);
             // Sniffing reads into a small buffer; the front doors release it once used.
-            match tokio::time::timeout(SNIFF_TIMEOUT, stream.read_buf(&mut input)).await {
+            // With TLS configured, a plain stream has already been sniffed by core: either its
+            // first bytes are waiting, or it stayed silent for a whole SNIFF_TIMEOUT and gets the
+            // banner now rather than after a second wait.
+            let wait = if tls_configured && !stream.is_tls() {
+                Duration::ZERO
+            } else {
+                SNIFF_TIMEOUT
+            };
+            match tokio::time::timeout(wait, stream.read_buf(&mut input)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return,
                 _ => {}
             }
