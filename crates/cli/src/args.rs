@@ -71,11 +71,6 @@ pub(crate) enum ChatCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct ChatServeArgs {
-    /// Read settings from a TOML file (the same names as these flags; flags win). On SIGHUP the
-    /// TLS certificate and key are read again.
-    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
-    pub(crate) config: Option<PathBuf>,
-
     /// Address to listen on (port 0 picks a free port; the announce line tells which).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
     pub(crate) listen: String,
@@ -101,11 +96,6 @@ pub(crate) struct ChatServeArgs {
     #[arg(long, value_name = "ROOM", default_value = "#general")]
     pub(crate) default_room: String,
 
-    /// Serve at most N clients at once; others wait until a slot frees.
-    #[arg(long, value_name = "N", default_value_t = prise_core::server::MAX_CONNECTIONS as u64,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub(crate) max_connections: u64,
-
     /// Messages per second one client may send in the long run (0: no limit, for benchmarks).
     #[arg(long, value_name = "RATE", default_value_t = 5.0)]
     pub(crate) flood_rate: f64,
@@ -118,9 +108,8 @@ pub(crate) struct ChatServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
     pub(crate) idle_timeout: Duration,
 
-    /// On Ctrl-C or SIGTERM, give connections this long to say goodbye.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
-    pub(crate) grace: Duration,
+    #[command(flatten)]
+    pub(crate) common: ServeArgs,
 
     #[command(flatten)]
     pub(crate) tls: ServerTlsArgs,
@@ -187,19 +176,9 @@ pub(crate) enum EchoCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct EchoServeArgs {
-    /// Read settings from a TOML file (the same names as these flags; flags win). On SIGHUP the
-    /// TLS certificate and key are read again.
-    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
-    pub(crate) config: Option<PathBuf>,
-
     /// Address to listen on (port 0 picks a free port; the announce line tells which).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7007")]
     pub(crate) listen: String,
-
-    /// Serve at most N clients at once; others wait until a slot frees.
-    #[arg(long, value_name = "N", default_value_t = prise_core::server::MAX_CONNECTIONS as u64,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub(crate) max_connections: u64,
 
     /// Answer every received line with TEXT instead of echoing (the tutorial's server says
     /// "Message bien reçu!").
@@ -210,9 +189,8 @@ pub(crate) struct EchoServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
     pub(crate) idle_timeout: Duration,
 
-    /// On Ctrl-C or SIGTERM, give connections this long to finish.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
-    pub(crate) grace: Duration,
+    #[command(flatten)]
+    pub(crate) common: ServeArgs,
 
     #[command(flatten)]
     pub(crate) tls: ServerTlsArgs,
@@ -243,6 +221,32 @@ pub(crate) struct EchoSendArgs {
 
     #[command(flatten)]
     pub(crate) tls: ClientTlsArgs,
+}
+
+/// Options every server has besides TLS.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Read settings from a TOML file (the same names as the flags; flags win). On SIGHUP the
+    /// TLS certificate and key are read again.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Serve at most N clients at once; others wait until a slot frees.
+    #[arg(long, value_name = "N", default_value_t = prise_core::server::MAX_CONNECTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+
+    /// On Ctrl-C or SIGTERM, give connections this long to finish.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub(crate) grace: Duration,
+}
+
+impl ServeArgs {
+    /// The connection cap as the services take it.
+    pub(crate) fn max_connections(&self) -> usize {
+        // Bounded to 1..=1_000_000 by the parser, so it fits any usize.
+        usize::try_from(self.max_connections).unwrap_or(usize::MAX)
+    }
 }
 
 /// TLS options of every server.

@@ -57,9 +57,9 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     }
     let mut config = server::Config {
         history,
-        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        max_connections: args.common.max_connections(),
         tls,
-        grace: args.grace,
+        grace: args.common.grace,
         trace,
         ..server::Config::default()
     };

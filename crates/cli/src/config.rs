@@ -150,7 +150,7 @@ mod tests {
         let crate::args::Command::Echo(crate::args::EchoCommand::Serve(args)) = cli.command else {
             panic!("not echo serve");
         };
-        assert_eq!(args.max_connections, 7);
+        assert_eq!(args.common.max_connections(), 7);
         assert_eq!(args.reply.as_deref(), Some("from flag"));
         assert_eq!(args.idle_timeout, std::time::Duration::from_secs(120));
         assert_eq!(cli.verbose, 1);

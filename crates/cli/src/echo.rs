@@ -31,12 +31,11 @@ async fn serve(args: EchoServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     })
     .await?;
     let config = server::Config {
-        // Bounded to 1..=1_000_000 by the parser, so it fits any usize.
-        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        max_connections: args.common.max_connections(),
         tls,
         reply: args.reply,
         idle_timeout: args.idle_timeout,
-        grace: args.grace,
+        grace: args.common.grace,
         trace,
         ..server::Config::default()
     };
