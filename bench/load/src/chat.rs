@@ -123,7 +123,10 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
     let received = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
-    let stop_reading = Arc::new(tokio::sync::Notify::new());
+    // Set before the generator hangs up, so the server closing those connections is not
+    // counted as dropping clients. Readers wait on their socket alone: a shared stop signal
+    // polled with every read would cost a lock per message.
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // As fast as possible still means "as fast as the server delivers": the last client is an
     // observer, and senders keep at most WINDOW messages beyond what it has received. Without
     // it senders would outrun delivery and the server would (rightly) drop every reader.
@@ -138,33 +141,34 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
         let observed = (index == observer).then(|| Arc::clone(&observed));
         let received = Arc::clone(&received);
         let dropped = Arc::clone(&dropped);
-        let stop = Arc::clone(&stop_reading);
+        let stopping = Arc::clone(&stopping);
         readers.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::new();
             let mut line = String::new();
             loop {
                 line.clear();
-                tokio::select! {
-                    () = stop.notified() => break,
-                    read = reader.read_line(&mut line) => match read {
-                        Ok(0) | Err(_) => {
+                match reader.read_line(&mut line).await {
+                    Ok(0) | Err(_) => {
+                        if !stopping.load(Ordering::Acquire) {
+                            dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        break;
+                    }
+                    Ok(_) => {
+                        if let Some(t) = sent_at(&line) {
+                            let now = nanos_since(start);
+                            latencies.push(
+                                u32::try_from(now.saturating_sub(t) / 1000).unwrap_or(u32::MAX),
+                            );
+                            received.fetch_add(1, Ordering::Relaxed);
+                            if let Some(observed) = &observed {
+                                observed.fetch_add(1, Ordering::Release);
+                            }
+                        } else if line.contains("\"too_slow\"") {
                             dropped.fetch_add(1, Ordering::Relaxed);
                             break;
                         }
-                        Ok(_) => {
-                            if let Some(t) = sent_at(&line) {
-                                let now = nanos_since(start);
-                                latencies.push(u32::try_from(now.saturating_sub(t) / 1000).unwrap_or(u32::MAX));
-                                received.fetch_add(1, Ordering::Relaxed);
-                                if let Some(observed) = &observed {
-                                    observed.fetch_add(1, Ordering::Release);
-                                }
-                            } else if line.contains("\"too_slow\"") {
-                                dropped.fetch_add(1, Ordering::Relaxed);
-                                break;
-                            }
-                        }
-                    },
+                    }
                 }
             }
             latencies
@@ -233,13 +237,14 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
         }
         last = now;
     }
-    stop_reading.notify_waiters();
+    // Hang up: the server closes each connection, and each reader ends on end of file.
+    stopping.store(true, Ordering::Release);
+    drop(keep);
+    drop(writers);
     let mut all: Vec<u32> = Vec::new();
     for reader in readers {
         all.extend(reader.await?);
     }
-    drop(keep);
-    drop(writers);
     all.sort_unstable();
     let pct = |p: f64| {
         if all.is_empty() {

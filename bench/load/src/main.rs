@@ -20,6 +20,9 @@ use tokio::net::TcpStream;
 #[derive(Debug, Parser)]
 #[command(name = "prise-load", about = "Load generators for prise benchmarks")]
 struct Cli {
+    /// Worker threads of the generator's runtime (default: one per core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,9 +78,11 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.threads {
+        builder.worker_threads(threads.max(1));
+    }
+    let runtime = builder.enable_all().build()?;
     match cli.command {
         Command::Chat {
             addr,
