@@ -1,4 +1,5 @@
-//! `prise-load chat`: N native clients in one room, S of them sending, for D seconds.
+//! `prise-load chat`: N clients in one room, S of them sending, for D seconds, over prise's
+//! native protocol or over IRC (so prise and IRC servers face the same load).
 //!
 //! Each message carries its send time (nanoseconds since the run's start; one process, one
 //! clock). Every client counts what it receives and records the latency. After the senders stop,
@@ -17,10 +18,156 @@ use tokio::net::TcpStream;
 /// Messages allowed in flight beyond what the observer client has received, in max-rate mode.
 const WINDOW: u64 = 1024;
 
+/// The wire protocol the clients speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Proto {
+    /// prise's JSON lines.
+    Native,
+    /// IRC (RFC 1459/2812 registration, JOIN, PRIVMSG).
+    Irc,
+}
+
+/// The room every fan-out client joins (the native default room).
+const ROOM: &str = "#general";
+
+impl Proto {
+    /// What a client sends on connecting: registration, and a join for `room` (IRC clients
+    /// always join, since IRC has no default room).
+    fn hello(self, nick: &str, room: Option<&str>) -> String {
+        match self {
+            Self::Native => {
+                let mut hello =
+                    format!("{{\"type\":\"hello\",\"versions\":[1],\"nick\":\"{nick}\"}}\n");
+                if let Some(room) = room {
+                    hello.push_str(&format!("{{\"type\":\"join\",\"room\":\"{room}\"}}\n"));
+                }
+                hello
+            }
+            // The JOIN waits for the welcome: some servers finish registering asynchronously
+            // and refuse commands until then (InspIRCd answers 451).
+            Self::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :prise-load\r\n"),
+        }
+    }
+
+    /// What to send when a setup line arrives: the IRC JOIN once the server welcomes us.
+    fn on_setup_line(self, line: &str, room: Option<&str>) -> Option<String> {
+        match self {
+            Self::Native => None,
+            Self::Irc => {
+                (irc_command(line).0 == "001").then(|| format!("JOIN {}\r\n", room.unwrap_or(ROOM)))
+            }
+        }
+    }
+
+    /// Joins to wait for before the client counts as set up.
+    fn joins_expected(self, room: Option<&str>) -> usize {
+        match (self, room) {
+            // The default room, and the extra one if asked.
+            (Self::Native, Some(_)) => 2,
+            (Self::Native, None) | (Self::Irc, _) => 1,
+        }
+    }
+
+    /// Whether a setup line completes a join (IRC: the end of the NAMES list).
+    fn is_joined(self, line: &str) -> bool {
+        match self {
+            Self::Native => line.contains("\"type\":\"joined\""),
+            Self::Irc => irc_command(line).0 == "366",
+        }
+    }
+
+    /// Whether a setup line is a refusal.
+    fn is_error(self, line: &str) -> bool {
+        match self {
+            Self::Native => line.contains("\"type\":\"error\""),
+            Self::Irc => {
+                let (command, _) = irc_command(line);
+                command == "ERROR"
+                    || (command.len() == 3
+                        && command.starts_with(['4', '5'])
+                        && command.bytes().all(|b| b.is_ascii_digit()))
+            }
+        }
+    }
+
+    /// One chat line to the room.
+    fn chat(self, text: &str) -> String {
+        match self {
+            Self::Native => {
+                format!("{{\"type\":\"chat\",\"to\":\"{ROOM}\",\"text\":\"{text}\"}}\n")
+            }
+            Self::Irc => format!("PRIVMSG {ROOM} :{text}\r\n"),
+        }
+    }
+
+    /// The send time stamped in a received chat line, without a full parse.
+    fn sent_at(self, line: &str) -> Option<u64> {
+        let text = match self {
+            Self::Native => {
+                if !line.starts_with("{\"type\":\"chat\"") {
+                    return None;
+                }
+                let at = line.find("\"text\":\"")? + 8;
+                let rest = &line[at..];
+                &rest[..rest.find('"')?]
+            }
+            Self::Irc => {
+                let (command, rest) = irc_command(line);
+                if command != "PRIVMSG" {
+                    return None;
+                }
+                rest.split_once(" :")?.1.trim_end()
+            }
+        };
+        text.split(' ').nth(1)?.parse().ok()
+    }
+
+    /// Whether a line says the server is dropping this client.
+    fn is_dropped(self, line: &str) -> bool {
+        match self {
+            Self::Native => line.contains("\"too_slow\""),
+            Self::Irc => irc_command(line).0 == "ERROR",
+        }
+    }
+
+    /// The answer to a server's keepalive, if `line` is one.
+    fn pong(self, line: &str) -> Option<String> {
+        match self {
+            Self::Native => line
+                .starts_with("{\"type\":\"ping\"")
+                .then(|| "{\"type\":\"pong\"}\n".to_owned()),
+            Self::Irc => {
+                let (command, rest) = irc_command(line);
+                (command == "PING").then(|| format!("PONG {}\r\n", rest.trim_end()))
+            }
+        }
+    }
+}
+
+/// An IRC line's command and what follows it, skipping tags and the prefix.
+fn irc_command(line: &str) -> (&str, &str) {
+    let mut rest = line;
+    if rest.starts_with('@') {
+        rest = rest.split_once(' ').map_or("", |(_, r)| r);
+    }
+    if rest.starts_with(':') {
+        rest = rest.split_once(' ').map_or("", |(_, r)| r);
+    }
+    let rest = rest.trim_start();
+    match rest.split_once(' ') {
+        Some((command, params)) => (command, params),
+        None => (rest.trim_end(), ""),
+    }
+}
+
+/// Clients connecting at once.
+const CONNECT_WAVE: usize = 100;
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub(crate) addr: String,
+    pub(crate) proto: Proto,
     pub(crate) clients: usize,
     pub(crate) senders: usize,
     /// Messages per second over all senders; 0 is as fast as possible.
@@ -31,6 +178,8 @@ pub(crate) struct Plan {
     pub(crate) idle: bool,
     /// Rooms to spread idle clients over.
     pub(crate) rooms: usize,
+    /// Raw lines each sender sends after joining; `{nick}` is replaced by its nick.
+    pub(crate) sender_lines: Vec<String>,
 }
 
 /// Nanoseconds since `start`; a u64 holds 584 years of them.
@@ -49,44 +198,32 @@ struct Conn {
     writer: tokio::net::tcp::OwnedWriteHalf,
 }
 
-async fn connect(addr: &str, nick: &str, room: Option<&str>) -> anyhow::Result<Conn> {
+async fn connect(addr: &str, proto: Proto, nick: &str, room: Option<&str>) -> anyhow::Result<Conn> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
     stream.set_nodelay(true)?;
     let (r, mut w) = stream.into_split();
-    let mut hello = format!("{{\"type\":\"hello\",\"versions\":[1],\"nick\":\"{nick}\"}}\n");
-    if let Some(room) = room {
-        hello.push_str(&format!("{{\"type\":\"join\",\"room\":\"{room}\"}}\n"));
-    }
-    w.write_all(hello.as_bytes()).await?;
+    w.write_all(proto.hello(nick, room).as_bytes()).await?;
     let mut reader = BufReader::new(r);
     let mut line = String::new();
-    // Wait for the joins: the default room, and the extra one if asked.
-    let mut joins = if room.is_some() { 2 } else { 1 };
+    let mut joins = proto.joins_expected(room);
     while joins > 0 {
         line.clear();
         if reader.read_line(&mut line).await? == 0 {
             bail!("{nick}: server closed during setup");
         }
-        if line.contains("\"type\":\"joined\"") {
+        if proto.is_joined(&line) {
             joins -= 1;
-        } else if line.contains("\"type\":\"error\"") {
-            bail!("{nick}: {line}");
+        } else if proto.is_error(&line) {
+            bail!("{nick}: {}", line.trim_end());
+        } else if let Some(pong) = proto.pong(&line) {
+            w.write_all(pong.as_bytes()).await?;
+        } else if let Some(next) = proto.on_setup_line(&line, room) {
+            w.write_all(next.as_bytes()).await?;
         }
     }
     Ok(Conn { reader, writer: w })
-}
-
-/// `"text":"<seq> <nanos>"` out of a chat line, without a JSON parse.
-fn sent_at(line: &str) -> Option<u64> {
-    if !line.starts_with("{\"type\":\"chat\"") {
-        return None;
-    }
-    let at = line.find("\"text\":\"")? + 8;
-    let rest = &line[at..];
-    let end = rest.find('"')?;
-    rest[..end].split(' ').nth(1)?.parse().ok()
 }
 
 pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
@@ -94,14 +231,51 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
         bail!("need at least 2 clients and 1..=clients senders");
     }
     let rss_before = plan.server_pid.and_then(rss_kib);
+    // Connect in waves: some servers make each registration wait (ngircd about a second), so
+    // one at a time would take minutes; all at once would overflow the listen backlog.
     let mut conns = Vec::with_capacity(plan.clients);
-    for i in 0..plan.clients {
-        let room = if plan.idle && plan.rooms > 1 {
-            Some(format!("#room{}", i % plan.rooms))
-        } else {
-            None
-        };
-        conns.push(connect(&plan.addr, &format!("load{i}"), room.as_deref()).await?);
+    for wave in (0..plan.clients).collect::<Vec<_>>().chunks(CONNECT_WAVE) {
+        let mut set = tokio::task::JoinSet::new();
+        for &i in wave {
+            let room = (plan.idle && plan.rooms > 1).then(|| format!("#room{}", i % plan.rooms));
+            let addr = plan.addr.clone();
+            let proto = plan.proto;
+            set.spawn(async move {
+                (
+                    i,
+                    connect(&addr, proto, &format!("load{i}"), room.as_deref()).await,
+                )
+            });
+        }
+        let mut done = Vec::with_capacity(wave.len());
+        while let Some(joined) = set.join_next().await {
+            let (i, conn) = joined?;
+            done.push((i, conn?));
+        }
+        done.sort_by_key(|(i, _)| *i);
+        conns.extend(done.into_iter().map(|(_, conn)| conn));
+    }
+    // Lines each sender sends before it starts (for example OPER and a mode that relaxes an
+    // IRC server's flood limits); the server handles them before the first message, in order.
+    for (s, conn) in conns.iter_mut().take(plan.senders).enumerate() {
+        for line in &plan.sender_lines {
+            let line = line.replace("{nick}", &format!("load{s}"));
+            conn.writer
+                .write_all(format!("{line}\r\n").as_bytes())
+                .await?;
+        }
+        // An IRC server may make them wait (a penalty): a PING behind them, answered, says
+        // they are done, so that wait does not count as message latency.
+        if plan.proto == Proto::Irc && !plan.sender_lines.is_empty() {
+            conn.writer.write_all(b"PING :prise-load-ready\r\n").await?;
+            let mut line = String::new();
+            while !(line.contains("PONG") && line.contains("prise-load-ready")) {
+                line.clear();
+                if conn.reader.read_line(&mut line).await? == 0 {
+                    bail!("load{s}: server closed after the sender lines");
+                }
+            }
+        }
     }
     let rss_after = plan.server_pid.and_then(rss_kib);
     let per_client = match (rss_before, rss_after) {
@@ -133,11 +307,22 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
     let observed = Arc::new(AtomicU64::new(0));
     let queued = Arc::new(AtomicU64::new(0));
     let observer = plan.clients - 1;
+    let proto = plan.proto;
     let mut readers = Vec::new();
+    // Senders' write halves go to the sender tasks; the others stay shared between this task
+    // (which hangs up at the end) and their reader (which answers the server's pings).
+    let mut sender_writers = Vec::new();
     let mut writers = Vec::new();
     for (index, conn) in conns.into_iter().enumerate() {
         let Conn { mut reader, writer } = conn;
-        writers.push(writer);
+        let pong_to = if index < plan.senders {
+            sender_writers.push(writer);
+            None
+        } else {
+            let writer = Arc::new(tokio::sync::Mutex::new(writer));
+            writers.push(Arc::clone(&writer));
+            Some(writer)
+        };
         let observed = (index == observer).then(|| Arc::clone(&observed));
         let received = Arc::clone(&received);
         let dropped = Arc::clone(&dropped);
@@ -155,7 +340,7 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
                         break;
                     }
                     Ok(_) => {
-                        if let Some(t) = sent_at(&line) {
+                        if let Some(t) = proto.sent_at(&line) {
                             let now = nanos_since(start);
                             latencies.push(
                                 u32::try_from(now.saturating_sub(t) / 1000).unwrap_or(u32::MAX),
@@ -164,9 +349,11 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
                             if let Some(observed) = &observed {
                                 observed.fetch_add(1, Ordering::Release);
                             }
-                        } else if line.contains("\"too_slow\"") {
+                        } else if proto.is_dropped(&line) {
                             dropped.fetch_add(1, Ordering::Relaxed);
                             break;
+                        } else if let (Some(pong), Some(writer)) = (proto.pong(&line), &pong_to) {
+                            let _ = writer.lock().await.write_all(pong.as_bytes()).await;
                         }
                     }
                 }
@@ -178,7 +365,7 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
     let per_sender_interval =
         (plan.rate > 0.0).then(|| Duration::from_secs_f64(plan.senders as f64 / plan.rate));
     let mut send_tasks = Vec::new();
-    for (s, mut writer) in writers.drain(..plan.senders).enumerate() {
+    for (s, mut writer) in sender_writers.into_iter().enumerate() {
         let sent = Arc::clone(&sent);
         let observed = Arc::clone(&observed);
         let queued = Arc::clone(&queued);
@@ -192,14 +379,18 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
                         tokio::time::sleep_until(next).await;
                         next += interval;
                         let t = nanos_since(start);
-                        let line = format!("{{\"type\":\"chat\",\"to\":\"#general\",\"text\":\"{s}.{seq} {t}\"}}\n");
+                        let line = proto.chat(&format!("{s}.{seq} {t}"));
                         if writer.write_all(line.as_bytes()).await.is_err() {
                             break;
                         }
                         seq += 1;
                     }
                     None => {
-                        while queued.load(Ordering::Acquire).saturating_sub(observed.load(Ordering::Acquire)) >= WINDOW {
+                        while queued
+                            .load(Ordering::Acquire)
+                            .saturating_sub(observed.load(Ordering::Acquire))
+                            >= WINDOW
+                        {
                             if start.elapsed() >= duration {
                                 break;
                             }
@@ -209,7 +400,7 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
                         batch.clear();
                         for _ in 0..16 {
                             let t = nanos_since(start);
-                            batch.push_str(&format!("{{\"type\":\"chat\",\"to\":\"#general\",\"text\":\"{s}.{seq} {t}\"}}\n"));
+                            batch.push_str(&proto.chat(&format!("{s}.{seq} {t}")));
                             seq += 1;
                         }
                         if writer.write_all(batch.as_bytes()).await.is_err() {
@@ -240,7 +431,9 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
     // Hang up: the server closes each connection, and each reader ends on end of file.
     stopping.store(true, Ordering::Release);
     drop(keep);
-    drop(writers);
+    for writer in writers {
+        let _ = writer.lock().await.shutdown().await;
+    }
     let mut all: Vec<u32> = Vec::new();
     for reader in readers {
         all.extend(reader.await?);

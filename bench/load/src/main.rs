@@ -29,11 +29,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Load a prise chat server (native protocol): fan-out to N clients in one room.
+    /// Load a chat server (prise's native protocol, or IRC): fan-out to N clients in one room.
     Chat {
         /// Server address.
         #[arg(long)]
         addr: String,
+        /// Protocol: native (prise's JSON lines) or irc (any IRC server, prise's IRC door too).
+        #[arg(long, value_enum, default_value_t = chat::Proto::Native)]
+        proto: chat::Proto,
         /// Clients, all in #general.
         #[arg(long, default_value_t = 100)]
         clients: usize,
@@ -55,6 +58,10 @@ enum Command {
         /// Rooms for --idle.
         #[arg(long, default_value_t = 1)]
         rooms: usize,
+        /// A raw line each sender sends after joining (repeatable; `{nick}` is its nick), for
+        /// example `OPER bench bench` to lift an IRC server's flood limits for the senders.
+        #[arg(long = "sender-line")]
+        sender_lines: Vec<String>,
     },
     /// Load an echo server.
     Echo {
@@ -86,6 +93,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Chat {
             addr,
+            proto,
             clients,
             senders,
             rate,
@@ -93,8 +101,10 @@ fn main() -> anyhow::Result<()> {
             server_pid,
             idle,
             rooms,
+            sender_lines,
         } => runtime.block_on(chat::run(chat::Plan {
             addr,
+            proto,
             clients,
             senders,
             rate,
@@ -102,6 +112,7 @@ fn main() -> anyhow::Result<()> {
             server_pid,
             idle,
             rooms,
+            sender_lines,
         })),
         Command::Echo {
             mode,
