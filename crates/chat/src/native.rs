@@ -321,8 +321,16 @@ pub(crate) async fn serve(
         return;
     };
     let evicted = session.evicted().clone();
+    // Registered once, not once per delivered event.
+    let shutting_down = shutdown.cancelled();
+    let evicted_now = evicted.cancelled();
+    tokio::pin!(shutting_down, evicted_now);
     let mut last_heard = tokio::time::Instant::now();
     let mut pinged = false;
+    // One timer for the connection's life, moved only when the deadline moves: a new timer per
+    // loop would be registered and dropped once per delivered event.
+    let idle = tokio::time::sleep_until(last_heard + config.idle_timeout);
+    tokio::pin!(idle);
     'serve: loop {
         loop {
             match codec.decode(&mut input) {
@@ -354,13 +362,16 @@ pub(crate) async fn serve(
             return;
         }
         let deadline = last_heard + config.idle_timeout;
+        if idle.deadline() != deadline {
+            idle.as_mut().reset(deadline);
+        }
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => {
+            () = &mut shutting_down => {
                 conn.error("server_shutdown", "the server is shutting down", None);
                 break;
             }
-            () = evicted.cancelled() => {
+            () = &mut evicted_now => {
                 conn.error("too_slow", "you are not reading fast enough; disconnecting", None);
                 break;
             }
@@ -396,7 +407,7 @@ pub(crate) async fn serve(
                     pinged = false;
                 }
             },
-            () = tokio::time::sleep_until(deadline) => {
+            () = &mut idle => {
                 if pinged {
                     conn.error("timeout", "no answer to ping; disconnecting", None);
                     break;

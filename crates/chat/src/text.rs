@@ -304,6 +304,10 @@ pub(crate) async fn serve(
 
     let mut codec = LineCodec::new(config.max_line_len);
     let evicted = conn.session.evicted().clone();
+    // Registered once, not once per delivered event.
+    let shutting_down = shutdown.cancelled();
+    let evicted_now = evicted.cancelled();
+    tokio::pin!(shutting_down, evicted_now);
     'serve: loop {
         // Lines already buffered first: a client may send many in one packet.
         loop {
@@ -330,11 +334,11 @@ pub(crate) async fn serve(
         }
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => {
+            () = &mut shutting_down => {
                 conn.line("* The server is shutting down. Bye!");
                 break;
             }
-            () = evicted.cancelled() => {
+            () = &mut evicted_now => {
                 conn.line("! You are not reading fast enough; disconnecting.");
                 break;
             }
