@@ -133,18 +133,62 @@ pub struct Event(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     kind: EventKind,
+    /// The acting user's ident (the user part of `nick!user@host`), for IRC prefixes.
+    source: Option<Arc<str>>,
+    /// Unique per event: IRC's `msgid` tag for events that are not messages.
+    serial: u64,
     json: OnceLock<Bytes>,
     text: OnceLock<Bytes>,
+    irc: OnceLock<Bytes>,
+    irc_tagged: OnceLock<Bytes>,
 }
+
+/// Numbers events that carry no message id of their own.
+static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Event {
     /// Wrap an event for sharing.
     pub fn new(kind: EventKind) -> Self {
+        Self::build(kind, None)
+    }
+
+    /// Wrap an event done by a user whose ident is `source`.
+    pub fn with_source(kind: EventKind, source: &Arc<str>) -> Self {
+        Self::build(kind, Some(Arc::clone(source)))
+    }
+
+    fn build(kind: EventKind, source: Option<Arc<str>>) -> Self {
         Self(Arc::new(Inner {
             kind,
+            source,
+            serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             json: OnceLock::new(),
             text: OnceLock::new(),
+            irc: OnceLock::new(),
+            irc_tagged: OnceLock::new(),
         }))
+    }
+
+    /// The acting user's ident, if a user acted.
+    pub fn source(&self) -> Option<&str> {
+        self.0.source.as_deref()
+    }
+
+    /// A number unique to this event within the server's run.
+    pub fn serial(&self) -> u64 {
+        self.0.serial
+    }
+
+    /// The IRC line (with `\r\n`), made once for all recipients: `tagged` adds the
+    /// `time` and `msgid` tags for clients that asked for server-time or message-tags.
+    pub fn irc(&self, tagged: bool) -> Bytes {
+        let cell = if tagged {
+            &self.0.irc_tagged
+        } else {
+            &self.0.irc
+        };
+        cell.get_or_init(|| Bytes::from(crate::irc::render(self, tagged)))
+            .clone()
     }
 
     /// What happened.

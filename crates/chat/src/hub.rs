@@ -95,6 +95,12 @@ pub struct Joined {
 struct User {
     id: u64,
     nick: Mutex<String>,
+    /// The user part of `nick!user@host` (IRC's USER name, or the front door's name).
+    ident: Arc<str>,
+    /// IRC's "real name"; empty for other front doors.
+    realname: Box<str>,
+    /// The away message, when away.
+    away: Mutex<Option<String>>,
     /// Folded keys of the rooms this user is in, in join order.
     rooms: Mutex<Vec<String>>,
     tx: mpsc::Sender<Event>,
@@ -135,6 +141,36 @@ struct Inner {
     next_id: AtomicU64,
     next_user: AtomicU64,
     history: Option<History>,
+}
+
+/// What the hub knows about a user, for IRC's WHO and WHOIS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The nick.
+    pub nick: String,
+    /// The user part of the user's address.
+    pub ident: Arc<str>,
+    /// The "real name" (IRC), possibly empty.
+    pub realname: String,
+    /// The away message, when away.
+    pub away: Option<String>,
+    /// Rooms the user is in, in join order.
+    pub rooms: Vec<String>,
+}
+
+impl User {
+    fn info(&self, state: &State) -> UserInfo {
+        UserInfo {
+            nick: self.nick(),
+            ident: Arc::clone(&self.ident),
+            realname: self.realname.to_string(),
+            away: lock(&self.away).clone(),
+            rooms: lock(&self.rooms)
+                .iter()
+                .filter_map(|key| state.rooms.get(key).map(|r| r.name.clone()))
+                .collect(),
+        }
+    }
 }
 
 /// Lock a mutex, recovering from poisoning: our critical sections leave the data consistent at
@@ -180,8 +216,13 @@ impl Hub {
     }
 
     /// Register a new user: with `nick` if given and free, else a guest nick. Returns the
-    /// session, its event queue, and why the asked-for nick was refused, if it was.
-    pub fn connect(&self, nick: Option<&str>) -> (Session, mpsc::Receiver<Event>, Option<Error>) {
+    /// session, its event queue, and why the asked-for nick was refused, if it was. `ident`
+    /// is the user part of its address as IRC users see it (the front door's name).
+    pub fn connect(
+        &self,
+        nick: Option<&str>,
+        ident: &str,
+    ) -> (Session, mpsc::Receiver<Event>, Option<Error>) {
         let (tx, rx) = mpsc::channel(self.inner.config.queue_len.max(1));
         let mut refused = None;
         let mut state = lock(&self.inner.state);
@@ -203,6 +244,9 @@ impl Hub {
         let user = Arc::new(User {
             id: self.inner.next_user.fetch_add(1, Ordering::Relaxed),
             nick: Mutex::new(chosen.clone()),
+            ident: Arc::from(ident),
+            realname: Box::default(),
+            away: Mutex::new(None),
             rooms: Mutex::new(Vec::new()),
             tx,
             evicted: CancellationToken::new(),
@@ -215,6 +259,52 @@ impl Hub {
             quit_reason: Mutex::new(String::new()),
         };
         (session, rx, refused)
+    }
+
+    /// Register a new user with exactly `nick` (IRC registration: a taken nick is an error to
+    /// answer, not a reason to pick another).
+    ///
+    /// # Errors
+    /// [`Error::NickInvalid`], [`Error::NickTaken`].
+    pub fn register(
+        &self,
+        nick: &str,
+        ident: &str,
+        realname: &str,
+    ) -> Result<(Session, mpsc::Receiver<Event>), Error> {
+        check_nick(nick).map_err(|reason| Error::NickInvalid {
+            nick: nick.to_owned(),
+            reason,
+        })?;
+        let (tx, rx) = mpsc::channel(self.inner.config.queue_len.max(1));
+        let mut state = lock(&self.inner.state);
+        if state.users.contains_key(&fold(nick)) {
+            return Err(Error::NickTaken(nick.to_owned()));
+        }
+        let user = Arc::new(User {
+            id: self.inner.next_user.fetch_add(1, Ordering::Relaxed),
+            nick: Mutex::new(nick.to_owned()),
+            ident: Arc::from(ident),
+            realname: realname.into(),
+            away: Mutex::new(None),
+            rooms: Mutex::new(Vec::new()),
+            tx,
+            evicted: CancellationToken::new(),
+        });
+        state.users.insert(fold(nick), Arc::clone(&user));
+        drop(state);
+        let session = Session {
+            hub: self.clone(),
+            user,
+            quit_reason: Mutex::new(String::new()),
+        };
+        Ok((session, rx))
+    }
+
+    /// Users connected and rooms open.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = lock(&self.inner.state);
+        (state.users.len(), state.rooms.len())
     }
 
     fn free_guest(state: &State) -> String {
@@ -283,6 +373,39 @@ impl Session {
         self.user.nick()
     }
 
+    /// The user part of this user's address.
+    pub fn ident(&self) -> Arc<str> {
+        Arc::clone(&self.user.ident)
+    }
+
+    /// Set (`Some`) or clear (`None`) this user's away message.
+    pub fn set_away(&self, message: Option<&str>) {
+        *lock(&self.user.away) = message.map(str::to_owned);
+    }
+
+    /// What the hub knows about the user called `nick`.
+    pub fn whois(&self, nick: &str) -> Option<UserInfo> {
+        let state = lock(&self.hub.inner.state);
+        state.users.get(&fold(nick)).map(|u| u.info(&state))
+    }
+
+    /// The members of a room with their details (IRC's WHO), and the room's display name.
+    ///
+    /// # Errors
+    /// [`Error::RoomInvalid`], [`Error::NotInRoom`] when no such room is open.
+    pub fn who(&self, room: &str) -> Result<(String, Vec<UserInfo>), Error> {
+        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
+            room: room.to_owned(),
+            reason,
+        })?;
+        let state = lock(&self.hub.inner.state);
+        let Some(room) = state.rooms.get(&fold(&name)) else {
+            return Err(Error::NotInRoom(name));
+        };
+        let members = room.members.iter().map(|m| m.info(&state)).collect();
+        Ok((room.name.clone(), members))
+    }
+
     /// Cancelled when the hub dropped this user for not reading fast enough.
     pub fn evicted(&self) -> &CancellationToken {
         &self.user.evicted
@@ -299,7 +422,7 @@ impl Session {
 
     /// Set the reason given to others when this session ends.
     pub fn set_quit_reason(&self, reason: &str) {
-        *lock(&self.quit_reason) = reason.to_owned();
+        *lock(&self.quit_reason) = one_line(reason);
     }
 
     /// Change nick. Everyone sharing a room with this user is told.
@@ -326,11 +449,14 @@ impl Session {
         *lock(&self.user.nick) = new.to_owned();
         let audience = self.co_members(&state);
         drop(state);
-        let event = Event::new(EventKind::Nick {
-            ts: SystemTime::now(),
-            old: old.clone(),
-            new: new.to_owned(),
-        });
+        let event = Event::with_source(
+            EventKind::Nick {
+                ts: SystemTime::now(),
+                old: old.clone(),
+                new: new.to_owned(),
+            },
+            &self.user.ident,
+        );
         for member in &audience {
             member.send(&event);
         }
@@ -408,11 +534,14 @@ impl Session {
         let members = Arc::clone(&room.members);
         drop(state);
         if !already {
-            let event = Event::new(EventKind::Join {
-                ts: SystemTime::now(),
-                room: joined.room.clone(),
-                nick: self.nick(),
-            });
+            let event = Event::with_source(
+                EventKind::Join {
+                    ts: SystemTime::now(),
+                    room: joined.room.clone(),
+                    nick: self.nick(),
+                },
+                &self.user.ident,
+            );
             for member in room_members_except(&members, self.user.id) {
                 member.send(&event);
             }
@@ -448,12 +577,15 @@ impl Session {
             room.members = Arc::new(remaining.clone());
         }
         drop(state);
-        let event = Event::new(EventKind::Part {
-            ts: SystemTime::now(),
-            room: display.clone(),
-            nick: self.nick(),
-            reason: reason.to_owned(),
-        });
+        let event = Event::with_source(
+            EventKind::Part {
+                ts: SystemTime::now(),
+                room: display.clone(),
+                nick: self.nick(),
+                reason: one_line(reason),
+            },
+            &self.user.ident,
+        );
         for member in &remaining {
             member.send(&event);
         }
@@ -489,7 +621,7 @@ impl Session {
                 ts: SystemTime::now(),
                 from: self.nick(),
                 to: room.name.clone(),
-                text: truncate(text, MAX_TEXT_LEN).to_owned(),
+                text: one_line(truncate(text, MAX_TEXT_LEN)),
                 action,
             };
             if replay > 0 {
@@ -500,7 +632,7 @@ impl Session {
             }
             (message, Arc::clone(&room.members))
         };
-        let event = Event::new(EventKind::Chat(message.clone()));
+        let event = Event::with_source(EventKind::Chat(message.clone()), &self.user.ident);
         for member in room_members_except(&members, self.user.id) {
             member.send(&event);
         }
@@ -528,10 +660,13 @@ impl Session {
             ts: SystemTime::now(),
             from: self.nick(),
             to: target.nick(),
-            text: truncate(text, MAX_TEXT_LEN).to_owned(),
+            text: one_line(truncate(text, MAX_TEXT_LEN)),
             action,
         };
-        target.send(&Event::new(EventKind::Private(message.clone())));
+        target.send(&Event::with_source(
+            EventKind::Private(message.clone()),
+            &self.user.ident,
+        ));
         Ok(message)
     }
 
@@ -552,26 +687,29 @@ impl Session {
         let Some(room) = state.rooms.get_mut(&fold(&name)) else {
             return Err(Error::NotInRoom(name));
         };
-        let Some(topic) = topic else {
+        let Some(topic) = topic.map(one_line) else {
             return Ok((room.name.clone(), room.topic.clone()));
         };
         if !room.members.iter().any(|m| m.id == self.user.id) {
             return Err(Error::NotInRoom(room.name.clone()));
         }
-        topic.clone_into(&mut room.topic);
+        room.topic.clone_from(&topic);
         let members = Arc::clone(&room.members);
         let display = room.name.clone();
         drop(state);
-        let event = Event::new(EventKind::Topic {
-            ts: SystemTime::now(),
-            room: display.clone(),
-            topic: topic.to_owned(),
-            by: self.nick(),
-        });
+        let event = Event::with_source(
+            EventKind::Topic {
+                ts: SystemTime::now(),
+                room: display.clone(),
+                topic: topic.clone(),
+                by: self.nick(),
+            },
+            &self.user.ident,
+        );
         for member in members.iter() {
             member.send(&event);
         }
-        Ok((display, topic.to_owned()))
+        Ok((display, topic))
     }
 
     /// Nicks in a room, or everyone connected, sorted.
@@ -696,15 +834,24 @@ impl Drop for Session {
             }
         }
         drop(state);
-        let event = Event::new(EventKind::Quit {
-            ts: SystemTime::now(),
-            nick,
-            reason: std::mem::take(&mut *lock(&self.quit_reason)),
-        });
+        let event = Event::with_source(
+            EventKind::Quit {
+                ts: SystemTime::now(),
+                nick,
+                reason: std::mem::take(&mut *lock(&self.quit_reason)),
+            },
+            &self.user.ident,
+        );
         for member in &audience {
             member.send(&event);
         }
     }
+}
+
+/// `text` as one line: CR, LF and NUL become spaces. Every front door is line-based; a native
+/// client's `"a\nb"` must not become a second, forged line for text or IRC readers.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n', '\0'], " ")
 }
 
 /// Cut `text` to at most `max` bytes on a character boundary.

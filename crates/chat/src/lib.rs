@@ -3,7 +3,8 @@
 //! - [`hub`]: users, rooms, topics, private messages, fan-out without waiting on anyone.
 //! - [`history`]: room history in SQLite on its own thread.
 //! - [`event`]: events built once and serialized once per wire format.
-//! - [`server`]: `run(listener, config, shutdown)`, one port for native and text clients.
+//! - [`server`]: `run(listener, config, shutdown)`, one port for native, text and IRC clients.
+//! - [`irc`]: the IRC front door.
 //! - [`client`]: the native protocol client library, with reconnect.
 //!
 //! The native protocol and text mode are specified in docs/PROTOCOL-chat.md.
@@ -17,6 +18,7 @@ pub mod client;
 pub mod event;
 pub mod history;
 pub mod hub;
+pub mod irc;
 pub mod names;
 pub mod server;
 

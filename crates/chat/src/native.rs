@@ -265,7 +265,7 @@ async fn handshake(
         let _ = flush(stream, &mut conn.out, config.write_timeout).await;
         return None;
     };
-    let (session, rx, refused) = hub.connect(hello.nick.as_deref());
+    let (session, rx, refused) = hub.connect(hello.nick.as_deref(), "native");
     let nick = session.nick();
     let motd = format!(
         "Welcome to prise chat. Your name is \"{nick}\". To change it, send a nick message (/nick NewName).{}",

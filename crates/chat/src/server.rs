@@ -1,7 +1,8 @@
 //! `prise chat serve`: one port for every kind of client.
 //!
 //! The accept loop is prise-core's (cap, TLS, trace, shutdown). Each connection is then sniffed:
-//! the first bytes decide between the native protocol (`{`) and text mode (anything else, or
+//! the first bytes decide between the native protocol (`{`), IRC (a first command such as `CAP `
+//! or `NICK `, see [`crate::irc::looks_like_irc`]) and text mode (anything else, or
 //! silence for [`SNIFF_TIMEOUT`], so a telnet user who waits for the server still gets the
 //! banner). With TLS configured, core tells a ClientHello from plain bytes first, so TLS and
 //! plain clients share the port too.
@@ -134,6 +135,8 @@ pub async fn run(
             let native = input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
             if native {
                 crate::native::serve(stream, input, hub, &config, conn.shutdown).await;
+            } else if crate::irc::looks_like_irc(&input) {
+                crate::irc::serve(stream, input, hub, &config, conn.shutdown).await;
             } else {
                 crate::text::serve(stream, input, hub, &config, conn.shutdown).await;
             }

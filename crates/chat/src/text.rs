@@ -283,7 +283,7 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
 ) {
     let peer = stream.peer_addr();
-    let (session, mut rx, _) = hub.connect(None);
+    let (session, mut rx, _) = hub.connect(None, "text");
     let mut conn = TextConn {
         session,
         current: None,

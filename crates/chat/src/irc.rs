@@ -1,0 +1,1135 @@
+//! The IRC front door: IRC clients (weechat, irssi, HexChat, bots) are prise clients.
+//!
+//! Rooms are IRC channels one to one (`#name`, RFC 1459 case mapping), users are shared with
+//! the other front doors: an IRC user sees native and text users in NAMES and WHO, and talks
+//! with them in the same rooms. What is supported, and what is not yet, is listed in
+//! docs/PROTOCOL-chat.md ("IRC").
+//!
+//! The line parser ([`parse`]) is pure and fuzzed; the connection loop has the same shape as
+//! the other doors (bounded event queue, one write per batch, idle ping).
+
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use bytes::BytesMut;
+use prise_core::codec::{CodecError, LineCodec};
+use prise_core::stream::Stream;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::{flush, read_more, release_if_empty, ConnConfig, Flood, MAX_BATCH};
+use crate::event::{Event, EventKind, Message};
+use crate::hub::{Hub, Session, UserInfo};
+use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
+use crate::Error;
+
+/// The server's name in prefixes and numerics.
+pub const SERVER_NAME: &str = "prise";
+
+/// The host part of every user's address (`nick!user@prise`): addresses are cloaked.
+pub const USER_HOST: &str = "prise";
+
+/// Longest IRC line without its tags, CRLF included (RFC 1459).
+pub const MAX_BODY_LEN: usize = 512;
+
+/// Most messages one CHATHISTORY request returns.
+pub const CHATHISTORY_MAX: usize = 200;
+
+/// Capabilities we offer (IRCv3), in the order CAP LS lists them.
+const CAPS: &[&str] = &[
+    "batch",
+    "draft/chathistory",
+    "echo-message",
+    "message-tags",
+    "server-time",
+];
+
+/// Whether the first bytes of a connection look like an IRC client's first command.
+pub(crate) fn looks_like_irc(first: &[u8]) -> bool {
+    let start = first
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(first.len());
+    let first = &first[start..];
+    // IRC clients send commands in upper case; a person typing into nc rarely does.
+    [b"CAP ".as_slice(), b"NICK ", b"USER ", b"PASS "]
+        .iter()
+        .any(|word| first.starts_with(word))
+}
+
+/// A parsed client line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// The raw tags (without `@`), if any.
+    pub tags: Option<&'a str>,
+    /// The command, upper-cased.
+    pub command: String,
+    /// The parameters; the last one may contain spaces (it was the trailing one).
+    pub params: Vec<&'a str>,
+}
+
+/// Why a line could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Nothing but tags, a prefix or spaces.
+    NoCommand,
+    /// The part after the tags is longer than [`MAX_BODY_LEN`].
+    TooLong,
+}
+
+/// Parse one line (without its line ending) as the Modern IRC client protocol describes:
+/// `[@tags ][:source ]COMMAND[ params][ :trailing]`.
+///
+/// # Errors
+/// [`ParseError`] when there is no command or the body is too long.
+pub fn parse(line: &str) -> Result<Line<'_>, ParseError> {
+    let mut rest = line.trim_start_matches(' ');
+    let mut tags = None;
+    if let Some(after) = rest.strip_prefix('@') {
+        let (t, r) = after.split_once(' ').unwrap_or((after, ""));
+        tags = Some(t);
+        rest = r.trim_start_matches(' ');
+    }
+    // The body limit counts the CRLF we no longer see.
+    if rest.len() + 2 > MAX_BODY_LEN {
+        return Err(ParseError::TooLong);
+    }
+    if rest.starts_with(':') {
+        rest = rest
+            .split_once(' ')
+            .map_or("", |(_, r)| r)
+            .trim_start_matches(' ');
+    }
+    let (command, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    if command.is_empty() {
+        return Err(ParseError::NoCommand);
+    }
+    let mut params = Vec::new();
+    loop {
+        rest = rest.trim_start_matches(' ');
+        if rest.is_empty() {
+            break;
+        }
+        if let Some(trailing) = rest.strip_prefix(':') {
+            params.push(trailing);
+            break;
+        }
+        match rest.split_once(' ') {
+            Some((param, r)) => {
+                params.push(param);
+                rest = r;
+            }
+            None => {
+                params.push(rest);
+                break;
+            }
+        }
+    }
+    Ok(Line {
+        tags,
+        command: command.to_ascii_uppercase(),
+        params,
+    })
+}
+
+/// Text safe inside one IRC line: CR, LF and NUL become spaces.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(['\r', '\n', '\0']) {
+        std::borrow::Cow::Owned(text.replace(['\r', '\n', '\0'], " "))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+fn rfc3339(ts: SystemTime) -> String {
+    humantime::format_rfc3339_millis(ts).to_string()
+}
+
+/// `nick!user@host`.
+fn mask(nick: &str, ident: Option<&str>) -> String {
+    format!("{nick}!{}@{USER_HOST}", ident.unwrap_or("user"))
+}
+
+/// The `@time=..;msgid=..` tags of an event, with the trailing space.
+fn tags_for(event: &Event) -> String {
+    let (ts, msgid) = match event.kind() {
+        EventKind::Chat(m) | EventKind::Private(m) => (m.ts, m.id.to_string()),
+        EventKind::Join { ts, .. }
+        | EventKind::Part { ts, .. }
+        | EventKind::Quit { ts, .. }
+        | EventKind::Nick { ts, .. }
+        | EventKind::Topic { ts, .. }
+        | EventKind::System { ts, .. } => (*ts, format!("e{}", event.serial())),
+    };
+    format!("@time={};msgid={msgid} ", rfc3339(ts))
+}
+
+fn message_line(m: &Message, source: Option<&str>) -> String {
+    let text = one_line(&m.text);
+    let body = if m.action {
+        format!("\u{1}ACTION {text}\u{1}")
+    } else {
+        text.into_owned()
+    };
+    format!(":{} PRIVMSG {} :{body}\r\n", mask(&m.from, source), m.to)
+}
+
+/// The IRC line of an event, with `\r\n`; `tagged` adds `time` and `msgid`.
+pub(crate) fn render(event: &Event, tagged: bool) -> String {
+    let source = event.source();
+    let body = match event.kind() {
+        EventKind::Chat(m) | EventKind::Private(m) => message_line(m, source),
+        EventKind::Join { room, nick, .. } => format!(":{} JOIN {room}\r\n", mask(nick, source)),
+        EventKind::Part {
+            room, nick, reason, ..
+        } => {
+            if reason.is_empty() {
+                format!(":{} PART {room}\r\n", mask(nick, source))
+            } else {
+                format!(
+                    ":{} PART {room} :{}\r\n",
+                    mask(nick, source),
+                    one_line(reason)
+                )
+            }
+        }
+        EventKind::Quit { nick, reason, .. } => {
+            let reason = if reason.is_empty() {
+                "Quit".into()
+            } else {
+                format!("Quit: {}", one_line(reason))
+            };
+            format!(":{} QUIT :{reason}\r\n", mask(nick, source))
+        }
+        EventKind::Nick { old, new, .. } => format!(":{} NICK {new}\r\n", mask(old, source)),
+        EventKind::Topic {
+            room, topic, by, ..
+        } => format!(
+            ":{} TOPIC {room} :{}\r\n",
+            mask(by, source),
+            one_line(topic)
+        ),
+        EventKind::System { text, .. } => {
+            format!(":{SERVER_NAME} NOTICE * :{}\r\n", one_line(text))
+        }
+    };
+    if tagged {
+        tags_for(event) + &body
+    } else {
+        body
+    }
+}
+
+/// When this process started, for numeric 003.
+fn started() -> &'static str {
+    static STARTED: OnceLock<String> = OnceLock::new();
+    STARTED.get_or_init(|| humantime::format_rfc3339_seconds(SystemTime::now()).to_string())
+}
+
+/// The capabilities a client has enabled.
+#[derive(Debug, Default, Clone, Copy)]
+struct Caps {
+    batch: bool,
+    chathistory: bool,
+    echo_message: bool,
+    message_tags: bool,
+    server_time: bool,
+}
+
+impl Caps {
+    fn set(&mut self, name: &str, on: bool) -> bool {
+        match name {
+            "batch" => self.batch = on,
+            "draft/chathistory" => self.chathistory = on,
+            "echo-message" => self.echo_message = on,
+            "message-tags" => self.message_tags = on,
+            "server-time" => self.server_time = on,
+            _ => return false,
+        }
+        true
+    }
+
+    fn list(self) -> String {
+        let on = [
+            self.batch,
+            self.chathistory,
+            self.echo_message,
+            self.message_tags,
+            self.server_time,
+        ];
+        CAPS.iter()
+            .zip(on)
+            .filter(|(_, on)| *on)
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Whether lines to this client carry tags.
+    fn tagged(self) -> bool {
+        self.server_time || self.message_tags
+    }
+}
+
+/// One IRC connection's state.
+struct IrcConn {
+    out: BytesMut,
+    flood: Flood,
+    caps: Caps,
+    /// Nick shown in numerics: `*` until one is chosen.
+    nick: String,
+    /// Batches opened so far, for unique batch references.
+    batches: u64,
+}
+
+/// What to do after a line.
+enum Next {
+    Go,
+    Quit(String),
+}
+
+impl IrcConn {
+    fn raw(&mut self, line: &str) {
+        self.out.extend_from_slice(line.as_bytes());
+        if !line.ends_with("\r\n") {
+            self.out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// `:prise NNN nick <rest>`.
+    fn numeric(&mut self, code: &str, rest: &str) {
+        let line = format!(":{SERVER_NAME} {code} {} {rest}\r\n", self.nick);
+        self.raw(&line);
+    }
+
+    fn need_more_params(&mut self, command: &str) {
+        self.numeric("461", &format!("{command} :Not enough parameters"));
+    }
+
+    fn event(&mut self, event: &Event) {
+        let bytes = event.irc(self.caps.tagged());
+        self.out.extend_from_slice(&bytes);
+    }
+
+    /// A hub error as the numeric IRC clients expect for it.
+    fn chat_error(&mut self, err: &Error, target: &str) {
+        match err {
+            Error::NickInvalid { nick, reason } => {
+                self.numeric("432", &format!("{nick} :Erroneous nickname ({reason})"));
+            }
+            Error::NickTaken(nick) => {
+                self.numeric("433", &format!("{nick} :Nickname is already in use"));
+            }
+            Error::RoomInvalid { room, reason } => {
+                self.numeric("403", &format!("{room} :No such channel ({reason})"));
+            }
+            Error::NotInRoom(room) => {
+                self.numeric("442", &format!("{room} :You're not on that channel"));
+            }
+            Error::TooManyRooms(_) => {
+                self.numeric(
+                    "405",
+                    &format!("{target} :You have joined too many channels"),
+                );
+            }
+            Error::NoSuchUser(nick) => {
+                self.numeric("401", &format!("{nick} :No such nick/channel"));
+            }
+            Error::EmptyMessage => self.numeric("412", ":No text to send"),
+            other => self.raw(&format!(
+                ":{SERVER_NAME} FAIL * INTERNAL_ERROR :{}",
+                one_line(&other.to_string())
+            )),
+        }
+    }
+
+    fn welcome(&mut self, hub: &Hub) {
+        let nick = self.nick.clone();
+        let version = concat!("prise-", env!("CARGO_PKG_VERSION"));
+        self.numeric(
+            "001",
+            &format!(
+                ":Welcome to prise chat, {nick}. Rooms here are shared with prise's other clients."
+            ),
+        );
+        self.numeric(
+            "002",
+            &format!(":Your host is {SERVER_NAME}, running version {version}"),
+        );
+        self.numeric(
+            "003",
+            &format!(":This server has been running since {}", started()),
+        );
+        self.numeric("004", &format!("{SERVER_NAME} {version} i n"));
+        self.numeric(
+            "005",
+            &format!(
+                "CASEMAPPING=rfc1459 CHANTYPES=# NICKLEN={MAX_NICK_LEN} CHANNELLEN={MAX_ROOM_LEN} \
+                 TOPICLEN={MAX_TOPIC_LEN} NETWORK=prise PREFIX=(ov)@+ CHANMODES=,,,n \
+                 CHANLIMIT=#:{} :are supported by this server",
+                hub.config().max_rooms_per_user
+            ),
+        );
+        self.numeric(
+            "005",
+            &format!(
+                "CHATHISTORY={CHATHISTORY_MAX} MSGREFTYPES=msgid MAXTARGETS=4 :are supported by this server"
+            ),
+        );
+        self.lusers(hub);
+        self.motd(hub);
+    }
+
+    fn lusers(&mut self, hub: &Hub) {
+        let (users, rooms) = hub.counts();
+        self.numeric(
+            "251",
+            &format!(":There are {users} users and 0 invisible on 1 servers"),
+        );
+        self.numeric("254", &format!("{rooms} :channels formed"));
+        self.numeric("255", &format!(":I have {users} clients and 0 servers"));
+    }
+
+    fn motd(&mut self, hub: &Hub) {
+        let Some(motd) = hub.config().motd.clone() else {
+            self.numeric("422", ":MOTD File is missing");
+            return;
+        };
+        self.numeric("375", &format!(":- {SERVER_NAME} Message of the day - "));
+        for line in motd.lines() {
+            self.numeric("372", &format!(":- {}", one_line(line)));
+        }
+        self.numeric("376", ":End of /MOTD command.");
+    }
+
+    /// CAP, before or after registration.
+    fn cap(&mut self, params: &[&str]) {
+        let sub = params
+            .first()
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_default();
+        let nick = self.nick.clone();
+        match sub.as_str() {
+            "LS" => {
+                self.raw(&format!(":{SERVER_NAME} CAP {nick} LS :{}", CAPS.join(" ")));
+            }
+            "LIST" => {
+                let list = self.caps.list();
+                self.raw(&format!(":{SERVER_NAME} CAP {nick} LIST :{list}"));
+            }
+            "REQ" => {
+                let wanted = params.get(1).copied().unwrap_or("");
+                let mut caps = self.caps;
+                let all_known = wanted.split(' ').filter(|c| !c.is_empty()).all(|c| {
+                    let (name, on) = match c.strip_prefix('-') {
+                        Some(name) => (name, false),
+                        None => (c, true),
+                    };
+                    caps.set(name, on)
+                });
+                if all_known {
+                    self.caps = caps;
+                    self.raw(&format!(":{SERVER_NAME} CAP {nick} ACK :{wanted}"));
+                } else {
+                    self.raw(&format!(":{SERVER_NAME} CAP {nick} NAK :{wanted}"));
+                }
+            }
+            "END" => {}
+            _ => self.numeric("410", &format!("{sub} :Invalid CAP command")),
+        }
+    }
+
+    /// JOIN's replies to the joiner: its own JOIN, the topic, the names.
+    async fn join(&mut self, session: &Session, room: &str) {
+        match session.join(room).await {
+            Ok(joined) => {
+                let me = mask(&self.nick, Some(&session.ident()));
+                let line = format!(":{me} JOIN {}", joined.room);
+                self.raw_tagged(&line);
+                if !joined.topic.is_empty() {
+                    self.numeric(
+                        "332",
+                        &format!("{} :{}", joined.room, one_line(&joined.topic)),
+                    );
+                }
+                self.names_reply(&joined.room, &joined.users);
+            }
+            Err(e) => self.chat_error(&e, room),
+        }
+    }
+
+    /// A line about this client's own action, with tags when the client takes them.
+    fn raw_tagged(&mut self, line: &str) {
+        if self.caps.tagged() {
+            let tagged = format!("@time={} {line}", rfc3339(SystemTime::now()));
+            self.raw(&tagged);
+        } else {
+            self.raw(line);
+        }
+    }
+
+    /// 353 lines under the length limit, then 366.
+    fn names_reply(&mut self, room: &str, users: &[String]) {
+        let head = format!(":{SERVER_NAME} 353 {} = {room} :", self.nick);
+        let mut line = String::new();
+        for user in users {
+            if !line.is_empty() && head.len() + line.len() + user.len() + 3 > MAX_BODY_LEN {
+                self.raw(&format!("{head}{line}"));
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(user);
+        }
+        if !line.is_empty() {
+            self.raw(&format!("{head}{line}"));
+        }
+        self.numeric("366", &format!("{room} :End of /NAMES list"));
+    }
+
+    fn who_line(&mut self, channel: &str, info: &UserInfo) {
+        let here = if info.away.is_some() { "G" } else { "H" };
+        self.numeric(
+            "352",
+            &format!(
+                "{channel} {} {USER_HOST} {SERVER_NAME} {} {here} :0 {}",
+                info.ident,
+                info.nick,
+                one_line(&info.realname)
+            ),
+        );
+    }
+
+    async fn privmsg(&mut self, session: &Session, line: &Line<'_>, notice: bool) {
+        let command = line.command.as_str();
+        let Some(targets) = line.params.first().filter(|t| !t.is_empty()) else {
+            if !notice {
+                self.numeric("411", &format!(":No recipient given ({command})"));
+            }
+            return;
+        };
+        let Some(text) = line.params.get(1).filter(|t| !t.is_empty()) else {
+            if !notice {
+                self.numeric("412", ":No text to send");
+            }
+            return;
+        };
+        let (text, action) = match text
+            .strip_prefix("\u{1}ACTION ")
+            .map(|t| t.strip_suffix('\u{1}').unwrap_or(t))
+        {
+            Some(action) => (action, true),
+            None => (*text, false),
+        };
+        for target in targets.split(',').filter(|t| !t.is_empty()).take(4) {
+            if !self.flood.allow() {
+                self.raw(&format!(
+                    ":{SERVER_NAME} NOTICE {} :Slow down: too many messages; that one was not sent.",
+                    self.nick
+                ));
+                return;
+            }
+            let sent = if target.starts_with('#') {
+                session
+                    .say(target, text, action)
+                    .await
+                    .map(|m| (EventKind::Chat(m), None))
+            } else {
+                let away = session.whois(target).and_then(|info| info.away);
+                session
+                    .private(target, text, action)
+                    .map(|m| (EventKind::Private(m), away))
+            };
+            match sent {
+                Ok((kind, away)) => {
+                    if let (Some(away), false) = (away, notice) {
+                        self.numeric("301", &format!("{target} :{}", one_line(&away)));
+                    }
+                    if self.caps.echo_message {
+                        let echo = Event::with_source(kind, &session.ident());
+                        self.event(&echo);
+                    }
+                }
+                // RFC 2812: a NOTICE never gets an automatic reply.
+                Err(_) if notice => {}
+                Err(Error::NotInRoom(room)) => {
+                    self.numeric("404", &format!("{room} :Cannot send to channel"));
+                }
+                Err(Error::RoomInvalid { room, .. }) => {
+                    self.numeric("403", &format!("{room} :No such channel"));
+                }
+                Err(e) => self.chat_error(&e, target),
+            }
+        }
+    }
+
+    async fn chathistory(&mut self, session: &Session, params: &[&str]) {
+        let sub = params
+            .first()
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_default();
+        let (Some(room), Some(reference), Some(limit)) =
+            (params.get(1), params.get(2), params.get(3))
+        else {
+            self.raw(&format!(
+                ":{SERVER_NAME} FAIL CHATHISTORY NEED_MORE_PARAMS {sub} :Missing parameters"
+            ));
+            return;
+        };
+        let limit = limit
+            .parse::<usize>()
+            .unwrap_or(50)
+            .clamp(1, CHATHISTORY_MAX);
+        let before = match (sub.as_str(), *reference) {
+            ("LATEST", "*") => None,
+            ("BEFORE", r) => match r.strip_prefix("msgid=").and_then(|id| id.parse().ok()) {
+                Some(id) => Some(id),
+                None => {
+                    self.raw(&format!(
+                        ":{SERVER_NAME} FAIL CHATHISTORY INVALID_PARAMS {sub} {r} :Only msgid= references are supported"
+                    ));
+                    return;
+                }
+            },
+            _ => {
+                self.raw(&format!(
+                    ":{SERVER_NAME} FAIL CHATHISTORY INVALID_PARAMS {sub} :Supported: LATEST <target> * <n>, BEFORE <target> msgid=<id> <n>"
+                ));
+                return;
+            }
+        };
+        match session.history(room, before, limit).await {
+            Ok((room, messages, _)) => {
+                self.batches += 1;
+                let reference = format!("h{}", self.batches);
+                if self.caps.batch {
+                    self.raw(&format!(
+                        ":{SERVER_NAME} BATCH +{reference} chathistory {room}"
+                    ));
+                }
+                for m in messages {
+                    let tags = format!(
+                        "@{}time={};msgid={} ",
+                        if self.caps.batch {
+                            format!("batch={reference};")
+                        } else {
+                            String::new()
+                        },
+                        rfc3339(m.ts),
+                        m.id
+                    );
+                    let line = tags + &message_line(&m, None);
+                    self.raw(&line);
+                }
+                if self.caps.batch {
+                    self.raw(&format!(":{SERVER_NAME} BATCH -{reference}"));
+                }
+            }
+            Err(e) => self.raw(&format!(
+                ":{SERVER_NAME} FAIL CHATHISTORY INVALID_TARGET {sub} {room} :{}",
+                one_line(&e.to_string())
+            )),
+        }
+    }
+
+    /// Handle one line from a registered client.
+    #[allow(clippy::too_many_lines)]
+    async fn command(&mut self, session: &Session, hub: &Hub, line: Line<'_>) -> Next {
+        let p = &line.params;
+        match line.command.as_str() {
+            "PRIVMSG" => self.privmsg(session, &line, false).await,
+            "NOTICE" => self.privmsg(session, &line, true).await,
+            "TAGMSG" => {}
+            "JOIN" => match p.first() {
+                None => self.need_more_params("JOIN"),
+                Some(&"0") => {
+                    for room in session.rooms() {
+                        if session.part(&room, "").is_ok() {
+                            let me = mask(&self.nick, Some(&session.ident()));
+                            self.raw_tagged(&format!(":{me} PART {room}"));
+                        }
+                    }
+                }
+                Some(rooms) => {
+                    for room in rooms.split(',').filter(|r| !r.is_empty()) {
+                        if room.starts_with('#') {
+                            Box::pin(self.join(session, room)).await;
+                        } else {
+                            self.numeric("403", &format!("{room} :No such channel"));
+                        }
+                    }
+                }
+            },
+            "PART" => match p.first() {
+                None => self.need_more_params("PART"),
+                Some(rooms) => {
+                    let reason = p.get(1).copied().unwrap_or("");
+                    for room in rooms.split(',').filter(|r| !r.is_empty()) {
+                        match session.part(room, reason) {
+                            Ok(room) => {
+                                let me = mask(&self.nick, Some(&session.ident()));
+                                let line = if reason.is_empty() {
+                                    format!(":{me} PART {room}")
+                                } else {
+                                    format!(":{me} PART {room} :{}", one_line(reason))
+                                };
+                                self.raw_tagged(&line);
+                            }
+                            Err(e) => self.chat_error(&e, room),
+                        }
+                    }
+                }
+            },
+            "NICK" => match p.first().filter(|n| !n.is_empty()) {
+                None => self.numeric("431", ":No nickname given"),
+                Some(new) => match session.set_nick(new) {
+                    Ok(old) if old != *new => {
+                        let me = mask(&old, Some(&session.ident()));
+                        self.raw_tagged(&format!(":{me} NICK {new}"));
+                        self.nick = (*new).to_owned();
+                    }
+                    Ok(_) => {}
+                    Err(e) => self.chat_error(&e, new),
+                },
+            },
+            "TOPIC" => match p.first() {
+                None => self.need_more_params("TOPIC"),
+                Some(room) => match session.topic(room, p.get(1).copied()) {
+                    Ok((room, topic)) if p.len() < 2 => {
+                        if topic.is_empty() {
+                            self.numeric("331", &format!("{room} :No topic is set"));
+                        } else {
+                            self.numeric("332", &format!("{room} :{}", one_line(&topic)));
+                        }
+                    }
+                    Ok((room, topic)) => {
+                        let me = mask(&self.nick, Some(&session.ident()));
+                        self.raw_tagged(&format!(":{me} TOPIC {room} :{}", one_line(&topic)));
+                    }
+                    Err(Error::TopicTooLong(max)) => self.raw(&format!(
+                        ":{SERVER_NAME} FAIL TOPIC TOPIC_TOO_LONG {room} :A topic is at most {max} bytes"
+                    )),
+                    Err(e) => self.chat_error(&e, room),
+                },
+            },
+            "NAMES" => match p.first() {
+                None => self.numeric("366", "* :End of /NAMES list"),
+                Some(rooms) => {
+                    for room in rooms.split(',').filter(|r| !r.is_empty()) {
+                        match session.users(Some(room)) {
+                            Ok((Some(room), users)) => self.names_reply(&room, &users),
+                            _ => self.numeric("366", &format!("{room} :End of /NAMES list")),
+                        }
+                    }
+                }
+            },
+            "WHO" => {
+                let mask_param = p.first().copied().unwrap_or("*");
+                if mask_param.starts_with('#') {
+                    if let Ok((room, members)) = session.who(mask_param) {
+                        for info in &members {
+                            self.who_line(&room, info);
+                        }
+                    }
+                } else if let Some(info) = session.whois(mask_param) {
+                    self.who_line("*", &info);
+                }
+                self.numeric("315", &format!("{mask_param} :End of /WHO list"));
+            }
+            "WHOIS" => {
+                // WHOIS [server] nick: the nick is the last parameter.
+                match p.last().filter(|n| !n.is_empty()) {
+                    None => self.numeric("431", ":No nickname given"),
+                    Some(target) => {
+                        for nick in target.split(',').filter(|n| !n.is_empty()).take(4) {
+                            match session.whois(nick) {
+                                Some(info) => {
+                                    self.numeric(
+                                        "311",
+                                        &format!(
+                                            "{} {} {USER_HOST} * :{}",
+                                            info.nick,
+                                            info.ident,
+                                            one_line(&info.realname)
+                                        ),
+                                    );
+                                    if !info.rooms.is_empty() {
+                                        self.numeric(
+                                            "319",
+                                            &format!("{} :{}", info.nick, info.rooms.join(" ")),
+                                        );
+                                    }
+                                    self.numeric(
+                                        "312",
+                                        &format!("{} {SERVER_NAME} :prise chat", info.nick),
+                                    );
+                                    if let Some(away) = &info.away {
+                                        self.numeric(
+                                            "301",
+                                            &format!("{} :{}", info.nick, one_line(away)),
+                                        );
+                                    }
+                                    self.numeric("318", &format!("{} :End of /WHOIS list", info.nick));
+                                }
+                                None => {
+                                    self.numeric("401", &format!("{nick} :No such nick/channel"));
+                                    self.numeric("318", &format!("{nick} :End of /WHOIS list"));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            "LIST" => {
+                self.numeric("321", "Channel :Users  Name");
+                for room in session.list_rooms() {
+                    self.numeric(
+                        "322",
+                        &format!("{} {} :{}", room.name, room.users, one_line(&room.topic)),
+                    );
+                }
+                self.numeric("323", ":End of /LIST");
+            }
+            "LUSERS" => self.lusers(hub),
+            "MOTD" => self.motd(hub),
+            "AWAY" => match p.first().filter(|m| !m.is_empty()) {
+                Some(message) => {
+                    session.set_away(Some(message));
+                    self.numeric("306", ":You have been marked as being away");
+                }
+                None => {
+                    session.set_away(None);
+                    self.numeric("305", ":You are no longer marked as being away");
+                }
+            },
+            "ISON" => {
+                let online: Vec<String> = p
+                    .iter()
+                    .flat_map(|n| n.split(' '))
+                    .filter_map(|n| session.whois(n).map(|i| i.nick))
+                    .collect();
+                self.numeric("303", &format!(":{}", online.join(" ")));
+            }
+            "USERHOST" => {
+                let found: Vec<String> = p
+                    .iter()
+                    .take(5)
+                    .filter_map(|n| session.whois(n))
+                    .map(|i| {
+                        let here = if i.away.is_some() { '-' } else { '+' };
+                        format!("{}={here}{}@{USER_HOST}", i.nick, i.ident)
+                    })
+                    .collect();
+                self.numeric("302", &format!(":{}", found.join(" ")));
+            }
+            "MODE" => match p.first() {
+                None => self.need_more_params("MODE"),
+                Some(target) if target.starts_with('#') => match (p.get(1), session.who(target)) {
+                    (_, Err(_)) => self.numeric("403", &format!("{target} :No such channel")),
+                    (None, Ok((room, _))) => self.numeric("324", &format!("{room} +n")),
+                    (Some(&"b"), Ok((room, _))) => {
+                        self.numeric("368", &format!("{room} :End of channel ban list"));
+                    }
+                    (Some(modes), Ok(_)) => {
+                        for c in modes.chars().filter(|c| !matches!(c, '+' | '-')) {
+                            self.numeric("472", &format!("{c} :is unknown mode char to me"));
+                        }
+                    }
+                },
+                Some(target) if target.eq_ignore_ascii_case(&self.nick) => {
+                    // User mode i is accepted and has no effect: nobody is listed by WHO *.
+                    if p.len() < 2 {
+                        self.numeric("221", "+i");
+                    }
+                }
+                Some(_) => self.numeric("502", ":Can't change mode for other users"),
+            },
+            "CHATHISTORY" => Box::pin(self.chathistory(session, p)).await,
+            "PING" => match p.first() {
+                Some(token) => self.raw(&format!(":{SERVER_NAME} PONG {SERVER_NAME} :{token}")),
+                None => self.numeric("409", ":No origin specified"),
+            },
+            "PONG" => {}
+            "CAP" => self.cap(p),
+            "USER" | "PASS" => self.numeric("462", ":You may not reregister"),
+            "QUIT" => {
+                let reason = p.first().copied().unwrap_or("");
+                session.set_quit_reason(reason);
+                return Next::Quit(if reason.is_empty() {
+                    "Client Quit".to_owned()
+                } else {
+                    format!("Quit: {}", one_line(reason))
+                });
+            }
+            other => self.numeric("421", &format!("{other} :Unknown command")),
+        }
+        Next::Go
+    }
+}
+
+/// Registration: CAP, NICK, USER (PASS is accepted and ignored: no server password yet).
+/// Returns the session once the client is registered, or `None` when it left.
+async fn register(
+    stream: &mut Stream,
+    input: &mut BytesMut,
+    codec: &mut LineCodec,
+    conn: &mut IrcConn,
+    hub: &Hub,
+    config: &ConnConfig,
+) -> Option<(Session, tokio::sync::mpsc::Receiver<Event>)> {
+    let mut negotiating = false;
+    let mut nick: Option<String> = None;
+    let mut user: Option<(String, String)> = None;
+    let deadline = tokio::time::Instant::now() + config.idle_timeout;
+    loop {
+        while let Some(raw) = match codec.decode(input) {
+            Ok(line) => line,
+            Err(_) => {
+                conn.raw(&format!(
+                    "ERROR :Closing link: line longer than {} bytes",
+                    config.max_line_len
+                ));
+                let _ = flush(stream, &mut conn.out, config.write_timeout).await;
+                return None;
+            }
+        } {
+            let Ok(text) = std::str::from_utf8(&raw) else {
+                conn.raw(&format!(
+                    ":{SERVER_NAME} FAIL * INVALID_UTF8 :Lines must be UTF-8"
+                ));
+                continue;
+            };
+            let line = match parse(text) {
+                Ok(line) => line,
+                Err(ParseError::TooLong) => {
+                    conn.numeric("417", ":Input line was too long");
+                    continue;
+                }
+                Err(ParseError::NoCommand) => continue,
+            };
+            let p = &line.params;
+            match line.command.as_str() {
+                "CAP" => {
+                    // LS and REQ hold registration until END (IRCv3 capability negotiation).
+                    match p.first().map(|s| s.to_ascii_uppercase()).as_deref() {
+                        Some("LS" | "REQ") => negotiating = true,
+                        Some("END") => negotiating = false,
+                        _ => {}
+                    }
+                    conn.cap(p);
+                }
+                "PASS" => {}
+                "NICK" => match p.first().filter(|n| !n.is_empty()) {
+                    None => conn.numeric("431", ":No nickname given"),
+                    Some(n) => match crate::names::check_nick(n) {
+                        Err(reason) => {
+                            conn.numeric("432", &format!("{n} :Erroneous nickname ({reason})"));
+                        }
+                        Ok(()) => nick = Some((*n).to_owned()),
+                    },
+                },
+                "USER" => {
+                    if p.len() < 4 || p[0].is_empty() {
+                        conn.need_more_params("USER");
+                    } else {
+                        let ident: String = p[0]
+                            .chars()
+                            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                            .take(10)
+                            .collect();
+                        let ident = if ident.is_empty() {
+                            "user".to_owned()
+                        } else {
+                            ident
+                        };
+                        user = Some((format!("~{ident}"), p[3].to_owned()));
+                    }
+                }
+                "PING" => match p.first() {
+                    Some(token) => conn.raw(&format!(":{SERVER_NAME} PONG {SERVER_NAME} :{token}")),
+                    None => conn.numeric("409", ":No origin specified"),
+                },
+                "PONG" => {}
+                "QUIT" => {
+                    conn.raw("ERROR :Closing link: Client Quit");
+                    let _ = flush(stream, &mut conn.out, config.write_timeout).await;
+                    return None;
+                }
+                other => conn.numeric("451", &format!("{other} :You have not registered")),
+            }
+            if let (Some(n), Some((ident, realname)), false) = (&nick, &user, negotiating) {
+                match hub.register(n, ident, realname) {
+                    Ok((session, rx)) => {
+                        conn.nick.clone_from(n);
+                        conn.welcome(hub);
+                        return Some((session, rx));
+                    }
+                    Err(e) => {
+                        conn.chat_error(&e, n);
+                        nick = None;
+                    }
+                }
+            }
+        }
+        release_if_empty(input);
+        if flush(stream, &mut conn.out, config.write_timeout)
+            .await
+            .is_err()
+        {
+            return None;
+        }
+        match tokio::time::timeout_at(deadline, read_more(stream, input)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return None,
+            Err(_) => {
+                conn.raw("ERROR :Closing link: registration timed out");
+                let _ = flush(stream, &mut conn.out, config.write_timeout).await;
+                return None;
+            }
+        }
+    }
+}
+
+/// Serve one IRC client. `input` holds bytes already read while sniffing.
+pub(crate) async fn serve(
+    mut stream: Stream,
+    mut input: BytesMut,
+    hub: Hub,
+    config: &ConnConfig,
+    shutdown: CancellationToken,
+) {
+    let mut conn = IrcConn {
+        out: BytesMut::new(),
+        flood: Flood::new(config.flood_rate, config.flood_burst),
+        caps: Caps::default(),
+        nick: "*".to_owned(),
+        batches: 0,
+    };
+    let mut codec = LineCodec::new(config.max_line_len);
+    let registered = tokio::select! {
+        registered = Box::pin(register(&mut stream, &mut input, &mut codec, &mut conn, &hub, config)) => registered,
+        () = shutdown.cancelled() => None,
+    };
+    let Some((session, mut rx)) = registered else {
+        return;
+    };
+    let evicted = session.evicted().clone();
+    let shutting_down = shutdown.cancelled();
+    let evicted_now = evicted.cancelled();
+    tokio::pin!(shutting_down, evicted_now);
+    let mut last_heard = tokio::time::Instant::now();
+    let mut pinged = false;
+    let idle = tokio::time::sleep_until(last_heard + config.idle_timeout);
+    tokio::pin!(idle);
+    let goodbye: String = 'serve: loop {
+        loop {
+            match codec.decode(&mut input) {
+                Ok(Some(raw)) => {
+                    let Ok(text) = std::str::from_utf8(&raw) else {
+                        conn.raw(&format!(":{SERVER_NAME} FAIL * INVALID_UTF8 :Lines must be UTF-8; that one was dropped"));
+                        continue;
+                    };
+                    match parse(text) {
+                        Ok(line) => {
+                            if let Next::Quit(reason) =
+                                Box::pin(conn.command(&session, &hub, line)).await
+                            {
+                                break 'serve reason;
+                            }
+                        }
+                        Err(ParseError::TooLong) => conn.numeric("417", ":Input line was too long"),
+                        Err(ParseError::NoCommand) => {}
+                    }
+                }
+                Ok(None) => break,
+                Err(CodecError::LineTooLong { max }) => {
+                    break 'serve format!("Line longer than {max} bytes");
+                }
+                Err(_) => break 'serve "Read error".to_owned(),
+            }
+        }
+        release_if_empty(&mut input);
+        if flush(&mut stream, &mut conn.out, config.write_timeout)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let deadline = last_heard + config.idle_timeout;
+        if idle.deadline() != deadline {
+            idle.as_mut().reset(deadline);
+        }
+        tokio::select! {
+            biased;
+            () = &mut shutting_down => break "Server shutting down".to_owned(),
+            () = &mut evicted_now => break "SendQ exceeded (you are not reading fast enough)".to_owned(),
+            event = rx.recv() => {
+                let Some(event) = event else { break "Closed".to_owned() };
+                conn.event(&event);
+                for _ in 1..MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(event) => conn.event(&event),
+                        Err(_) => break,
+                    }
+                }
+            }
+            read = read_more(&mut stream, &mut input) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    last_heard = tokio::time::Instant::now();
+                    pinged = false;
+                }
+            },
+            () = &mut idle => {
+                if pinged {
+                    session.set_quit_reason("Ping timeout");
+                    break "Ping timeout".to_owned();
+                }
+                conn.raw(&format!("PING :{SERVER_NAME}"));
+                pinged = true;
+                last_heard = tokio::time::Instant::now();
+            }
+        }
+    };
+    conn.raw(&format!("ERROR :Closing link: {goodbye}"));
+    let short = config.write_timeout.min(std::time::Duration::from_secs(1));
+    let _ = flush(&mut stream, &mut conn.out, short).await;
+    drop(session);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{looks_like_irc, parse, ParseError};
+
+    #[test]
+    fn parses_tags_prefix_params_and_trailing() {
+        let line = parse("@a=b;c :nick!u@h PRIVMSG #room :hello  world")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(line.tags, Some("a=b;c"));
+        assert_eq!(line.command, "PRIVMSG");
+        assert_eq!(line.params, vec!["#room", "hello  world"]);
+        let line = parse("join   #a,#b  key").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(line.command, "JOIN");
+        assert_eq!(line.params, vec!["#a,#b", "key"]);
+        let line = parse("TOPIC #a :").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(line.params, vec!["#a", ""]);
+        assert_eq!(parse(":only-a-prefix"), Err(ParseError::NoCommand));
+        assert_eq!(parse("   "), Err(ParseError::NoCommand));
+        let long = format!("PRIVMSG #a :{}", "x".repeat(600));
+        assert_eq!(parse(&long), Err(ParseError::TooLong));
+        // Tags do not count toward the 512 bytes.
+        let tagged = format!("@{} PRIVMSG #a :hi", "t".repeat(1000));
+        assert!(parse(&tagged).is_ok());
+    }
+
+    #[test]
+    fn sniffs_irc_clients_not_people() {
+        assert!(looks_like_irc(b"CAP LS 302\r\nNICK a\r\n"));
+        assert!(looks_like_irc(b"NICK alice\r\nUSER a 0 * :A\r\n"));
+        assert!(looks_like_irc(b"PASS secret\r\n"));
+        assert!(!looks_like_irc(b"nick is my name\n"));
+        assert!(!looks_like_irc(b"hello everyone\n"));
+        assert!(!looks_like_irc(b"{\"type\":\"hello\"}\n"));
+    }
+}
