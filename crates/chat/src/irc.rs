@@ -343,6 +343,16 @@ impl IrcConn {
         }
     }
 
+    /// A hub error about a room: "not in it" is 442 when the room exists, 403 when it does not.
+    fn room_error(&mut self, session: &Session, err: &Error, target: &str) {
+        match err {
+            Error::NotInRoom(room) if session.who(room).is_err() => {
+                self.numeric("403", &format!("{room} :No such channel"));
+            }
+            other => self.chat_error(other, target),
+        }
+    }
+
     fn welcome(&mut self, hub: &Hub) {
         let nick = self.nick.clone();
         let version = concat!("prise-", env!("CARGO_PKG_VERSION"));
@@ -553,13 +563,13 @@ impl IrcConn {
                 }
                 // RFC 2812: a NOTICE never gets an automatic reply.
                 Err(_) if notice => {}
-                Err(Error::NotInRoom(room)) => {
+                Err(Error::NotInRoom(room)) if session.who(&room).is_ok() => {
                     self.numeric("404", &format!("{room} :Cannot send to channel"));
                 }
                 Err(Error::RoomInvalid { room, .. }) => {
                     self.numeric("403", &format!("{room} :No such channel"));
                 }
-                Err(e) => self.chat_error(&e, target),
+                Err(e) => self.room_error(session, &e, target),
             }
         }
     }
@@ -676,7 +686,7 @@ impl IrcConn {
                                 };
                                 self.raw_tagged(&line);
                             }
-                            Err(e) => self.chat_error(&e, room),
+                            Err(e) => self.room_error(session, &e, room),
                         }
                     }
                 }
@@ -710,7 +720,7 @@ impl IrcConn {
                     Err(Error::TopicTooLong(max)) => self.raw(&format!(
                         ":{SERVER_NAME} FAIL TOPIC TOPIC_TOO_LONG {room} :A topic is at most {max} bytes"
                     )),
-                    Err(e) => self.chat_error(&e, room),
+                    Err(e) => self.room_error(session, &e, room),
                 },
             },
             "NAMES" => match p.first() {

@@ -1,0 +1,198 @@
+//! The IRC front door over real sockets: Python's standard-library IRC client, IRC users with
+//! native and text users in one room, history through CHATHISTORY after a restart.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+
+use serde_json::json;
+use tokio::net::TcpListener;
+
+mod support;
+
+use support::{config, native_client, start, start_on, text_client, Raw, WAIT};
+
+/// Register an IRC client (raw lines, as a bot would write them) and wait for the welcome.
+async fn irc_client(addr: SocketAddr, nick: &str, caps: &str) -> Raw {
+    let mut c = Raw::connect(addr).await;
+    if !caps.is_empty() {
+        c.send(&format!("CAP LS 302\r\nCAP REQ :{caps}\r")).await;
+        c.until(|l| l.contains(" CAP ") && l.contains(" ACK "))
+            .await;
+    }
+    c.send(&format!(
+        "NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nCAP END\r"
+    ))
+    .await;
+    c.until(|l| l.contains(" 001 ")).await;
+    c.until(|l| l.contains(" 376 ") || l.contains(" 422 "))
+        .await;
+    c
+}
+
+#[tokio::test]
+async fn python_irc_client_gets_the_right_numerics() {
+    let server = start(config(None)).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/irc_client.py");
+    let run = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(server.addr.ip().to_string())
+        .arg(server.addr.port().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output();
+    let output = tokio::time::timeout(WAIT * 6, run).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.trim() == "ok",
+        "python IRC client failed:\n{stdout}\n{stderr}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn irc_native_and_text_users_share_a_room() {
+    let server = start(config(None)).await;
+    let mut carol = text_client(server.addr, "carol").await;
+    let mut nina = native_client(server.addr, "nina").await;
+    let mut ivan = irc_client(server.addr, "ivan", "").await;
+
+    // The text and native users are in #general by default; the IRC user joins it and sees
+    // them in NAMES.
+    ivan.send("JOIN #general\r").await;
+    let names = ivan.until(|l| l.contains(" 353 ")).await;
+    for nick in ["carol", "nina", "ivan"] {
+        assert!(
+            names
+                .split(':')
+                .next_back()
+                .unwrap()
+                .split(' ')
+                .any(|n| n == nick),
+            "{names}"
+        );
+    }
+    ivan.until(|l| l.contains(" 366 ")).await;
+    carol.until(|l| l == "* ivan joined #general").await;
+    let join = nina.until_type("join").await;
+    assert_eq!(join["nick"], "ivan");
+
+    // IRC to the others.
+    ivan.send("PRIVMSG #general :hello from irc\r").await;
+    carol.until(|l| l == "[ivan] hello from irc").await;
+    let chat = nina.until_type("chat").await;
+    assert_eq!(
+        (chat["from"].as_str(), chat["text"].as_str()),
+        (Some("ivan"), Some("hello from irc"))
+    );
+
+    // The others to IRC, with their door in the user part of the prefix.
+    carol.send("hi ivan, from nc").await;
+    ivan.until(|l| l == ":carol!text@prise PRIVMSG #general :hi ivan, from nc")
+        .await;
+    nina.send_json(json!({"type": "chat", "to": "#general", "text": "and from json"}))
+        .await;
+    ivan.until(|l| l == ":nina!native@prise PRIVMSG #general :and from json")
+        .await;
+    // A native client's newline cannot forge a line for IRC or text readers.
+    nina.send_json(
+        json!({"type": "chat", "to": "#general", "text": "one\r\nPRIVMSG #general :forged"}),
+    )
+    .await;
+    ivan.until(|l| l.starts_with(":nina!native@prise PRIVMSG #general :one"))
+        .await;
+    carol.until(|l| l.starts_with("[nina] one")).await;
+    nina.send_json(json!({"type": "private", "to": "ivan", "text": "just you", "action": true}))
+        .await;
+    let private = ivan.until(|l| l.contains(" PRIVMSG ivan ")).await;
+    assert_eq!(
+        private,
+        ":nina!native@prise PRIVMSG ivan :\u{1}ACTION just you\u{1}"
+    );
+
+    // WHO lists everyone with their door; a nick change and a quit reach IRC.
+    ivan.send("WHO #general\r").await;
+    let mut idents = Vec::new();
+    loop {
+        let line = ivan.line().await.unwrap();
+        if line.contains(" 315 ") {
+            break;
+        }
+        if line.contains(" 352 ") {
+            let words: Vec<&str> = line.split(' ').collect();
+            idents.push(format!("{}:{}", words[7], words[4]));
+        }
+    }
+    idents.sort();
+    assert_eq!(idents, ["carol:text", "ivan:~ivan", "nina:native"]);
+    carol.send("/nick caroline").await;
+    ivan.until(|l| l == ":carol!text@prise NICK caroline").await;
+    drop(nina);
+    ivan.until(|l| l.starts_with(":nina!native@prise QUIT"))
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn irc_client_reads_history_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.sqlite3");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = start_on(listener, config(Some(&file))).await;
+    let mut nina = native_client(addr, "nina").await;
+    for i in 0..5 {
+        nina.send_json(
+            json!({"type": "chat", "to": "#general", "text": format!("before restart {i}")}),
+        )
+        .await;
+        nina.until_type("ack").await;
+    }
+    drop(nina);
+    server.stop().await;
+
+    let server = start_on(TcpListener::bind(addr).await.unwrap(), config(Some(&file))).await;
+    let mut ivan = irc_client(addr, "ivan", "batch draft/chathistory server-time").await;
+    ivan.send("CHATHISTORY LATEST #general * 3\r").await;
+    let open = ivan.until(|l| l.contains(" BATCH +")).await;
+    assert!(open.ends_with(" chathistory #general"), "{open}");
+    let mut texts = Vec::new();
+    loop {
+        let line = ivan.line().await.unwrap();
+        if line.contains(" BATCH -") {
+            break;
+        }
+        assert!(line.starts_with("@batch="), "{line}");
+        assert!(line.contains(";time=20"), "{line}");
+        texts.push(line.rsplit(" :").next().unwrap().to_owned());
+    }
+    assert_eq!(
+        texts,
+        ["before restart 2", "before restart 3", "before restart 4"]
+    );
+    ivan.send("CHATHISTORY AROUND #general * 3\r").await;
+    ivan.until(|l| l.contains("FAIL CHATHISTORY INVALID_PARAMS"))
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_or_oversized_irc_client_is_closed_with_error() {
+    let server = start(config(None)).await;
+    let mut big = irc_client(server.addr, "big", "").await;
+    big.send(&format!("PRIVMSG #general :{}\r", "y".repeat(9000)))
+        .await;
+    let rest = big.rest().await;
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("ERROR :Closing link: Line longer than")),
+        "{rest:?}"
+    );
+    // The server goes on serving others.
+    let mut ok = irc_client(server.addr, "ok", "").await;
+    ok.send("PING :x\r").await;
+    ok.until(|l| l.ends_with("PONG prise :x")).await;
+    server.stop().await;
+}
