@@ -86,6 +86,17 @@ async fn open_history(config: &Config) -> Result<Option<(History, u64)>, Error> 
     Ok(Some(opened))
 }
 
+/// Which clients a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// Every kind, told apart by their first bytes (TLS too when a certificate is set).
+    Any,
+    /// IRC only (`--irc`), plain, or TLS when a client starts with a ClientHello.
+    Irc,
+    /// IRC over TLS only (`--irc-tls`, IRC's port 6697): needs a certificate.
+    IrcTls,
+}
+
 /// Serve chat on `listener` until `shutdown` is cancelled; then tell every client, let the
 /// connections close, and write all accepted messages to the history before returning.
 ///
@@ -100,23 +111,81 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    run_doors(vec![(listener, Door::Any)], config, shutdown).await
+}
+
+/// [`run`] on several listeners that share one hub: the main port and IRC's own ports.
+///
+/// # Errors
+/// [`Error::History`] when the history file cannot be opened; [`Error::Protocol`] for an
+/// [`Door::IrcTls`] listener without a certificate, or a listener that fails.
+///
+/// # Cancel safety
+/// As [`run`].
+pub async fn run_doors(
+    listeners: Vec<(TcpListener, Door)>,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    if config.tls.is_none() && listeners.iter().any(|(_, door)| *door == Door::IrcTls) {
+        return Err(Error::Protocol(
+            "an IRC TLS listener needs a certificate (--tls-cert and --tls-key, or --tls-self-signed)".into(),
+        ));
+    }
     let history = open_history(&config).await?;
     let hub = Hub::new(config.hub.clone(), history);
+    let conn_config = Arc::new(config.conn.clone());
+    let mut doors = tokio::task::JoinSet::new();
+    for (listener, door) in listeners {
+        doors.spawn(serve_door(
+            listener,
+            door,
+            hub.clone(),
+            &config,
+            Arc::clone(&conn_config),
+            shutdown.clone(),
+        ));
+    }
+    let mut result = Ok(());
+    while let Some(done) = doors.join_next().await {
+        let failure = match done {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        // One listener failing stops them all: a half-up server is worse than a clear stop.
+        shutdown.cancel();
+        result = Err(Error::Protocol(format!("chat listener: {failure}")));
+    }
+    hub.flush().await;
+    result
+}
+
+fn serve_door(
+    listener: TcpListener,
+    door: Door,
+    hub: Hub,
+    config: &Config,
+    conn_config: Arc<ConnConfig>,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
     let options = ServeOptions {
         max_connections: config.max_connections,
         tls: config.tls.clone(),
-        tls_optional: true,
+        tls_optional: door != Door::IrcTls,
         grace: config.grace,
         trace: config.trace.clone(),
-        ..ServeOptions::new("chat")
+        ..ServeOptions::new(if door == Door::Any { "chat" } else { "irc" })
     };
-    let conn_config = Arc::new(config.conn.clone());
     let tls_configured = config.tls.is_some();
-    let serve_hub = hub.clone();
-    let served = serve(listener, options, shutdown, move |conn| {
-        let hub = serve_hub.clone();
+    serve(listener, options, shutdown, move |conn| {
+        let hub = hub.clone();
         let config = Arc::clone(&conn_config);
         async move {
+            if door != Door::Any {
+                crate::irc::serve(conn.stream, BytesMut::new(), hub, &config, conn.shutdown).await;
+                return;
+            }
             let mut stream = conn.stream;
             let mut input = BytesMut::with_capacity(1024);
             // Sniffing reads into a small buffer; the front doors release it once used.
@@ -142,7 +211,4 @@ pub async fn run(
             }
         }
     })
-    .await;
-    hub.flush().await;
-    served.map_err(|e| Error::Protocol(format!("chat listener: {e}")))
 }

@@ -96,6 +96,15 @@ pub(crate) struct ChatServeArgs {
     #[arg(long, value_name = "ROOM", default_value = "#general")]
     pub(crate) default_room: String,
 
+    /// Also listen for IRC clients only on ADDR (IRC's port is 6667). The main port
+    /// recognises IRC clients too.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) irc: Option<String>,
+
+    /// Also listen for IRC over TLS only on ADDR (IRC's port is 6697); needs the TLS flags.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) irc_tls: Option<String>,
+
     /// Messages per second one client may send in the long run (0: no limit, for benchmarks).
     #[arg(long, value_name = "RATE", default_value_t = 5.0)]
     pub(crate) flood_rate: f64,

@@ -69,8 +69,27 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     config.conn.flood_rate = args.flood_rate.max(0.0);
     config.conn.flood_burst = args.flood_burst;
     config.conn.idle_timeout = args.idle_timeout;
-    announce("chat", local);
-    server::run(listener, config, shutdown).await?;
+    if args.irc_tls.is_some() && config.tls.is_none() {
+        anyhow::bail!(
+            "--irc-tls needs a certificate: --tls-cert and --tls-key, or --tls-self-signed"
+        );
+    }
+    let mut doors = vec![(listener, server::Door::Any, "chat", local)];
+    for (addr, door, name) in [
+        (&args.irc, server::Door::Irc, "irc"),
+        (&args.irc_tls, server::Door::IrcTls, "irc-tls"),
+    ] {
+        if let Some(addr) = addr {
+            let listener = prise_core::net::bind(addr).await?;
+            let local = listener.local_addr()?;
+            doors.push((listener, door, name, local));
+        }
+    }
+    for (_, _, name, local) in &doors {
+        announce(name, *local);
+    }
+    let listeners = doors.into_iter().map(|(l, door, _, _)| (l, door)).collect();
+    server::run_doors(listeners, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -603,3 +603,93 @@ fn chat_serve_reads_its_config_file() {
     signal(&server, "TERM");
     assert_eq!(server.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn chat_serve_opens_irc_and_irc_tls_ports() {
+    let mut child = prise()
+        .args(["chat", "serve", "--listen", "127.0.0.1:0", "--no-history"])
+        .args([
+            "--irc",
+            "127.0.0.1:0",
+            "--irc-tls",
+            "127.0.0.1:0",
+            "--tls-self-signed",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut announced = std::collections::HashMap::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if let Some((name, addr)) = line.split_once(" listening on ") {
+            announced.insert(name.to_owned(), addr.parse::<SocketAddr>().unwrap());
+        } else {
+            assert!(line.starts_with("chat certificate SHA256:"), "{line}");
+        }
+    }
+    let mut names: Vec<&String> = announced.keys().collect();
+    names.sort();
+    assert_eq!(names, ["chat", "irc", "irc-tls"]);
+
+    // The IRC-only port: a client that sends PRIVMSG before registering gets 451 (a text
+    // client on the main port would have said it), then registers.
+    let tcp = TcpStream::connect(announced["irc"]).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut irc = BufReader::new(tcp.try_clone().unwrap());
+    (&tcp)
+        .write_all(b"PRIVMSG #general :too early\r\nNICK plain\r\nUSER plain 0 * :P\r\n")
+        .unwrap();
+    let seen = read_until(&mut irc, " 001 plain ");
+    assert!(seen.iter().any(|l| l.contains(" 451 ")), "{seen:#?}");
+
+    // The TLS-only port, with Python's ssl module as the client.
+    let script = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as raw:
+    with ctx.wrap_socket(raw) as s:
+        s.sendall(b"NICK secure\r\nUSER secure 0 * :S\r\n")
+        data = b""
+        while b" 001 secure " not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                sys.exit("closed: " + data.decode())
+            data += chunk
+        print("registered over", s.version())
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &announced["irc-tls"].port().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).starts_with("registered over TLS"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    signal(&child, "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    // Without a certificate, --irc-tls is refused in one line.
+    let out = run(&[
+        "chat",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-history",
+        "--irc-tls",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--irc-tls needs a certificate"),
+        "{}",
+        text(&out.stderr)
+    );
+}
