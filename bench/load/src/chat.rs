@@ -178,6 +178,8 @@ pub(crate) struct Plan {
     pub(crate) idle: bool,
     /// Rooms to spread idle clients over.
     pub(crate) rooms: usize,
+    /// With `idle`: seconds to stay connected after measuring.
+    pub(crate) hold: f64,
     /// Raw lines each sender sends after joining; `{nick}` is replaced by its nick.
     pub(crate) sender_lines: Vec<String>,
 }
@@ -289,6 +291,9 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
             plan.rooms.max(1),
             rss_after.map_or("na".into(), |r| r.to_string()),
         );
+        // Keep the clients connected a while, for a heap profiler to see the server idle.
+        tokio::time::sleep(Duration::from_secs_f64(plan.hold)).await;
+        drop(conns);
         return Ok(());
     }
 

@@ -58,6 +58,9 @@ enum Command {
         /// Rooms for --idle.
         #[arg(long, default_value_t = 1)]
         rooms: usize,
+        /// With --idle: seconds to keep the clients connected after measuring (for profilers).
+        #[arg(long, default_value_t = 0.0)]
+        hold: f64,
         /// A raw line each sender sends after joining (repeatable; `{nick}` is its nick), for
         /// example `OPER bench bench` to lift an IRC server's flood limits for the senders.
         #[arg(long = "sender-line")]
@@ -101,6 +104,7 @@ fn main() -> anyhow::Result<()> {
             server_pid,
             idle,
             rooms,
+            hold,
             sender_lines,
         } => runtime.block_on(chat::run(chat::Plan {
             addr,
@@ -112,6 +116,7 @@ fn main() -> anyhow::Result<()> {
             server_pid,
             idle,
             rooms,
+            hold,
             sender_lines,
         })),
         Command::Echo {

@@ -6,8 +6,8 @@
 //!   updates and to clone a room's member list, never across an `.await` or a socket write.
 //! - A room's member list is copy-on-write (`Arc<Vec<_>>`): joins and parts build a new list,
 //!   and a message takes the current one and delivers outside the lock.
-//! - Delivery is `try_send` on each member's bounded queue. A member whose queue is full is
-//!   marked evicted (its connection tells it why and hangs up); nobody waits for it.
+//! - Delivery is a push on each member's bounded queue (its [`Inbox`]). A member whose queue is
+//!   full is marked evicted (its connection tells it why and hangs up); nobody waits for it.
 //! - An [`Event`] is built once per message and shared, bytes included.
 //! - History writes go to the SQLite thread ([`crate::history`]); the latest
 //!   [`HubConfig::replay`] messages of each open room are also kept in memory for joins.
@@ -20,8 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use std::task::{Poll, Waker};
 
 use crate::event::{Event, EventKind, Message};
 use crate::history::History;
@@ -103,8 +102,22 @@ struct User {
     away: Mutex<Option<String>>,
     /// Folded keys of the rooms this user is in, in join order.
     rooms: Mutex<Vec<String>>,
-    tx: mpsc::Sender<Event>,
-    evicted: CancellationToken,
+    /// Events on their way to this user's connection.
+    outbox: Mutex<Outbox>,
+    /// Most events the outbox holds before the user counts as too slow.
+    queue_len: usize,
+}
+
+/// A user's queue: filled by the hub without ever waiting, drained by the connection.
+///
+/// A `VecDeque` under the user's own lock rather than a channel: an idle connection's queue
+/// holds no allocation at all (a tokio channel keeps about 0.9 KiB of blocks per connection
+/// once a burst has passed through it), and eviction is a flag in the same place.
+#[derive(Default)]
+struct Outbox {
+    events: VecDeque<Event>,
+    waker: Option<Waker>,
+    evicted: bool,
 }
 
 impl User {
@@ -113,12 +126,97 @@ impl User {
     }
 
     fn send(&self, event: &Event) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(event.clone()) {
-            if !self.evicted.is_cancelled() {
-                tracing::info!(nick = %self.nick(), "client too slow; disconnecting it");
-                self.evicted.cancel();
-            }
+        let mut outbox = lock(&self.outbox);
+        if outbox.evicted {
+            return;
         }
+        if outbox.events.len() >= self.queue_len {
+            // Too slow: drop what is queued (it will never be read) and let the connection
+            // say why and hang up.
+            outbox.evicted = true;
+            outbox.events = VecDeque::new();
+            tracing::info!(nick = %self.nick(), "client too slow; disconnecting it");
+        } else {
+            outbox.events.push_back(event.clone());
+        }
+        let waker = outbox.waker.take();
+        drop(outbox);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn new(id: u64, nick: &str, ident: &str, realname: &str, queue_len: usize) -> Self {
+        Self {
+            id,
+            nick: Mutex::new(nick.to_owned()),
+            ident: Arc::from(ident),
+            realname: realname.into(),
+            away: Mutex::new(None),
+            rooms: Mutex::new(Vec::new()),
+            outbox: Mutex::new(Outbox::default()),
+            queue_len: queue_len.max(1),
+        }
+    }
+}
+
+/// The hub dropped this user for not reading fast enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evicted;
+
+/// A connection's end of its user's queue.
+pub struct Inbox {
+    user: Arc<User>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox").finish_non_exhaustive()
+    }
+}
+
+impl Inbox {
+    /// The next event; [`Evicted`] once the user has been dropped as too slow.
+    ///
+    /// # Errors
+    /// [`Evicted`].
+    ///
+    /// # Cancel safety
+    /// Cancel safe: an event is taken from the queue only when this returns it.
+    pub async fn recv(&mut self) -> Result<Event, Evicted> {
+        std::future::poll_fn(|cx| {
+            let mut outbox = lock(&self.user.outbox);
+            if outbox.evicted {
+                return Poll::Ready(Err(Evicted));
+            }
+            match outbox.events.pop_front() {
+                Some(event) => {
+                    release_if_drained(&mut outbox.events);
+                    Poll::Ready(Ok(event))
+                }
+                None => {
+                    outbox.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// Up to `max` more events already queued, without waiting.
+    pub fn try_recv_many(&mut self, max: usize) -> Vec<Event> {
+        let mut outbox = lock(&self.user.outbox);
+        let n = max.min(outbox.events.len());
+        let taken: Vec<Event> = outbox.events.drain(..n).collect();
+        release_if_drained(&mut outbox.events);
+        taken
+    }
+}
+
+/// Give back a drained queue's storage: an idle connection holds no queue memory.
+fn release_if_drained(events: &mut VecDeque<Event>) {
+    if events.is_empty() && events.capacity() > 0 {
+        *events = VecDeque::new();
     }
 }
 
@@ -218,12 +316,7 @@ impl Hub {
     /// Register a new user: with `nick` if given and free, else a guest nick. Returns the
     /// session, its event queue, and why the asked-for nick was refused, if it was. `ident`
     /// is the user part of its address as IRC users see it (the front door's name).
-    pub fn connect(
-        &self,
-        nick: Option<&str>,
-        ident: &str,
-    ) -> (Session, mpsc::Receiver<Event>, Option<Error>) {
-        let (tx, rx) = mpsc::channel(self.inner.config.queue_len.max(1));
+    pub fn connect(&self, nick: Option<&str>, ident: &str) -> (Session, Inbox, Option<Error>) {
         let mut refused = None;
         let mut state = lock(&self.inner.state);
         let chosen = match nick.map(|n| (n, check_nick(n))) {
@@ -241,24 +334,24 @@ impl Hub {
             }
             None => Self::free_guest(&state),
         };
-        let user = Arc::new(User {
-            id: self.inner.next_user.fetch_add(1, Ordering::Relaxed),
-            nick: Mutex::new(chosen.clone()),
-            ident: Arc::from(ident),
-            realname: Box::default(),
-            away: Mutex::new(None),
-            rooms: Mutex::new(Vec::new()),
-            tx,
-            evicted: CancellationToken::new(),
-        });
+        let user = Arc::new(User::new(
+            self.inner.next_user.fetch_add(1, Ordering::Relaxed),
+            &chosen,
+            ident,
+            "",
+            self.inner.config.queue_len,
+        ));
         state.users.insert(fold(&chosen), Arc::clone(&user));
         drop(state);
+        let inbox = Inbox {
+            user: Arc::clone(&user),
+        };
         let session = Session {
             hub: self.clone(),
             user,
             quit_reason: Mutex::new(String::new()),
         };
-        (session, rx, refused)
+        (session, inbox, refused)
     }
 
     /// Register a new user with exactly `nick` (IRC registration: a taken nick is an error to
@@ -271,34 +364,33 @@ impl Hub {
         nick: &str,
         ident: &str,
         realname: &str,
-    ) -> Result<(Session, mpsc::Receiver<Event>), Error> {
+    ) -> Result<(Session, Inbox), Error> {
         check_nick(nick).map_err(|reason| Error::NickInvalid {
             nick: nick.to_owned(),
             reason,
         })?;
-        let (tx, rx) = mpsc::channel(self.inner.config.queue_len.max(1));
         let mut state = lock(&self.inner.state);
         if state.users.contains_key(&fold(nick)) {
             return Err(Error::NickTaken(nick.to_owned()));
         }
-        let user = Arc::new(User {
-            id: self.inner.next_user.fetch_add(1, Ordering::Relaxed),
-            nick: Mutex::new(nick.to_owned()),
-            ident: Arc::from(ident),
-            realname: realname.into(),
-            away: Mutex::new(None),
-            rooms: Mutex::new(Vec::new()),
-            tx,
-            evicted: CancellationToken::new(),
-        });
+        let user = Arc::new(User::new(
+            self.inner.next_user.fetch_add(1, Ordering::Relaxed),
+            nick,
+            ident,
+            realname,
+            self.inner.config.queue_len,
+        ));
         state.users.insert(fold(nick), Arc::clone(&user));
         drop(state);
+        let inbox = Inbox {
+            user: Arc::clone(&user),
+        };
         let session = Session {
             hub: self.clone(),
             user,
             quit_reason: Mutex::new(String::new()),
         };
-        Ok((session, rx))
+        Ok((session, inbox))
     }
 
     /// Users connected and rooms open.
@@ -404,11 +496,6 @@ impl Session {
         };
         let members = room.members.iter().map(|m| m.info(&state)).collect();
         Ok((room.name.clone(), members))
-    }
-
-    /// Cancelled when the hub dropped this user for not reading fast enough.
-    pub fn evicted(&self) -> &CancellationToken {
-        &self.user.evicted
     }
 
     /// Display names of the rooms this user is in, in join order.
@@ -524,7 +611,7 @@ impl Session {
             m.to.clone_from(&room.name);
         }
         let mut users: Vec<String> = room.members.iter().map(|m| m.nick()).collect();
-        users.sort_by_key(|n| fold(n));
+        users.sort_by_cached_key(|n| fold(n));
         let joined = Joined {
             room: room.name.clone(),
             topic: room.topic.clone(),
@@ -738,7 +825,7 @@ impl Session {
             }
         };
         drop(state);
-        nicks.sort_by_key(|n| fold(n));
+        nicks.sort_by_cached_key(|n| fold(n));
         Ok((display, nicks))
     }
 

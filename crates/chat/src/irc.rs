@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::conn::{flush, read_more, release_if_empty, ConnConfig, Flood, MAX_BATCH};
 use crate::event::{Event, EventKind, Message};
-use crate::hub::{Hub, Session, UserInfo};
+use crate::hub::{Hub, Inbox, Session, UserInfo};
 use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
 use crate::Error;
 
@@ -887,7 +887,7 @@ async fn register(
     conn: &mut IrcConn,
     hub: &Hub,
     config: &ConnConfig,
-) -> Option<(Session, tokio::sync::mpsc::Receiver<Event>)> {
+) -> Option<(Session, Inbox)> {
     let mut negotiating = false;
     let mut nick: Option<String> = None;
     let mut user: Option<(String, String)> = None;
@@ -1021,13 +1021,11 @@ pub(crate) async fn serve(
         registered = Box::pin(register(&mut stream, &mut input, &mut codec, &mut conn, &hub, config)) => registered,
         () = shutdown.cancelled() => None,
     };
-    let Some((session, mut rx)) = registered else {
+    let Some((session, mut inbox)) = registered else {
         return;
     };
-    let evicted = session.evicted().clone();
     let shutting_down = shutdown.cancelled();
-    let evicted_now = evicted.cancelled();
-    tokio::pin!(shutting_down, evicted_now);
+    tokio::pin!(shutting_down);
     let mut last_heard = tokio::time::Instant::now();
     let mut pinged = false;
     let idle = tokio::time::sleep_until(last_heard + config.idle_timeout);
@@ -1073,15 +1071,13 @@ pub(crate) async fn serve(
         tokio::select! {
             biased;
             () = &mut shutting_down => break "Server shutting down".to_owned(),
-            () = &mut evicted_now => break "SendQ exceeded (you are not reading fast enough)".to_owned(),
-            event = rx.recv() => {
-                let Some(event) = event else { break "Closed".to_owned() };
+            event = inbox.recv() => {
+                let Ok(event) = event else {
+                    break "SendQ exceeded (you are not reading fast enough)".to_owned();
+                };
                 conn.event(&event);
-                for _ in 1..MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(event) => conn.event(&event),
-                        Err(_) => break,
-                    }
+                for event in inbox.try_recv_many(MAX_BATCH - 1) {
+                    conn.event(&event);
                 }
             }
             read = read_more(&mut stream, &mut input) => match read {

@@ -13,7 +13,7 @@ use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::{flush, read_more, release_if_empty, write_shared, ConnConfig, Flood, MAX_BATCH};
-use crate::hub::{Hub, Joined, Session};
+use crate::hub::{Hub, Inbox, Joined, Session};
 use crate::Error;
 
 /// The protocol versions this server speaks.
@@ -216,7 +216,7 @@ async fn handshake(
     conn: &mut NativeConn,
     hub: &Hub,
     config: &ConnConfig,
-) -> Option<(Session, tokio::sync::mpsc::Receiver<crate::event::Event>)> {
+) -> Option<(Session, Inbox)> {
     // The hello: the first line, within the idle timeout.
     let hello = loop {
         match codec.decode(input) {
@@ -308,7 +308,7 @@ pub(crate) async fn serve(
     };
     let mut codec = LineCodec::new(config.max_line_len);
 
-    let Some((session, mut rx)) = Box::pin(handshake(
+    let Some((session, mut inbox)) = Box::pin(handshake(
         &mut stream,
         &mut input,
         &mut codec,
@@ -320,11 +320,9 @@ pub(crate) async fn serve(
     else {
         return;
     };
-    let evicted = session.evicted().clone();
     // Registered once, not once per delivered event.
     let shutting_down = shutdown.cancelled();
-    let evicted_now = evicted.cancelled();
-    tokio::pin!(shutting_down, evicted_now);
+    tokio::pin!(shutting_down);
     let mut last_heard = tokio::time::Instant::now();
     let mut pinged = false;
     // One timer for the connection's life, moved only when the deadline moves: a new timer per
@@ -371,32 +369,23 @@ pub(crate) async fn serve(
                 conn.error("server_shutdown", "the server is shutting down", None);
                 break;
             }
-            () = &mut evicted_now => {
-                conn.error("too_slow", "you are not reading fast enough; disconnecting", None);
-                break;
-            }
-            event = rx.recv() => {
-                let Some(event) = event else { break };
-                match rx.try_recv() {
+            event = inbox.recv() => {
+                let Ok(event) = event else {
+                    conn.error("too_slow", "you are not reading fast enough; disconnecting", None);
+                    break;
+                };
+                let more = inbox.try_recv_many(MAX_BATCH - 1);
+                if more.is_empty() && conn.out.is_empty() {
                     // The common case at chat rates: one event and nothing else to say. Its
                     // bytes are shared by every recipient: write them as they are, without
                     // a buffer or a copy.
-                    Err(_) if conn.out.is_empty() => {
-                        if write_shared(&mut stream, &event.json(), config.write_timeout).await.is_err() {
-                            return;
-                        }
+                    if write_shared(&mut stream, &event.json(), config.write_timeout).await.is_err() {
+                        return;
                     }
-                    next => {
+                } else {
+                    conn.out.extend_from_slice(&event.json());
+                    for event in more {
                         conn.out.extend_from_slice(&event.json());
-                        if let Ok(event) = next {
-                            conn.out.extend_from_slice(&event.json());
-                        }
-                        for _ in 2..MAX_BATCH {
-                            match rx.try_recv() {
-                                Ok(event) => conn.out.extend_from_slice(&event.json()),
-                                Err(_) => break,
-                            }
-                        }
                     }
                 }
             }

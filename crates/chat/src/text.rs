@@ -283,7 +283,7 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
 ) {
     let peer = stream.peer_addr();
-    let (session, mut rx, _) = hub.connect(None, "text");
+    let (session, mut inbox, _) = hub.connect(None, "text");
     let mut conn = TextConn {
         session,
         current: None,
@@ -303,11 +303,9 @@ pub(crate) async fn serve(
     Box::pin(conn.join(&default_room)).await;
 
     let mut codec = LineCodec::new(config.max_line_len);
-    let evicted = conn.session.evicted().clone();
     // Registered once, not once per delivered event.
     let shutting_down = shutdown.cancelled();
-    let evicted_now = evicted.cancelled();
-    tokio::pin!(shutting_down, evicted_now);
+    tokio::pin!(shutting_down);
     'serve: loop {
         // Lines already buffered first: a client may send many in one packet.
         loop {
@@ -338,18 +336,14 @@ pub(crate) async fn serve(
                 conn.line("* The server is shutting down. Bye!");
                 break;
             }
-            () = &mut evicted_now => {
-                conn.line("! You are not reading fast enough; disconnecting.");
-                break;
-            }
-            event = rx.recv() => {
-                let Some(event) = event else { break };
+            event = inbox.recv() => {
+                let Ok(event) = event else {
+                    conn.line("! You are not reading fast enough; disconnecting.");
+                    break;
+                };
                 conn.event(&event);
-                for _ in 1..MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(event) => conn.event(&event),
-                        Err(_) => break,
-                    }
+                for event in inbox.try_recv_many(MAX_BATCH - 1) {
+                    conn.event(&event);
                 }
             }
             read = read_more(&mut stream, &mut input) => match read {
