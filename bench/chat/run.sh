@@ -8,8 +8,9 @@
 #
 # Scenarios: 100 and 1,000 clients in one room with 10 senders, at a fixed 100 messages/s
 # (loss and latency) and as fast as the server delivers (rate); 5,000 idle clients over 50
-# rooms (server memory per client, each server freshly started). prise is driven over its
-# native protocol, the IRC servers over IRC, by the same generator (bench/load, prise-load).
+# rooms (server memory per client, each server freshly started). prise is driven twice: over
+# IRC (prise-irc, the same protocol and load as the anchors: the ratios compare these) and over
+# its native JSON protocol (prise). One generator drives all (bench/load, prise-load).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-20}
@@ -81,7 +82,7 @@ start() {
     local port
     port=$(free_port)
     case $1 in
-        prise)
+        prise | prise-irc)
             target/release/prise -q chat serve --listen "127.0.0.1:$port" --no-history --flood-rate 0 >"$work/prise.out" 2>&1 &
             ;;
         ngircd)
@@ -112,6 +113,7 @@ run() {
     shift
     case $name in
         prise) $load chat --addr "$addr" "$@" ;;
+        prise-irc) $load chat --proto irc --addr "$addr" "$@" ;;
         ngircd) $load chat --proto irc --addr "$addr" --sender-line "OPER bench bench" --sender-line "MODE {nick} +F" "$@" ;;
         inspircd) $load chat --proto irc --addr "$addr" "$@" ;;
     esac
@@ -119,7 +121,7 @@ run() {
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-servers=(prise ngircd inspircd)
+servers=(prise-irc prise ngircd inspircd)
 declare -A result
 for name in "${servers[@]}"; do
     start "$name"
@@ -141,17 +143,16 @@ for name in "${servers[@]}"; do
 done
 
 ratio() { python3 -c "import sys; a, b = sys.argv[1], sys.argv[2]; print(f'{float(a) / float(b):.2f}' if a and b and float(b) else 'na')" "$1" "$2"; }
-printf '\n%-44s %12s %12s %12s %9s %9s\n' scenario prise ngircd inspircd vs-ngircd vs-inspircd
+row() { printf '%-44s %10s %10s %10s %10s %9s %9s\n' "$@"; }
+row scenario prise-irc prise ngircd inspircd vs-ngircd vs-inspircd
 for clients in 100 1000; do
-    label="p99 ms, $clients clients, 100 msg/s"
-    p=${result[prise,$clients,100,p99]} n=${result[ngircd,$clients,100,p99]} i=${result[inspircd,$clients,100,p99]}
-    printf '%-44s %12s %12s %12s %9s %9s\n' "$label" "$p" "$n" "$i" "$(ratio "$n" "$p")" "$(ratio "$i" "$p")"
-    label="lost, $clients clients, 100 msg/s"
-    printf '%-44s %12s %12s %12s\n' "$label" "${result[prise,$clients,100,lost]}" "${result[ngircd,$clients,100,lost]}" "${result[inspircd,$clients,100,lost]}"
-    label="delivered/s, $clients clients, max rate"
-    p=${result[prise,$clients,0,rate]} n=${result[ngircd,$clients,0,rate]} i=${result[inspircd,$clients,0,rate]}
-    printf '%-44s %12s %12s %12s %9s %9s\n' "$label" "$p" "$n" "$i" "$(ratio "$p" "$n")" "$(ratio "$p" "$i")"
+    q=${result[prise-irc,$clients,100,p99]} p=${result[prise,$clients,100,p99]} n=${result[ngircd,$clients,100,p99]} i=${result[inspircd,$clients,100,p99]}
+    row "p99 ms, $clients clients, 100 msg/s" "$q" "$p" "$n" "$i" "$(ratio "$n" "$q")" "$(ratio "$i" "$q")"
+    row "lost, $clients clients, 100 msg/s" "${result[prise-irc,$clients,100,lost]}" "${result[prise,$clients,100,lost]}" "${result[ngircd,$clients,100,lost]}" "${result[inspircd,$clients,100,lost]}" "" ""
+    q=${result[prise-irc,$clients,0,rate]} p=${result[prise,$clients,0,rate]} n=${result[ngircd,$clients,0,rate]} i=${result[inspircd,$clients,0,rate]}
+    row "delivered/s, $clients clients, max rate" "$q" "$p" "$n" "$i" "$(ratio "$q" "$n")" "$(ratio "$q" "$i")"
+    row "lost, $clients clients, max rate" "${result[prise-irc,$clients,0,lost]}" "${result[prise,$clients,0,lost]}" "${result[ngircd,$clients,0,lost]}" "${result[inspircd,$clients,0,lost]}" "" ""
 done
-p=${result[prise,idle]} n=${result[ngircd,idle]} i=${result[inspircd,idle]}
-printf '%-44s %12s %12s %12s %9s %9s\n' "KiB per idle client, 5,000 in 50 rooms" "$p" "$n" "$i" "$(ratio "$n" "$p")" "$(ratio "$i" "$p")"
-echo "(ratios > 1.00: prise is better: lower latency or memory, higher rate)"
+q=${result[prise-irc,idle]} p=${result[prise,idle]} n=${result[ngircd,idle]} i=${result[inspircd,idle]}
+row "KiB per idle client, 5,000 in 50 rooms" "$q" "$p" "$n" "$i" "$(ratio "$n" "$q")" "$(ratio "$i" "$q")"
+echo "(ratios compare prise-irc with each anchor; > 1.00: prise is better: lower latency or memory, higher rate)"
