@@ -80,13 +80,23 @@ impl Proto {
     fn is_error(self, line: &str) -> bool {
         match self {
             Self::Native => line.contains("\"type\":\"error\""),
-            Self::Irc => {
-                let (command, _) = irc_command(line);
-                command == "ERROR"
-                    || (command.len() == 3
-                        && command.starts_with(['4', '5'])
-                        && command.bytes().all(|b| b.is_ascii_digit()))
-            }
+            // The refusals that stop a registration or a join (not, say, 422 "no MOTD").
+            Self::Irc => matches!(
+                irc_command(line).0,
+                "ERROR"
+                    | "403"
+                    | "405"
+                    | "432"
+                    | "433"
+                    | "436"
+                    | "451"
+                    | "461"
+                    | "471"
+                    | "473"
+                    | "474"
+                    | "475"
+                    | "477"
+            ),
         }
     }
 

@@ -196,3 +196,66 @@ async fn a_silent_or_oversized_irc_client_is_closed_with_error() {
     ok.until(|l| l.ends_with("PONG prise :x")).await;
     server.stop().await;
 }
+
+/// Debian's `weechat-headless`, driven by `-r` commands, talks with a native client.
+/// `.ci/run` installs it; without it this test fails rather than pass unseen.
+#[tokio::test]
+async fn weechat_talks_with_a_native_client() {
+    let server = start(config(None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = server.addr.port();
+    let commands = [
+        "/set logger.file.flush_delay 0".to_owned(),
+        "/set irc.server_default.autoreconnect off".to_owned(),
+        format!("/server add prise 127.0.0.1/{port} -notls -nicks=wee -username=wee"),
+        "/connect prise".to_owned(),
+        "/wait 2 /join #general".to_owned(),
+        "/wait 4 /msg #general hello from weechat".to_owned(),
+    ]
+    .join(";");
+    let mut weechat = tokio::process::Command::new("weechat-headless")
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--no-plugin=python,perl,ruby,lua,tcl,guile,javascript,php,spell,fifo,relay,script,exec,trigger")
+        .arg("-r")
+        .arg(&commands)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("weechat-headless is needed (apt-get install weechat-headless; .ci/run does)");
+
+    let mut nina = native_client(server.addr, "nina").await;
+    let join = nina.until_type("join").await;
+    assert_eq!(join["nick"], "wee");
+    let chat = nina.until_type("chat").await;
+    assert_eq!(
+        (chat["from"].as_str(), chat["text"].as_str()),
+        (Some("wee"), Some("hello from weechat"))
+    );
+    nina.send_json(json!({"type": "chat", "to": "#general", "text": "hello back, weechat"}))
+        .await;
+
+    // weechat's logger writes what it shows in the channel buffer.
+    let log = dir
+        .path()
+        .join("logs")
+        .join("irc.prise.#general.weechatlog");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let shown = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("hello back, weechat") || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("nina") && l.ends_with("hello back, weechat")),
+        "weechat's #general log:\n{shown}"
+    );
+    weechat.kill().await.unwrap();
+    server.stop().await;
+}
