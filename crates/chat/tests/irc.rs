@@ -202,6 +202,8 @@ async fn a_silent_or_oversized_irc_client_is_closed_with_error() {
 #[tokio::test]
 async fn weechat_talks_with_a_native_client() {
     let server = start(config(None)).await;
+    // In the room before weechat comes, to see it join.
+    let mut nina = native_client(server.addr, "nina").await;
     let dir = tempfile::tempdir().unwrap();
     let port = server.addr.port();
     let commands = [
@@ -209,8 +211,8 @@ async fn weechat_talks_with_a_native_client() {
         "/set irc.server_default.autoreconnect off".to_owned(),
         format!("/server add prise 127.0.0.1/{port} -notls -nicks=wee -username=wee"),
         "/connect prise".to_owned(),
-        "/wait 2 /join #general".to_owned(),
-        "/wait 4 /msg #general hello from weechat".to_owned(),
+        "/wait 1 /join -server prise #general".to_owned(),
+        "/wait 2 /msg -server prise #general hello from weechat".to_owned(),
     ]
     .join(";");
     let mut weechat = tokio::process::Command::new("weechat-headless")
@@ -226,7 +228,6 @@ async fn weechat_talks_with_a_native_client() {
         .spawn()
         .expect("weechat-headless is needed (apt-get install weechat-headless; .ci/run does)");
 
-    let mut nina = native_client(server.addr, "nina").await;
     let join = nina.until_type("join").await;
     assert_eq!(join["nick"], "wee");
     let chat = nina.until_type("chat").await;
