@@ -619,16 +619,14 @@ impl IrcConn {
                     ));
                 }
                 for m in messages {
-                    let tags = format!(
-                        "@{}time={};msgid={} ",
-                        if self.caps.batch {
-                            format!("batch={reference};")
-                        } else {
-                            String::new()
-                        },
-                        rfc3339(m.ts),
-                        m.id
-                    );
+                    // Tags only for a client that takes them.
+                    let tags = match (self.caps.batch, self.caps.tagged()) {
+                        (true, _) => {
+                            format!("@batch={reference};time={};msgid={} ", rfc3339(m.ts), m.id)
+                        }
+                        (false, true) => format!("@time={};msgid={} ", rfc3339(m.ts), m.id),
+                        (false, false) => String::new(),
+                    };
                     let line = tags + &message_line(&m, None);
                     self.raw(&line);
                 }

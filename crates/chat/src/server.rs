@@ -2,7 +2,7 @@
 //!
 //! The accept loop is prise-core's (cap, TLS, trace, shutdown). Each connection is then sniffed:
 //! the first bytes decide between the native protocol (`{`), IRC (a first command such as `CAP `
-//! or `NICK `, see [`crate::irc::looks_like_irc`]) and text mode (anything else, or
+//! or `NICK ` in upper case) and text mode (anything else, or
 //! silence for [`SNIFF_TIMEOUT`], so a telnet user who waits for the server still gets the
 //! banner). With TLS configured, core tells a ClientHello from plain bytes first, so TLS and
 //! plain clients share the port too.
