@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 mod support;
@@ -258,5 +259,114 @@ async fn weechat_talks_with_a_native_client() {
         "weechat's #general log:\n{shown}"
     );
     weechat.kill().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn silent_irc_clients_are_pinged_then_closed_and_half_registered_ones_time_out() {
+    let mut cfg = config(None);
+    cfg.conn.idle_timeout = std::time::Duration::from_millis(300);
+    let server = start(cfg).await;
+    // The watcher is a text client: text mode has no keepalive, so it stays.
+    let mut watcher = text_client(server.addr, "watcher").await;
+    // Registered and silent: a PING, then ERROR and the others see a QUIT.
+    let mut mute = irc_client(server.addr, "mute", "").await;
+    mute.send("JOIN #general\r").await;
+    mute.until(|l| l.contains(" 366 ")).await;
+    mute.until(|l| l == "PING :prise").await;
+    let rest = mute.rest().await;
+    assert!(
+        rest.iter()
+            .any(|l| l == "ERROR :Closing link: Ping timeout"),
+        "{rest:?}"
+    );
+    watcher.until(|l| l == "* mute quit (Ping timeout)").await;
+    // Half a registration (a NICK, never a USER) is closed after the same time.
+    let mut half = Raw::connect(server.addr).await;
+    half.send("NICK halfway\r").await;
+    let rest = half.rest().await;
+    assert_eq!(rest, ["ERROR :Closing link: registration timed out"]);
+    // The nick it asked for was never taken.
+    let _again = irc_client(server.addr, "halfway", "").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_irc_peer_that_vanishes_mid_line_sends_nothing_and_quits() {
+    let server = start(config(None)).await;
+    let mut watcher = irc_client(server.addr, "watcher", "").await;
+    watcher.send("JOIN #room\r").await;
+    watcher.until(|l| l.contains(" 366 ")).await;
+    let mut gone = irc_client(server.addr, "gone", "").await;
+    gone.send("JOIN #room\r").await;
+    gone.until(|l| l.contains(" 366 ")).await;
+    watcher
+        .until(|l| l.starts_with(":gone!") && l.contains(" JOIN "))
+        .await;
+    // Half a line, then the connection drops.
+    gone.writer
+        .write_all(b"PRIVMSG #room :this line never ends")
+        .await
+        .unwrap();
+    drop(gone);
+    let quit = watcher.until(|l| !l.contains(" PING ")).await;
+    assert!(quit.starts_with(":gone!~gone@prise QUIT"), "{quit}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_irc_client_that_stops_reading_is_closed_and_others_get_everything() {
+    let mut cfg = config(None);
+    cfg.hub.queue_len = 64;
+    let server = start(cfg).await;
+    let mut slow = irc_client(server.addr, "slow", "").await;
+    slow.send("JOIN #busy\r").await;
+    slow.until(|l| l.contains(" 366 ")).await;
+    let mut reader = irc_client(server.addr, "reader", "").await;
+    reader.send("JOIN #busy\r").await;
+    reader.until(|l| l.contains(" 366 ")).await;
+    let mut sender = irc_client(server.addr, "sender", "").await;
+    sender.send("JOIN #busy\r").await;
+    sender.until(|l| l.contains(" 366 ")).await;
+    // 40,000 lines of 400 bytes (16 MB): far more than the slow client's socket buffers (a few
+    // MB on loopback) and queue hold.
+    // The sender goes in steps of 32 that the reader takes in, so only the client that does
+    // not read at all falls behind.
+    const N: usize = 40_000;
+    let body = "z".repeat(400);
+    for step in (0..N).step_by(32) {
+        for i in step..step + 32 {
+            sender.send(&format!("PRIVMSG #busy :{i} {body}\r")).await;
+        }
+        for i in step..step + 32 {
+            let line = reader.until(|l| l.contains(" PRIVMSG #busy :")).await;
+            let text = line.rsplit(" :").next().unwrap();
+            assert!(
+                text.starts_with(&format!("{i} ")),
+                "message {i} in order: {text:.20}"
+            );
+        }
+    }
+    // The slow client's socket holds what was written before the queue overflowed; past it,
+    // the server's goodbye.
+    let mut last = String::new();
+    loop {
+        let mut line = String::new();
+        let n = tokio::time::timeout(WAIT, slow.reader.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        last = line;
+    }
+    assert!(
+        last.starts_with("ERROR :Closing link: SendQ exceeded"),
+        "{last}"
+    );
+    reader
+        .until(|l| l.starts_with(":slow!~slow@prise QUIT"))
+        .await;
     server.stop().await;
 }
