@@ -240,7 +240,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) config: Option<PathBuf>,
 
-    /// Serve at most N clients at once; others wait until a slot frees.
+    /// Serve at most N clients at once on each listening port; others wait until a slot frees.
     #[arg(long, value_name = "N", default_value_t = prise_core::server::MAX_CONNECTIONS as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
