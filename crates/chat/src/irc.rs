@@ -193,11 +193,12 @@ pub(crate) fn render(event: &Event, tagged: bool) -> String {
                 )
             }
         }
+        // The reason as given: the user's own words, or the server's ("Ping timeout").
         EventKind::Quit { nick, reason, .. } => {
             let reason = if reason.is_empty() {
-                "Quit".into()
+                "Client Quit".into()
             } else {
-                format!("Quit: {}", one_line(reason))
+                one_line(reason)
             };
             format!(":{} QUIT :{reason}\r\n", mask(nick, source))
         }
@@ -1028,7 +1029,9 @@ pub(crate) async fn serve(
     let mut pinged = false;
     let idle = tokio::time::sleep_until(last_heard + config.idle_timeout);
     tokio::pin!(idle);
-    let goodbye: String = 'serve: loop {
+    // Why the connection ends, and whether the server decided it (then that is the quit reason
+    // the others see; a client's QUIT has already given its own).
+    let (goodbye, by_server): (String, bool) = 'serve: loop {
         loop {
             match codec.decode(&mut input) {
                 Ok(Some(raw)) => {
@@ -1041,7 +1044,7 @@ pub(crate) async fn serve(
                             if let Next::Quit(reason) =
                                 Box::pin(conn.command(&session, &hub, line)).await
                             {
-                                break 'serve reason;
+                                break 'serve (reason, false);
                             }
                         }
                         Err(ParseError::TooLong) => conn.numeric("417", ":Input line was too long"),
@@ -1050,9 +1053,9 @@ pub(crate) async fn serve(
                 }
                 Ok(None) => break,
                 Err(CodecError::LineTooLong { max }) => {
-                    break 'serve format!("Line longer than {max} bytes");
+                    break 'serve (format!("Line longer than {max} bytes"), true);
                 }
-                Err(_) => break 'serve "Read error".to_owned(),
+                Err(_) => break 'serve ("Read error".to_owned(), true),
             }
         }
         release_if_empty(&mut input);
@@ -1068,10 +1071,10 @@ pub(crate) async fn serve(
         }
         tokio::select! {
             biased;
-            () = &mut shutting_down => break "Server shutting down".to_owned(),
+            () = &mut shutting_down => break ("Server shutting down".to_owned(), true),
             event = inbox.recv() => {
                 let Ok(event) = event else {
-                    break "SendQ exceeded (you are not reading fast enough)".to_owned();
+                    break ("SendQ exceeded (you are not reading fast enough)".to_owned(), true);
                 };
                 conn.event(&event);
                 for event in inbox.try_recv_many(MAX_BATCH - 1) {
@@ -1087,8 +1090,7 @@ pub(crate) async fn serve(
             },
             () = &mut idle => {
                 if pinged {
-                    session.set_quit_reason("Ping timeout");
-                    break "Ping timeout".to_owned();
+                    break ("Ping timeout".to_owned(), true);
                 }
                 conn.raw(&format!("PING :{SERVER_NAME}"));
                 pinged = true;
@@ -1096,6 +1098,9 @@ pub(crate) async fn serve(
             }
         }
     };
+    if by_server {
+        session.set_quit_reason(&goodbye);
+    }
     conn.raw(&format!("ERROR :Closing link: {goodbye}"));
     let short = config.write_timeout.min(std::time::Duration::from_secs(1));
     let _ = flush(&mut stream, &mut conn.out, short).await;
