@@ -17,7 +17,10 @@ use prise_core::stream::Stream;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{flush, read_more, release_if_empty, ConnConfig, Flood, MAX_BATCH};
+use crate::conn::{
+    flush, read_more, release_and_flush, release_if_empty, ConnConfig, Flood, Idle, Keepalive,
+    MAX_BATCH,
+};
 use crate::event::{Event, EventKind, Message};
 use crate::hub::{Hub, Inbox, Session, UserInfo};
 use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
@@ -1025,9 +1028,7 @@ pub(crate) async fn serve(
     };
     let shutting_down = shutdown.cancelled();
     tokio::pin!(shutting_down);
-    let mut last_heard = tokio::time::Instant::now();
-    let mut pinged = false;
-    let idle = tokio::time::sleep_until(last_heard + config.idle_timeout);
+    let (mut keepalive, idle) = Keepalive::new(config.idle_timeout);
     tokio::pin!(idle);
     // Why the connection ends, and whether the server decided it (then that is the quit reason
     // the others see; a client's QUIT has already given its own).
@@ -1058,16 +1059,11 @@ pub(crate) async fn serve(
                 Err(_) => break 'serve ("Read error".to_owned(), true),
             }
         }
-        release_if_empty(&mut input);
-        if flush(&mut stream, &mut conn.out, config.write_timeout)
+        if release_and_flush(&mut stream, &mut input, &mut conn.out, config.write_timeout)
             .await
             .is_err()
         {
             return;
-        }
-        let deadline = last_heard + config.idle_timeout;
-        if idle.deadline() != deadline {
-            idle.as_mut().reset(deadline);
         }
         tokio::select! {
             biased;
@@ -1083,18 +1079,11 @@ pub(crate) async fn serve(
             }
             read = read_more(&mut stream, &mut input) => match read {
                 Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    last_heard = tokio::time::Instant::now();
-                    pinged = false;
-                }
+                Ok(_) => keepalive.heard(idle.as_mut()),
             },
-            () = &mut idle => {
-                if pinged {
-                    break ("Ping timeout".to_owned(), true);
-                }
-                conn.raw(&format!("PING :{SERVER_NAME}"));
-                pinged = true;
-                last_heard = tokio::time::Instant::now();
+            () = &mut idle => match keepalive.expired(idle.as_mut()) {
+                Idle::TimedOut => break ("Ping timeout".to_owned(), true),
+                Idle::Ping => conn.raw(&format!("PING :{SERVER_NAME}")),
             }
         }
     };

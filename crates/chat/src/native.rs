@@ -12,7 +12,10 @@ use tokio::io::AsyncReadExt;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{flush, read_more, release_if_empty, write_shared, ConnConfig, Flood, MAX_BATCH};
+use crate::conn::{
+    flush, read_more, release_and_flush, write_shared, ConnConfig, Flood, Idle, Keepalive,
+    MAX_BATCH,
+};
 use crate::hub::{Hub, Inbox, Joined, Session};
 use crate::Error;
 
@@ -323,11 +326,7 @@ pub(crate) async fn serve(
     // Registered once, not once per delivered event.
     let shutting_down = shutdown.cancelled();
     tokio::pin!(shutting_down);
-    let mut last_heard = tokio::time::Instant::now();
-    let mut pinged = false;
-    // One timer for the connection's life, moved only when the deadline moves: a new timer per
-    // loop would be registered and dropped once per delivered event.
-    let idle = tokio::time::sleep_until(last_heard + config.idle_timeout);
+    let (mut keepalive, idle) = Keepalive::new(config.idle_timeout);
     tokio::pin!(idle);
     'serve: loop {
         loop {
@@ -352,16 +351,11 @@ pub(crate) async fn serve(
                 Err(_) => break 'serve,
             }
         }
-        release_if_empty(&mut input);
-        if flush(&mut stream, &mut conn.out, config.write_timeout)
+        if release_and_flush(&mut stream, &mut input, &mut conn.out, config.write_timeout)
             .await
             .is_err()
         {
             return;
-        }
-        let deadline = last_heard + config.idle_timeout;
-        if idle.deadline() != deadline {
-            idle.as_mut().reset(deadline);
         }
         tokio::select! {
             biased;
@@ -391,20 +385,15 @@ pub(crate) async fn serve(
             }
             read = read_more(&mut stream, &mut input) => match read {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    last_heard = tokio::time::Instant::now();
-                    pinged = false;
-                }
+                Ok(_) => keepalive.heard(idle.as_mut()),
             },
-            () = &mut idle => {
-                if pinged {
+            () = &mut idle => match keepalive.expired(idle.as_mut()) {
+                Idle::TimedOut => {
                     conn.error("timeout", "no answer to ping; disconnecting", None);
                     break;
                 }
-                // Keepalive: a live client answers with pong within another idle period.
-                conn.send(json!({"type": "ping", "token": now()}), None);
-                pinged = true;
-                last_heard = tokio::time::Instant::now();
+                // A live client answers with pong within another idle period.
+                Idle::Ping => conn.send(json!({"type": "ping", "token": now()}), None),
             }
         }
     }

@@ -12,7 +12,7 @@ use prise_core::stream::Stream;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{flush, read_more, release_if_empty, ConnConfig, Flood, MAX_BATCH};
+use crate::conn::{flush, read_more, release_and_flush, ConnConfig, Flood, MAX_BATCH};
 use crate::event::{EventKind, Message};
 use crate::hub::{Hub, Session};
 use crate::Error;
@@ -323,8 +323,7 @@ pub(crate) async fn serve(
                 Err(_) => break 'serve,
             }
         }
-        release_if_empty(&mut input);
-        if flush(&mut stream, &mut conn.out, config.write_timeout)
+        if release_and_flush(&mut stream, &mut input, &mut conn.out, config.write_timeout)
             .await
             .is_err()
         {
