@@ -173,24 +173,42 @@ fn irc_command(line: &str) -> (&str, &str) {
 /// Clients connecting at once.
 const CONNECT_WAVE: usize = 100;
 
-/// What to run.
-#[derive(Debug, Clone)]
+/// What to run: the options of `prise-load chat`.
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Plan {
+    /// Server address.
+    #[arg(long)]
     pub(crate) addr: String,
+    /// Protocol: native (prise's JSON lines) or irc (any IRC server, prise's IRC door too).
+    #[arg(long, value_enum, default_value_t = Proto::Native)]
     pub(crate) proto: Proto,
+    /// Clients, all in #general.
+    #[arg(long, default_value_t = 100)]
     pub(crate) clients: usize,
+    /// How many of them send.
+    #[arg(long, default_value_t = 10)]
     pub(crate) senders: usize,
-    /// Messages per second over all senders; 0 is as fast as possible.
+    /// Messages per second over all senders; 0 sends as fast as possible.
+    #[arg(long, default_value_t = 100.0)]
     pub(crate) rate: f64,
+    /// How long the senders send, in seconds.
+    #[arg(long, default_value_t = 10.0)]
     pub(crate) seconds: f64,
+    /// The server's pid, to report its memory per client.
+    #[arg(long)]
     pub(crate) server_pid: Option<u32>,
-    /// Connect, measure memory, and stop (idle clients).
+    /// Only connect (spread over --rooms rooms), report memory, and stop.
+    #[arg(long)]
     pub(crate) idle: bool,
-    /// Rooms to spread idle clients over.
+    /// Rooms for --idle.
+    #[arg(long, default_value_t = 1)]
     pub(crate) rooms: usize,
-    /// With `idle`: seconds to stay connected after measuring.
+    /// With --idle: seconds to keep the clients connected after measuring (for profilers).
+    #[arg(long, default_value_t = 0.0)]
     pub(crate) hold: f64,
-    /// Raw lines each sender sends after joining; `{nick}` is replaced by its nick.
+    /// A raw line each sender sends after joining (repeatable; `{nick}` is its nick), for
+    /// example `OPER bench bench` to lift an IRC server's flood limits for the senders.
+    #[arg(long = "sender-line")]
     pub(crate) sender_lines: Vec<String>,
 }
 

@@ -30,42 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Load a chat server (prise's native protocol, or IRC): fan-out to N clients in one room.
-    Chat {
-        /// Server address.
-        #[arg(long)]
-        addr: String,
-        /// Protocol: native (prise's JSON lines) or irc (any IRC server, prise's IRC door too).
-        #[arg(long, value_enum, default_value_t = chat::Proto::Native)]
-        proto: chat::Proto,
-        /// Clients, all in #general.
-        #[arg(long, default_value_t = 100)]
-        clients: usize,
-        /// How many of them send.
-        #[arg(long, default_value_t = 10)]
-        senders: usize,
-        /// Messages per second over all senders; 0 sends as fast as possible.
-        #[arg(long, default_value_t = 100.0)]
-        rate: f64,
-        /// How long the senders send, in seconds.
-        #[arg(long, default_value_t = 10.0)]
-        seconds: f64,
-        /// The server's pid, to report its memory per client.
-        #[arg(long)]
-        server_pid: Option<u32>,
-        /// Only connect (spread over --rooms rooms), report memory, and stop.
-        #[arg(long)]
-        idle: bool,
-        /// Rooms for --idle.
-        #[arg(long, default_value_t = 1)]
-        rooms: usize,
-        /// With --idle: seconds to keep the clients connected after measuring (for profilers).
-        #[arg(long, default_value_t = 0.0)]
-        hold: f64,
-        /// A raw line each sender sends after joining (repeatable; `{nick}` is its nick), for
-        /// example `OPER bench bench` to lift an IRC server's flood limits for the senders.
-        #[arg(long = "sender-line")]
-        sender_lines: Vec<String>,
-    },
+    Chat(chat::Plan),
     /// Load an echo server.
     Echo {
         /// rtt (request/response round trips) or stream (bulk throughput).
@@ -94,31 +59,7 @@ fn main() -> anyhow::Result<()> {
     }
     let runtime = builder.enable_all().build()?;
     match cli.command {
-        Command::Chat {
-            addr,
-            proto,
-            clients,
-            senders,
-            rate,
-            seconds,
-            server_pid,
-            idle,
-            rooms,
-            hold,
-            sender_lines,
-        } => runtime.block_on(chat::run(chat::Plan {
-            addr,
-            proto,
-            clients,
-            senders,
-            rate,
-            seconds,
-            server_pid,
-            idle,
-            rooms,
-            hold,
-            sender_lines,
-        })),
+        Command::Chat(plan) => runtime.block_on(chat::run(plan)),
         Command::Echo {
             mode,
             addr,
