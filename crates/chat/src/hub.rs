@@ -151,7 +151,7 @@ impl User {
             id,
             nick: Mutex::new(nick.to_owned()),
             ident: Arc::from(ident),
-            realname: realname.into(),
+            realname: one_line(realname).into(),
             away: Mutex::new(None),
             rooms: Mutex::new(Vec::new()),
             outbox: Mutex::new(Outbox::default()),
@@ -414,7 +414,7 @@ impl Hub {
     pub fn broadcast_system(&self, text: &str) {
         let event = Event::new(EventKind::System {
             ts: SystemTime::now(),
-            text: text.to_owned(),
+            text: one_line(text),
         });
         let users: Vec<Arc<User>> = lock(&self.inner.state).users.values().cloned().collect();
         for user in users {
@@ -472,7 +472,17 @@ impl Session {
 
     /// Set (`Some`) or clear (`None`) this user's away message.
     pub fn set_away(&self, message: Option<&str>) {
-        *lock(&self.user.away) = message.map(str::to_owned);
+        *lock(&self.user.away) = message.map(one_line);
+    }
+
+    /// The away message of the user called `nick`, if there is one and they are away.
+    pub fn away_message(&self, nick: &str) -> Option<String> {
+        let user = lock(&self.hub.inner.state)
+            .users
+            .get(&fold(nick))
+            .cloned()?;
+        let away = lock(&user.away).clone();
+        away
     }
 
     /// What the hub knows about the user called `nick`.
@@ -936,8 +946,10 @@ impl Drop for Session {
 }
 
 /// `text` as one line: CR, LF and NUL become spaces. Every front door is line-based; a native
-/// client's `"a\nb"` must not become a second, forged line for text or IRC readers.
-fn one_line(text: &str) -> String {
+/// client's `"a\nb"` must not become a second, forged line for text or IRC readers. The hub
+/// applies it to every text it stores (messages, topics, reasons, away messages, real names),
+/// so the front doors render what it gives them as it is.
+pub(crate) fn one_line(text: &str) -> String {
     text.replace(['\r', '\n', '\0'], " ")
 }
 

@@ -135,15 +135,6 @@ pub fn parse(line: &str) -> Result<Line<'_>, ParseError> {
     })
 }
 
-/// Text safe inside one IRC line: CR, LF and NUL become spaces.
-fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains(['\r', '\n', '\0']) {
-        std::borrow::Cow::Owned(text.replace(['\r', '\n', '\0'], " "))
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    }
-}
-
 fn rfc3339(ts: SystemTime) -> String {
     humantime::format_rfc3339_millis(ts).to_string()
 }
@@ -168,11 +159,12 @@ fn tags_for(event: &Event) -> String {
 }
 
 fn message_line(m: &Message, source: Option<&str>) -> String {
-    let text = one_line(&m.text);
+    // Texts come from the hub already on one line (`hub::one_line`).
+    let text = &m.text;
     let body = if m.action {
         format!("\u{1}ACTION {text}\u{1}")
     } else {
-        text.into_owned()
+        text.clone()
     };
     format!(":{} PRIVMSG {} :{body}\r\n", mask(&m.from, source), m.to)
 }
@@ -189,32 +181,24 @@ pub(crate) fn render(event: &Event, tagged: bool) -> String {
             if reason.is_empty() {
                 format!(":{} PART {room}\r\n", mask(nick, source))
             } else {
-                format!(
-                    ":{} PART {room} :{}\r\n",
-                    mask(nick, source),
-                    one_line(reason)
-                )
+                format!(":{} PART {room} :{reason}\r\n", mask(nick, source))
             }
         }
         // The reason as given: the user's own words, or the server's ("Ping timeout").
         EventKind::Quit { nick, reason, .. } => {
             let reason = if reason.is_empty() {
-                "Client Quit".into()
+                "Client Quit"
             } else {
-                one_line(reason)
+                reason
             };
             format!(":{} QUIT :{reason}\r\n", mask(nick, source))
         }
         EventKind::Nick { old, new, .. } => format!(":{} NICK {new}\r\n", mask(old, source)),
         EventKind::Topic {
             room, topic, by, ..
-        } => format!(
-            ":{} TOPIC {room} :{}\r\n",
-            mask(by, source),
-            one_line(topic)
-        ),
+        } => format!(":{} TOPIC {room} :{topic}\r\n", mask(by, source)),
         EventKind::System { text, .. } => {
-            format!(":{SERVER_NAME} NOTICE * :{}\r\n", one_line(text))
+            format!(":{SERVER_NAME} NOTICE * :{text}\r\n")
         }
     };
     if tagged {
@@ -342,7 +326,7 @@ impl IrcConn {
             Error::EmptyMessage => self.numeric("412", ":No text to send"),
             other => self.raw(&format!(
                 ":{SERVER_NAME} FAIL * INTERNAL_ERROR :{}",
-                one_line(&other.to_string())
+                crate::hub::one_line(&other.to_string())
             )),
         }
     }
@@ -411,7 +395,7 @@ impl IrcConn {
         };
         self.numeric("375", &format!(":- {SERVER_NAME} Message of the day - "));
         for line in motd.lines() {
-            self.numeric("372", &format!(":- {}", one_line(line)));
+            self.numeric("372", &format!(":- {}", crate::hub::one_line(line)));
         }
         self.numeric("376", ":End of /MOTD command.");
     }
@@ -461,10 +445,7 @@ impl IrcConn {
                 let line = format!(":{me} JOIN {}", joined.room);
                 self.raw_tagged(&line);
                 if !joined.topic.is_empty() {
-                    self.numeric(
-                        "332",
-                        &format!("{} :{}", joined.room, one_line(&joined.topic)),
-                    );
+                    self.numeric("332", &format!("{} :{}", joined.room, joined.topic));
                 }
                 self.names_reply(&joined.room, &joined.users);
             }
@@ -508,9 +489,7 @@ impl IrcConn {
             "352",
             &format!(
                 "{channel} {} {USER_HOST} {SERVER_NAME} {} {here} :0 {}",
-                info.ident,
-                info.nick,
-                one_line(&info.realname)
+                info.ident, info.nick, info.realname
             ),
         );
     }
@@ -550,7 +529,7 @@ impl IrcConn {
                     .await
                     .map(|m| (EventKind::Chat(m), None))
             } else {
-                let away = session.whois(target).and_then(|info| info.away);
+                let away = session.away_message(target);
                 session
                     .private(target, text, action)
                     .map(|m| (EventKind::Private(m), away))
@@ -558,7 +537,7 @@ impl IrcConn {
             match sent {
                 Ok((kind, away)) => {
                     if let (Some(away), false) = (away, notice) {
-                        self.numeric("301", &format!("{target} :{}", one_line(&away)));
+                        self.numeric("301", &format!("{target} :{}", away));
                     }
                     if self.caps.echo_message {
                         let echo = Event::with_source(kind, &session.ident());
@@ -640,7 +619,7 @@ impl IrcConn {
             }
             Err(e) => self.raw(&format!(
                 ":{SERVER_NAME} FAIL CHATHISTORY INVALID_TARGET {sub} {room} :{}",
-                one_line(&e.to_string())
+                crate::hub::one_line(&e.to_string())
             )),
         }
     }
@@ -684,7 +663,7 @@ impl IrcConn {
                                 let line = if reason.is_empty() {
                                     format!(":{me} PART {room}")
                                 } else {
-                                    format!(":{me} PART {room} :{}", one_line(reason))
+                                    format!(":{me} PART {room} :{reason}")
                                 };
                                 self.raw_tagged(&line);
                             }
@@ -712,12 +691,12 @@ impl IrcConn {
                         if topic.is_empty() {
                             self.numeric("331", &format!("{room} :No topic is set"));
                         } else {
-                            self.numeric("332", &format!("{room} :{}", one_line(&topic)));
+                            self.numeric("332", &format!("{room} :{}", topic));
                         }
                     }
                     Ok((room, topic)) => {
                         let me = mask(&self.nick, Some(&session.ident()));
-                        self.raw_tagged(&format!(":{me} TOPIC {room} :{}", one_line(&topic)));
+                        self.raw_tagged(&format!(":{me} TOPIC {room} :{}", topic));
                     }
                     Err(Error::TopicTooLong(max)) => self.raw(&format!(
                         ":{SERVER_NAME} FAIL TOPIC TOPIC_TOO_LONG {room} :A topic is at most {max} bytes"
@@ -763,7 +742,7 @@ impl IrcConn {
                                             "{} {} {USER_HOST} * :{}",
                                             info.nick,
                                             info.ident,
-                                            one_line(&info.realname)
+                                            info.realname
                                         ),
                                     );
                                     if !info.rooms.is_empty() {
@@ -779,7 +758,7 @@ impl IrcConn {
                                     if let Some(away) = &info.away {
                                         self.numeric(
                                             "301",
-                                            &format!("{} :{}", info.nick, one_line(away)),
+                                            &format!("{} :{}", info.nick, away),
                                         );
                                     }
                                     self.numeric("318", &format!("{} :End of /WHOIS list", info.nick));
@@ -798,7 +777,7 @@ impl IrcConn {
                 for room in session.list_rooms() {
                     self.numeric(
                         "322",
-                        &format!("{} {} :{}", room.name, room.users, one_line(&room.topic)),
+                        &format!("{} {} :{}", room.name, room.users, room.topic),
                     );
                 }
                 self.numeric("323", ":End of /LIST");
@@ -871,7 +850,7 @@ impl IrcConn {
                 return Next::Quit(if reason.is_empty() {
                     "Client Quit".to_owned()
                 } else {
-                    format!("Quit: {}", one_line(reason))
+                    format!("Quit: {reason}")
                 });
             }
             other => self.numeric("421", &format!("{other} :Unknown command")),
