@@ -40,6 +40,53 @@ pub enum Error {
     /// An empty message.
     #[error("nothing to send")]
     EmptyMessage,
+    /// Only the room's operators may do that.
+    #[error("only operators of {0} may do that")]
+    NotOperator(String),
+    /// The user acted on is not in the room.
+    #[error("{nick} is not in {room}")]
+    TargetNotInRoom {
+        /// Who.
+        nick: String,
+        /// The room.
+        room: String,
+    },
+    /// The user invited is in the room already.
+    #[error("{nick} is already in {room}")]
+    AlreadyInRoom {
+        /// Who.
+        nick: String,
+        /// The room.
+        room: String,
+    },
+    /// The room is invite-only (mode `i`) and nobody invited this user.
+    #[error("{0} is invite-only: an operator must invite you")]
+    InviteOnly(String),
+    /// The room has a key (mode `k`) and it was not given.
+    #[error("{0} needs the right key to join")]
+    BadKey(String),
+    /// The room is at its member limit (mode `l`).
+    #[error("{0} is full")]
+    RoomFull(String),
+    /// The room is moderated (mode `m`) or takes no messages from outside (mode `n`).
+    #[error("you cannot send to {0}")]
+    CannotSend(String),
+    /// A mode value that is not valid (a key with spaces, a limit that is not a number).
+    #[error("invalid value for mode {mode} of {room}: {reason}")]
+    ModeInvalid {
+        /// The room.
+        room: String,
+        /// The mode letter.
+        mode: char,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Only server operators may do that.
+    #[error("only server operators may do that")]
+    NotServerOperator,
+    /// OPER with an unknown name or a wrong password.
+    #[error("wrong operator name or password")]
+    BadOperLogin,
     /// The history database failed.
     #[error("history {file}: {reason}")]
     History {
@@ -74,7 +121,16 @@ impl Error {
             Error::TooManyRooms(_) => "too_many_rooms",
             Error::NoSuchUser(_) => "no_such_user",
             Error::TopicTooLong(_) => "topic_too_long",
-            Error::EmptyMessage => "bad_request",
+            Error::EmptyMessage | Error::ModeInvalid { .. } => "bad_request",
+            Error::NotOperator(_) => "not_operator",
+            Error::TargetNotInRoom { .. } => "target_not_in_room",
+            Error::AlreadyInRoom { .. } => "already_in_room",
+            Error::InviteOnly(_) => "invite_only",
+            Error::BadKey(_) => "bad_key",
+            Error::RoomFull(_) => "room_full",
+            Error::CannotSend(_) => "cannot_send",
+            Error::NotServerOperator => "not_server_operator",
+            Error::BadOperLogin => "bad_oper_login",
             Error::History { .. } => "server_error",
             Error::Connect(_) | Error::Protocol(_) => "client_error",
         }

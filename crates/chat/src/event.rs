@@ -116,6 +116,69 @@ pub enum EventKind {
         /// Who set it.
         by: String,
     },
+    /// A room operator put someone out of a room.
+    Kick {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// The room.
+        room: String,
+        /// The operator.
+        by: String,
+        /// Who was put out.
+        nick: String,
+        /// Why, if they said.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        reason: String,
+    },
+    /// A room operator changed the room's modes (see docs/PROTOCOL-chat.md, "Room modes").
+    Mode {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// The room.
+        room: String,
+        /// The operator.
+        by: String,
+        /// The changes, IRC style: `+o-v`, `+k`, `-l`.
+        modes: String,
+        /// The values of the changes that take one, in order (nicks, the key, the limit).
+        args: Vec<String>,
+    },
+    /// Someone invited this user to a room.
+    Invite {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// The room.
+        room: String,
+        /// Who invited.
+        by: String,
+        /// Who is invited (the recipient).
+        nick: String,
+    },
+    /// A user sharing a room went away or came back (only to clients that asked: IRC's
+    /// `away-notify`).
+    Away {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// Who.
+        nick: String,
+        /// The away message; absent when they are back.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// A message from a server operator to every user who takes them (IRC's WALLOPS).
+    Wallops {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// The operator.
+        from: String,
+        /// What.
+        text: String,
+    },
     /// A notice from the server.
     System {
         /// When.
@@ -225,7 +288,9 @@ impl Event {
             EventKind::Chat(m) => Some(&m.to),
             EventKind::Join { room, .. }
             | EventKind::Part { room, .. }
-            | EventKind::Topic { room, .. } => Some(room),
+            | EventKind::Topic { room, .. }
+            | EventKind::Kick { room, .. }
+            | EventKind::Mode { room, .. } => Some(room),
             _ => None,
         }
     }

@@ -53,6 +53,8 @@ pub struct HubConfig {
     pub max_rooms_per_user: usize,
     /// Events queued per connection before it is dropped as too slow.
     pub queue_len: usize,
+    /// Server operators: name and password, for IRC's OPER.
+    pub opers: Vec<(String, String)>,
 }
 
 impl Default for HubConfig {
@@ -63,6 +65,7 @@ impl Default for HubConfig {
             replay: REPLAY,
             max_rooms_per_user: MAX_ROOMS_PER_USER,
             queue_len: QUEUE_LEN,
+            opers: Vec::new(),
         }
     }
 }
@@ -85,14 +88,157 @@ pub struct Joined {
     pub room: String,
     /// Its topic.
     pub topic: String,
-    /// Its members, sorted.
-    pub users: Vec<String>,
+    /// Its members, sorted by nick.
+    pub users: Vec<Member>,
     /// Its latest messages, oldest first.
     pub history: Vec<Message>,
 }
 
+/// A member's standing in a room.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Status {
+    /// A room operator (IRC `@`): may kick, invite and change modes.
+    pub op: bool,
+    /// Voiced (IRC `+`): may talk in a moderated room.
+    pub voice: bool,
+}
+
+/// A room member as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The nick.
+    pub nick: String,
+    /// Their standing in the room.
+    pub status: Status,
+}
+
+/// A room's modes (IRC channel modes; see docs/PROTOCOL-chat.md, "Room modes").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomModes {
+    /// `n`: only members may send to the room.
+    pub no_external: bool,
+    /// `t`: only operators may set the topic.
+    pub topic_ops: bool,
+    /// `s`: hidden from room lists and from non-members.
+    pub secret: bool,
+    /// `i`: joining needs an invitation.
+    pub invite_only: bool,
+    /// `m`: only operators and voiced members may talk.
+    pub moderated: bool,
+    /// `k`: joining needs this key.
+    pub key: Option<String>,
+    /// `l`: at most this many members.
+    pub limit: Option<usize>,
+}
+
+impl Default for RoomModes {
+    /// A new room is `+nt`, as on most IRC servers.
+    fn default() -> Self {
+        Self {
+            no_external: true,
+            topic_ops: true,
+            secret: false,
+            invite_only: false,
+            moderated: false,
+            key: None,
+            limit: None,
+        }
+    }
+}
+
+impl RoomModes {
+    /// IRC style: `+klnt` and the values (`key`, `10`); the key is shown only when `show_key`.
+    pub fn describe(&self, show_key: bool) -> (String, Vec<String>) {
+        let mut flags = String::from("+");
+        let mut args = Vec::new();
+        if self.invite_only {
+            flags.push('i');
+        }
+        if let Some(key) = &self.key {
+            flags.push('k');
+            args.push(if show_key { key.clone() } else { "*".into() });
+        }
+        if let Some(limit) = self.limit {
+            flags.push('l');
+            args.push(limit.to_string());
+        }
+        for (on, c) in [
+            (self.moderated, 'm'),
+            (self.no_external, 'n'),
+            (self.secret, 's'),
+            (self.topic_ops, 't'),
+        ] {
+            if on {
+                flags.push(c);
+            }
+        }
+        (flags, args)
+    }
+}
+
+/// One change to a room's modes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModeChange {
+    /// `n`.
+    NoExternal(bool),
+    /// `t`.
+    TopicOps(bool),
+    /// `s`.
+    Secret(bool),
+    /// `i`.
+    InviteOnly(bool),
+    /// `m`.
+    Moderated(bool),
+    /// `+k KEY` / `-k`.
+    Key(Option<String>),
+    /// `+l N` / `-l`.
+    Limit(Option<usize>),
+    /// `+o NICK` / `-o NICK`.
+    Op(String, bool),
+    /// `+v NICK` / `-v NICK`.
+    Voice(String, bool),
+}
+
+/// Longest room key (IRC's KEYLEN).
+pub const MAX_KEY_LEN: usize = 23;
+
+/// Whether `key` can be a room key: 1 to [`MAX_KEY_LEN`] bytes, no spaces, commas or colons
+/// at the start (they would not survive an IRC line).
+pub fn check_key(key: &str) -> Result<(), &'static str> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err("a key is 1 to 23 bytes");
+    }
+    if key.starts_with(':')
+        || key
+            .chars()
+            .any(|c| c == ',' || c.is_whitespace() || c.is_control())
+    {
+        return Err("a key has no spaces or commas and does not start with ':'");
+    }
+    Ok(())
+}
+
+/// A user's own modes (IRC user modes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserModes {
+    /// `i`: not listed to users who share no room with them.
+    pub invisible: bool,
+    /// `w`: receives WALLOPS.
+    pub wallops: bool,
+    /// `o`: a server operator.
+    pub oper: bool,
+}
+
+/// Bits of [`User::flags`].
+const INVISIBLE: u8 = 1;
+const WALLOPS: u8 = 2;
+const OPER: u8 = 4;
+const AWAY_NOTIFY: u8 = 8;
+
 struct User {
     id: u64,
+    /// [`INVISIBLE`], [`WALLOPS`], [`OPER`], [`AWAY_NOTIFY`].
+    flags: std::sync::atomic::AtomicU8,
     nick: Mutex<String>,
     /// The user part of `nick!user@host` (IRC's USER name, or the front door's name).
     ident: Arc<str>,
@@ -117,7 +263,8 @@ struct User {
 struct Outbox {
     events: VecDeque<Event>,
     waker: Option<Waker>,
-    evicted: bool,
+    /// Set when the connection must end: it says why and hangs up.
+    gone: Option<Gone>,
 }
 
 impl User {
@@ -125,15 +272,27 @@ impl User {
         lock(&self.nick).clone()
     }
 
+    fn has(&self, flag: u8) -> bool {
+        self.flags.load(Ordering::Relaxed) & flag != 0
+    }
+
+    fn set(&self, flag: u8, on: bool) {
+        if on {
+            self.flags.fetch_or(flag, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!flag, Ordering::Relaxed);
+        }
+    }
+
     fn send(&self, event: &Event) {
         let mut outbox = lock(&self.outbox);
-        if outbox.evicted {
+        if outbox.gone.is_some() {
             return;
         }
         if outbox.events.len() >= self.queue_len {
             // Too slow: drop what is queued (it will never be read) and let the connection
             // say why and hang up.
-            outbox.evicted = true;
+            outbox.gone = Some(Gone::TooSlow);
             outbox.events = VecDeque::new();
             tracing::info!(nick = %self.nick(), "client too slow; disconnecting it");
         } else {
@@ -146,9 +305,24 @@ impl User {
         }
     }
 
+    /// End this user's connection: it says `why` and hangs up.
+    fn close(&self, why: Gone) {
+        let mut outbox = lock(&self.outbox);
+        if outbox.gone.is_none() {
+            outbox.gone = Some(why);
+            outbox.events = VecDeque::new();
+        }
+        let waker = outbox.waker.take();
+        drop(outbox);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
     fn new(id: u64, nick: &str, ident: &str, realname: &str, queue_len: usize) -> Self {
         Self {
             id,
+            flags: std::sync::atomic::AtomicU8::new(0),
             nick: Mutex::new(nick.to_owned()),
             ident: Arc::from(ident),
             realname: one_line(realname).into(),
@@ -160,9 +334,14 @@ impl User {
     }
 }
 
-/// The hub dropped this user for not reading fast enough.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Evicted;
+/// Why the hub ended a user's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gone {
+    /// Its queue overflowed: it does not read fast enough.
+    TooSlow,
+    /// A server operator disconnected it; the text is the quit reason others see.
+    Killed(String),
+}
 
 /// A connection's end of its user's queue.
 pub struct Inbox {
@@ -176,18 +355,18 @@ impl std::fmt::Debug for Inbox {
 }
 
 impl Inbox {
-    /// The next event; [`Evicted`] once the user has been dropped as too slow.
+    /// The next event; [`Gone`] once the hub has ended the connection.
     ///
     /// # Errors
-    /// [`Evicted`].
+    /// [`Gone`].
     ///
     /// # Cancel safety
     /// Cancel safe: an event is taken from the queue only when this returns it.
-    pub async fn recv(&mut self) -> Result<Event, Evicted> {
+    pub async fn recv(&mut self) -> Result<Event, Gone> {
         std::future::poll_fn(|cx| {
             let mut outbox = lock(&self.user.outbox);
-            if outbox.evicted {
-                return Poll::Ready(Err(Evicted));
+            if let Some(gone) = &outbox.gone {
+                return Poll::Ready(Err(gone.clone()));
             }
             match outbox.events.pop_front() {
                 Some(event) => {
@@ -225,6 +404,63 @@ struct Room {
     topic: String,
     members: Arc<Vec<Arc<User>>>,
     recent: VecDeque<Message>,
+    modes: RoomModes,
+    /// Ids of the members who are operators: the first member, and whoever an operator makes one.
+    ops: Vec<u64>,
+    /// Ids of the voiced members.
+    voiced: Vec<u64>,
+    /// Ids of users invited and not yet joined (bounded: the oldest go first).
+    invited: VecDeque<u64>,
+}
+
+/// Most pending invitations a room keeps.
+const MAX_INVITED: usize = 100;
+
+impl Room {
+    fn new(name: String, recent: VecDeque<Message>) -> Self {
+        Self {
+            name,
+            topic: String::new(),
+            members: Arc::new(Vec::new()),
+            recent,
+            modes: RoomModes::default(),
+            ops: Vec::new(),
+            voiced: Vec::new(),
+            invited: VecDeque::new(),
+        }
+    }
+
+    fn has(&self, id: u64) -> bool {
+        self.members.iter().any(|m| m.id == id)
+    }
+
+    fn status(&self, id: u64) -> Status {
+        Status {
+            op: self.ops.contains(&id),
+            voice: self.voiced.contains(&id),
+        }
+    }
+
+    fn member(&self, user: &User) -> Member {
+        Member {
+            nick: user.nick(),
+            status: self.status(user.id),
+        }
+    }
+
+    /// Take a user out of the member list and its standing; returns who remains.
+    fn remove(&mut self, id: u64) -> Arc<Vec<Arc<User>>> {
+        let remaining: Vec<Arc<User>> = room_members_except(&self.members, id).cloned().collect();
+        self.members = Arc::new(remaining);
+        self.ops.retain(|&o| o != id);
+        self.voiced.retain(|&v| v != id);
+        Arc::clone(&self.members)
+    }
+
+    /// Whether a user who is not a member may see the room's members (not secret).
+    fn visible_to(&self, id: u64) -> bool {
+        !self.modes.secret || self.has(id)
+    }
 }
 
 #[derive(Default)]
@@ -252,12 +488,16 @@ pub struct UserInfo {
     pub realname: String,
     /// The away message, when away.
     pub away: Option<String>,
-    /// Rooms the user is in, in join order.
-    pub rooms: Vec<String>,
+    /// Rooms the user is in, in join order, with their standing there; secret rooms only
+    /// when the asker is in them too.
+    pub rooms: Vec<(String, Status)>,
+    /// The user's modes.
+    pub modes: UserModes,
 }
 
 impl User {
-    fn info(&self, state: &State) -> UserInfo {
+    /// What `viewer` may know of this user.
+    fn info(&self, state: &State, viewer: u64) -> UserInfo {
         UserInfo {
             nick: self.nick(),
             ident: Arc::clone(&self.ident),
@@ -265,10 +505,42 @@ impl User {
             away: lock(&self.away).clone(),
             rooms: lock(&self.rooms)
                 .iter()
-                .filter_map(|key| state.rooms.get(key).map(|r| r.name.clone()))
+                .filter_map(|key| state.rooms.get(key))
+                .filter(|r| r.visible_to(viewer))
+                .map(|r| (r.name.clone(), r.status(self.id)))
                 .collect(),
+            modes: self.modes(),
         }
     }
+
+    fn modes(&self) -> UserModes {
+        UserModes {
+            invisible: self.has(INVISIBLE),
+            wallops: self.has(WALLOPS),
+            oper: self.has(OPER),
+        }
+    }
+
+    /// Whether this user shares a room with the user `other`.
+    fn shares_room(&self, state: &State, other: u64) -> bool {
+        lock(&self.rooms)
+            .iter()
+            .filter_map(|key| state.rooms.get(key))
+            .any(|r| r.has(other))
+    }
+}
+
+/// Numbers for IRC's LUSERS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Users connected.
+    pub users: usize,
+    /// Of them, invisible (user mode `i`).
+    pub invisible: usize,
+    /// Of them, server operators.
+    pub opers: usize,
+    /// Rooms open.
+    pub rooms: usize,
 }
 
 /// Lock a mutex, recovering from poisoning: our critical sections leave the data consistent at
@@ -394,9 +666,14 @@ impl Hub {
     }
 
     /// Users connected and rooms open.
-    pub fn counts(&self) -> (usize, usize) {
+    pub fn counts(&self) -> Counts {
         let state = lock(&self.inner.state);
-        (state.users.len(), state.rooms.len())
+        Counts {
+            users: state.users.len(),
+            invisible: state.users.values().filter(|u| u.has(INVISIBLE)).count(),
+            opers: state.users.values().filter(|u| u.has(OPER)).count(),
+            rooms: state.rooms.len(),
+        }
     }
 
     fn free_guest(state: &State) -> String {
@@ -470,9 +747,37 @@ impl Session {
         Arc::clone(&self.user.ident)
     }
 
-    /// Set (`Some`) or clear (`None`) this user's away message.
+    /// Set (`Some`) or clear (`None`) this user's away message. Users sharing a room who
+    /// asked for it ([`Session::set_away_notify`]) are told.
     pub fn set_away(&self, message: Option<&str>) {
-        *lock(&self.user.away) = message.map(one_line);
+        let message = message.map(one_line);
+        *lock(&self.user.away) = message.clone();
+        let audience: Vec<Arc<User>> = {
+            let state = lock(&self.hub.inner.state);
+            self.co_members(&state)
+                .into_iter()
+                .filter(|u| u.has(AWAY_NOTIFY))
+                .collect()
+        };
+        if audience.is_empty() {
+            return;
+        }
+        let event = Event::with_source(
+            EventKind::Away {
+                ts: SystemTime::now(),
+                nick: self.nick(),
+                message,
+            },
+            &self.user.ident,
+        );
+        for member in &audience {
+            member.send(&event);
+        }
+    }
+
+    /// Whether this user's connection wants [`EventKind::Away`] events (IRC's `away-notify`).
+    pub fn set_away_notify(&self, on: bool) {
+        self.user.set(AWAY_NOTIFY, on);
     }
 
     /// The away message of the user called `nick`, if there is one and they are away.
@@ -485,17 +790,21 @@ impl Session {
         away
     }
 
-    /// What the hub knows about the user called `nick`.
+    /// What the hub knows about the user called `nick`, as this user may see it.
     pub fn whois(&self, nick: &str) -> Option<UserInfo> {
         let state = lock(&self.hub.inner.state);
-        state.users.get(&fold(nick)).map(|u| u.info(&state))
+        state
+            .users
+            .get(&fold(nick))
+            .map(|u| u.info(&state, self.user.id))
     }
 
-    /// The members of a room with their details (IRC's WHO), and the room's display name.
+    /// The members of a room with their details and standing (IRC's WHO), and the room's
+    /// display name. A non-member sees nothing of a secret room and no invisible members.
     ///
     /// # Errors
     /// [`Error::RoomInvalid`], [`Error::NotInRoom`] when no such room is open.
-    pub fn who(&self, room: &str) -> Result<(String, Vec<UserInfo>), Error> {
+    pub fn who(&self, room: &str) -> Result<(String, Vec<(UserInfo, Status)>), Error> {
         let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
             room: room.to_owned(),
             reason,
@@ -504,8 +813,138 @@ impl Session {
         let Some(room) = state.rooms.get(&fold(&name)) else {
             return Err(Error::NotInRoom(name));
         };
-        let members = room.members.iter().map(|m| m.info(&state)).collect();
+        let inside = room.has(self.user.id);
+        let members = if room.visible_to(self.user.id) {
+            room.members
+                .iter()
+                .filter(|m| inside || !m.has(INVISIBLE))
+                .map(|m| (m.info(&state, self.user.id), room.status(m.id)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok((room.name.clone(), members))
+    }
+
+    /// Users whose nick matches `mask` (`*` and `?` wildcards, case-insensitive), as IRC's
+    /// `WHO mask`: invisible users only when they share a room with this user. At most `max`.
+    pub fn who_mask(&self, mask: &str, max: usize) -> Vec<UserInfo> {
+        let pattern = fold(mask);
+        let state = lock(&self.hub.inner.state);
+        let mut found: Vec<UserInfo> = state
+            .users
+            .iter()
+            .filter(|(key, _)| wildcard(&pattern, key))
+            .filter(|(_, u)| {
+                u.id == self.user.id || !u.has(INVISIBLE) || self.user.shares_room(&state, u.id)
+            })
+            .take(max)
+            .map(|(_, u)| u.info(&state, self.user.id))
+            .collect();
+        drop(state);
+        found.sort_by_cached_key(|i| fold(&i.nick));
+        found
+    }
+
+    /// This user's modes.
+    pub fn user_modes(&self) -> UserModes {
+        self.user.modes()
+    }
+
+    /// Set or clear one of this user's own modes: `i` and `w` freely, `o` only off (OPER sets
+    /// it). Returns whether it changed.
+    pub fn set_user_mode(&self, mode: char, on: bool) -> bool {
+        let flag = match (mode, on) {
+            ('i', _) => INVISIBLE,
+            ('w', _) => WALLOPS,
+            ('o', false) => OPER,
+            _ => return false,
+        };
+        let before = self.user.has(flag);
+        self.user.set(flag, on);
+        before != on
+    }
+
+    /// Become a server operator with a name and password from [`HubConfig::opers`]. An
+    /// operator also receives WALLOPS.
+    ///
+    /// # Errors
+    /// [`Error::BadOperLogin`].
+    pub fn oper(&self, name: &str, password: &str) -> Result<(), Error> {
+        let known = self
+            .hub
+            .inner
+            .config
+            .opers
+            .iter()
+            .fold(false, |found, (n, p)| {
+                // Every entry is compared in full: the time taken says nothing of which matched.
+                found
+                    | (same(n.as_bytes(), name.as_bytes())
+                        & same(p.as_bytes(), password.as_bytes()))
+            });
+        if !known {
+            tracing::warn!(nick = %self.nick(), name, "failed OPER attempt");
+            return Err(Error::BadOperLogin);
+        }
+        tracing::info!(nick = %self.nick(), name, "server operator logged in");
+        self.user.set(OPER | WALLOPS, true);
+        Ok(())
+    }
+
+    /// Disconnect the user called `nick` (a server operator's KILL). Returns their nick.
+    ///
+    /// # Errors
+    /// [`Error::NotServerOperator`], [`Error::NoSuchUser`].
+    pub fn kill(&self, nick: &str, reason: &str) -> Result<String, Error> {
+        if !self.user.has(OPER) {
+            return Err(Error::NotServerOperator);
+        }
+        let target = lock(&self.hub.inner.state)
+            .users
+            .get(&fold(nick))
+            .cloned()
+            .ok_or_else(|| Error::NoSuchUser(nick.to_owned()))?;
+        let reason = one_line(reason);
+        let reason = if reason.is_empty() {
+            "no reason"
+        } else {
+            &reason
+        };
+        tracing::info!(by = %self.nick(), target = %target.nick(), reason, "KILL");
+        target.close(Gone::Killed(format!("Killed ({} ({reason}))", self.nick())));
+        Ok(target.nick())
+    }
+
+    /// Send a message to every user who takes WALLOPS (server operators only).
+    ///
+    /// # Errors
+    /// [`Error::NotServerOperator`], [`Error::EmptyMessage`].
+    pub fn wallops(&self, text: &str) -> Result<(), Error> {
+        if !self.user.has(OPER) {
+            return Err(Error::NotServerOperator);
+        }
+        if text.trim().is_empty() {
+            return Err(Error::EmptyMessage);
+        }
+        let audience: Vec<Arc<User>> = lock(&self.hub.inner.state)
+            .users
+            .values()
+            .filter(|u| u.has(WALLOPS))
+            .cloned()
+            .collect();
+        let event = Event::with_source(
+            EventKind::Wallops {
+                ts: SystemTime::now(),
+                from: self.nick(),
+                text: one_line(truncate(text, MAX_TEXT_LEN)),
+            },
+            &self.user.ident,
+        );
+        for user in &audience {
+            user.send(&event);
+        }
+        Ok(())
     }
 
     /// Display names of the rooms this user is in, in join order.
@@ -576,18 +1015,20 @@ impl Session {
         out
     }
 
-    /// Join a room, creating it (and loading its history) if needed. Joining a room one is
+    /// Join a room, creating it (and loading its history) if needed; whoever creates a room
+    /// is its operator. `key` is for a room with a key (mode `k`). Joining a room one is
     /// already in just returns its state.
     ///
     /// # Errors
-    /// [`Error::RoomInvalid`], [`Error::TooManyRooms`], [`Error::History`].
-    pub async fn join(&self, room: &str) -> Result<Joined, Error> {
+    /// [`Error::RoomInvalid`], [`Error::TooManyRooms`], [`Error::InviteOnly`],
+    /// [`Error::BadKey`], [`Error::RoomFull`], [`Error::History`].
+    pub async fn join(&self, room: &str, key: Option<&str>) -> Result<Joined, Error> {
         let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
             room: room.to_owned(),
             reason,
         })?;
-        let key = fold(&name);
-        let exists = lock(&self.hub.inner.state).rooms.contains_key(&key);
+        let key_folded = fold(&name);
+        let exists = lock(&self.hub.inner.state).rooms.contains_key(&key_folded);
         let loaded = match (&self.hub.inner.history, exists) {
             (Some(history), false) => Some(
                 history
@@ -598,30 +1039,47 @@ impl Session {
             _ => None,
         };
         let mut state = lock(&self.hub.inner.state);
-        let already = lock(&self.user.rooms).contains(&key);
+        let already = lock(&self.user.rooms).contains(&key_folded);
         if !already && lock(&self.user.rooms).len() >= self.hub.inner.config.max_rooms_per_user {
             return Err(Error::TooManyRooms(
                 self.hub.inner.config.max_rooms_per_user,
             ));
         }
-        let room = state.rooms.entry(key.clone()).or_insert_with(|| Room {
-            name: name.clone(),
-            topic: String::new(),
-            members: Arc::new(Vec::new()),
-            recent: loaded.unwrap_or_default().into(),
-        });
+        let room = state
+            .rooms
+            .entry(key_folded.clone())
+            .or_insert_with(|| Room::new(name.clone(), loaded.unwrap_or_default().into()));
         if !already {
+            // An invitation opens every lock: invite-only, key and limit.
+            let invited = room.invited.iter().position(|&id| id == self.user.id);
+            if invited.is_none() {
+                if room.modes.invite_only {
+                    return Err(Error::InviteOnly(room.name.clone()));
+                }
+                if room.modes.key.as_deref().is_some_and(|k| Some(k) != key) {
+                    return Err(Error::BadKey(room.name.clone()));
+                }
+                if room.modes.limit.is_some_and(|l| room.members.len() >= l) {
+                    return Err(Error::RoomFull(room.name.clone()));
+                }
+            }
+            if let Some(at) = invited {
+                room.invited.remove(at);
+            }
+            if room.members.is_empty() {
+                room.ops.push(self.user.id);
+            }
             let mut members: Vec<Arc<User>> = room.members.as_ref().clone();
             members.push(Arc::clone(&self.user));
             room.members = Arc::new(members);
-            lock(&self.user.rooms).push(key.clone());
+            lock(&self.user.rooms).push(key_folded.clone());
         }
         let mut history: Vec<Message> = room.recent.iter().cloned().collect();
         for m in &mut history {
             m.to.clone_from(&room.name);
         }
-        let mut users: Vec<String> = room.members.iter().map(|m| m.nick()).collect();
-        users.sort_by_cached_key(|n| fold(n));
+        let mut users: Vec<Member> = room.members.iter().map(|m| room.member(m)).collect();
+        users.sort_by_cached_key(|m| fold(&m.nick));
         let joined = Joined {
             room: room.name.clone(),
             topic: room.topic.clone(),
@@ -631,16 +1089,34 @@ impl Session {
         let members = Arc::clone(&room.members);
         drop(state);
         if !already {
+            let nick = self.nick();
             let event = Event::with_source(
                 EventKind::Join {
                     ts: SystemTime::now(),
                     room: joined.room.clone(),
-                    nick: self.nick(),
+                    nick: nick.clone(),
                 },
                 &self.user.ident,
             );
             for member in room_members_except(&members, self.user.id) {
                 member.send(&event);
+            }
+            // away-notify: who joins while away is announced as away.
+            let away = lock(&self.user.away).clone();
+            if let Some(message) = away {
+                let event = Event::with_source(
+                    EventKind::Away {
+                        ts: SystemTime::now(),
+                        nick,
+                        message: Some(message),
+                    },
+                    &self.user.ident,
+                );
+                for member in room_members_except(&members, self.user.id) {
+                    if member.has(AWAY_NOTIFY) {
+                        member.send(&event);
+                    }
+                }
             }
         }
         Ok(joined)
@@ -660,18 +1136,14 @@ impl Session {
         let Some(room) = state.rooms.get_mut(&key) else {
             return Err(Error::NotInRoom(name));
         };
-        if !room.members.iter().any(|m| m.id == self.user.id) {
+        if !room.has(self.user.id) {
             return Err(Error::NotInRoom(room.name.clone()));
         }
-        let remaining: Vec<Arc<User>> = room_members_except(&room.members, self.user.id)
-            .cloned()
-            .collect();
+        let remaining = room.remove(self.user.id);
         let display = room.name.clone();
         lock(&self.user.rooms).retain(|k| k != &key);
         if remaining.is_empty() {
             state.rooms.remove(&key);
-        } else {
-            room.members = Arc::new(remaining.clone());
         }
         drop(state);
         let event = Event::with_source(
@@ -683,17 +1155,19 @@ impl Session {
             },
             &self.user.ident,
         );
-        for member in &remaining {
+        for member in remaining.iter() {
             member.send(&event);
         }
         Ok(display)
     }
 
     /// Say something in a room. Returns the message (with its id); everyone else in the room
-    /// gets it.
+    /// gets it. Only members may (unless the room is `-n`), and only operators and voiced
+    /// members in a moderated (`+m`) room.
     ///
     /// # Errors
-    /// [`Error::EmptyMessage`], [`Error::RoomInvalid`], [`Error::NotInRoom`].
+    /// [`Error::EmptyMessage`], [`Error::RoomInvalid`], [`Error::NotInRoom`] (no such room),
+    /// [`Error::CannotSend`].
     pub async fn say(&self, room: &str, text: &str, action: bool) -> Result<Message, Error> {
         if text.trim().is_empty() {
             return Err(Error::EmptyMessage);
@@ -710,8 +1184,15 @@ impl Session {
             let Some(room) = state.rooms.get_mut(&key) else {
                 return Err(Error::NotInRoom(name));
             };
-            if !room.members.iter().any(|m| m.id == self.user.id) {
-                return Err(Error::NotInRoom(room.name.clone()));
+            let inside = room.has(self.user.id);
+            if !inside && room.modes.no_external {
+                return Err(Error::CannotSend(room.name.clone()));
+            }
+            if room.modes.moderated {
+                let status = room.status(self.user.id);
+                if !status.op && !status.voice {
+                    return Err(Error::CannotSend(room.name.clone()));
+                }
             }
             let message = Message {
                 id: self.hub.next_id(),
@@ -767,11 +1248,12 @@ impl Session {
         Ok(message)
     }
 
-    /// Read (with `None`) or set a room's topic. Setting tells every member, the setter too.
-    /// Returns the room's display name and its topic.
+    /// Read (with `None`) or set a room's topic. Setting tells every member, the setter too;
+    /// in a `+t` room only operators may set it. Returns the room's display name and its topic.
     ///
     /// # Errors
-    /// [`Error::RoomInvalid`], [`Error::NotInRoom`], [`Error::TopicTooLong`].
+    /// [`Error::RoomInvalid`], [`Error::NotInRoom`], [`Error::TopicTooLong`],
+    /// [`Error::NotOperator`].
     pub fn topic(&self, room: &str, topic: Option<&str>) -> Result<(String, String), Error> {
         let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
             room: room.to_owned(),
@@ -785,10 +1267,16 @@ impl Session {
             return Err(Error::NotInRoom(name));
         };
         let Some(topic) = topic.map(one_line) else {
+            if !room.visible_to(self.user.id) {
+                return Err(Error::NotInRoom(room.name.clone()));
+            }
             return Ok((room.name.clone(), room.topic.clone()));
         };
-        if !room.members.iter().any(|m| m.id == self.user.id) {
+        if !room.has(self.user.id) {
             return Err(Error::NotInRoom(room.name.clone()));
+        }
+        if room.modes.topic_ops && !room.status(self.user.id).op {
+            return Err(Error::NotOperator(room.name.clone()));
         }
         room.topic.clone_from(&topic);
         let members = Arc::clone(&room.members);
@@ -809,42 +1297,73 @@ impl Session {
         Ok((display, topic))
     }
 
-    /// Nicks in a room, or everyone connected, sorted.
+    /// Nicks in a room, or everyone connected, sorted. A secret room's members are listed to
+    /// its members only, and invisible users only to those who share a room with them.
     ///
     /// # Errors
     /// [`Error::RoomInvalid`], [`Error::NotInRoom`] when the room does not exist.
     pub fn users(&self, room: Option<&str>) -> Result<(Option<String>, Vec<String>), Error> {
-        let state = lock(&self.hub.inner.state);
-        let (display, mut nicks) = match room {
-            None => (
-                None,
-                state.users.values().map(|u| u.nick()).collect::<Vec<_>>(),
-            ),
-            Some(room) => {
-                let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-                    room: room.to_owned(),
-                    reason,
-                })?;
-                let Some(room) = state.rooms.get(&fold(&name)) else {
-                    return Err(Error::NotInRoom(name));
-                };
-                (
-                    Some(room.name.clone()),
-                    room.members.iter().map(|m| m.nick()).collect(),
-                )
+        match room {
+            None => {
+                let state = lock(&self.hub.inner.state);
+                let mut nicks: Vec<String> = state
+                    .users
+                    .values()
+                    .filter(|u| {
+                        u.id == self.user.id
+                            || !u.has(INVISIBLE)
+                            || self.user.shares_room(&state, u.id)
+                    })
+                    .map(|u| u.nick())
+                    .collect();
+                drop(state);
+                nicks.sort_by_cached_key(|n| fold(n));
+                Ok((None, nicks))
             }
-        };
-        drop(state);
-        nicks.sort_by_cached_key(|n| fold(n));
-        Ok((display, nicks))
+            Some(room) => {
+                let (name, members) = self.names(room)?;
+                Ok((Some(name), members.into_iter().map(|m| m.nick).collect()))
+            }
+        }
     }
 
-    /// Every room, sorted by name.
+    /// A room's members with their standing, sorted (IRC's NAMES). A non-member sees nobody
+    /// in a secret room, and no invisible members.
+    ///
+    /// # Errors
+    /// [`Error::RoomInvalid`], [`Error::NotInRoom`] when the room does not exist.
+    pub fn names(&self, room: &str) -> Result<(String, Vec<Member>), Error> {
+        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
+            room: room.to_owned(),
+            reason,
+        })?;
+        let state = lock(&self.hub.inner.state);
+        let Some(room) = state.rooms.get(&fold(&name)) else {
+            return Err(Error::NotInRoom(name));
+        };
+        let inside = room.has(self.user.id);
+        let mut members: Vec<Member> = if room.visible_to(self.user.id) {
+            room.members
+                .iter()
+                .filter(|m| inside || !m.has(INVISIBLE))
+                .map(|m| room.member(m))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let display = room.name.clone();
+        drop(state);
+        members.sort_by_cached_key(|m| fold(&m.nick));
+        Ok((display, members))
+    }
+
+    /// Every room this user may see (secret rooms only when in them), sorted by name.
     pub fn list_rooms(&self) -> Vec<RoomInfo> {
         let state = lock(&self.hub.inner.state);
         let mut rooms: Vec<RoomInfo> = state
             .rooms
             .values()
+            .filter(|r| r.visible_to(self.user.id))
             .map(|r| RoomInfo {
                 name: r.name.clone(),
                 users: r.members.len(),
@@ -854,6 +1373,288 @@ impl Session {
         drop(state);
         rooms.sort_by_key(|r| fold(&r.name));
         rooms
+    }
+
+    /// Whether this user is a member of the room called `room` (and the room exists).
+    pub fn is_in(&self, room: &str) -> bool {
+        let Ok(name) = normalize_room(room) else {
+            return false;
+        };
+        lock(&self.user.rooms).contains(&fold(&name))
+    }
+
+    /// Whether a room called `room` is open (and this user may know it: secret rooms are
+    /// known to their members only).
+    pub fn room_exists(&self, room: &str) -> bool {
+        let Ok(name) = normalize_room(room) else {
+            return false;
+        };
+        lock(&self.hub.inner.state)
+            .rooms
+            .get(&fold(&name))
+            .is_some_and(|r| r.visible_to(self.user.id))
+    }
+
+    /// Put `nick` out of a room (operators only). Every member is told, the kicked user and
+    /// the operator too. Returns the room's display name and the nick as it is.
+    ///
+    /// # Errors
+    /// [`Error::RoomInvalid`], [`Error::NotInRoom`], [`Error::NotOperator`],
+    /// [`Error::NoSuchUser`], [`Error::TargetNotInRoom`].
+    pub fn kick(&self, room: &str, nick: &str, reason: &str) -> Result<(String, String), Error> {
+        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
+            room: room.to_owned(),
+            reason,
+        })?;
+        let key = fold(&name);
+        let mut state = lock(&self.hub.inner.state);
+        let target = state
+            .users
+            .get(&fold(nick))
+            .cloned()
+            .ok_or_else(|| Error::NoSuchUser(nick.to_owned()));
+        let Some(room) = state.rooms.get_mut(&key) else {
+            return Err(Error::NotInRoom(name));
+        };
+        if !room.has(self.user.id) {
+            return Err(Error::NotInRoom(room.name.clone()));
+        }
+        if !room.status(self.user.id).op {
+            return Err(Error::NotOperator(room.name.clone()));
+        }
+        let target = target?;
+        let target_nick = target.nick();
+        if !room.has(target.id) {
+            return Err(Error::TargetNotInRoom {
+                nick: target_nick,
+                room: room.name.clone(),
+            });
+        }
+        let audience = Arc::clone(&room.members);
+        let remaining = room.remove(target.id);
+        let display = room.name.clone();
+        lock(&target.rooms).retain(|k| k != &key);
+        if remaining.is_empty() {
+            state.rooms.remove(&key);
+        }
+        drop(state);
+        let event = Event::with_source(
+            EventKind::Kick {
+                ts: SystemTime::now(),
+                room: display.clone(),
+                by: self.nick(),
+                nick: target_nick.clone(),
+                reason: one_line(truncate(reason, MAX_TOPIC_LEN)),
+            },
+            &self.user.ident,
+        );
+        for member in audience.iter() {
+            member.send(&event);
+        }
+        Ok((display, target_nick))
+    }
+
+    /// Invite `nick` to a room this user is in (operators only when the room is invite-only).
+    /// The invitation lets them in past `+i`, `+k` and `+l` once. Returns the nick as it is
+    /// and the room's display name.
+    ///
+    /// # Errors
+    /// [`Error::RoomInvalid`], [`Error::NoSuchUser`], [`Error::NotInRoom`],
+    /// [`Error::NotOperator`], [`Error::AlreadyInRoom`].
+    pub fn invite(&self, nick: &str, room: &str) -> Result<(String, String), Error> {
+        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
+            room: room.to_owned(),
+            reason,
+        })?;
+        let mut state = lock(&self.hub.inner.state);
+        let target = state
+            .users
+            .get(&fold(nick))
+            .cloned()
+            .ok_or_else(|| Error::NoSuchUser(nick.to_owned()))?;
+        let Some(room) = state.rooms.get_mut(&fold(&name)) else {
+            return Err(Error::NotInRoom(name));
+        };
+        if !room.has(self.user.id) {
+            return Err(Error::NotInRoom(room.name.clone()));
+        }
+        if room.modes.invite_only && !room.status(self.user.id).op {
+            return Err(Error::NotOperator(room.name.clone()));
+        }
+        let target_nick = target.nick();
+        if room.has(target.id) {
+            return Err(Error::AlreadyInRoom {
+                nick: target_nick,
+                room: room.name.clone(),
+            });
+        }
+        if !room.invited.contains(&target.id) {
+            if room.invited.len() >= MAX_INVITED {
+                room.invited.pop_front();
+            }
+            room.invited.push_back(target.id);
+        }
+        let display = room.name.clone();
+        drop(state);
+        target.send(&Event::with_source(
+            EventKind::Invite {
+                ts: SystemTime::now(),
+                room: display.clone(),
+                by: self.nick(),
+                nick: target_nick.clone(),
+            },
+            &self.user.ident,
+        ));
+        Ok((target_nick, display))
+    }
+
+    /// A room's modes and display name, and whether this user is a member (only members
+    /// should be shown the key).
+    ///
+    /// # Errors
+    /// [`Error::RoomInvalid`], [`Error::NotInRoom`] when no such room is open (or it is
+    /// secret and this user is not in it).
+    pub fn modes(&self, room: &str) -> Result<(String, RoomModes, bool), Error> {
+        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
+            room: room.to_owned(),
+            reason,
+        })?;
+        let state = lock(&self.hub.inner.state);
+        match state.rooms.get(&fold(&name)) {
+            Some(room) if room.visible_to(self.user.id) => Ok((
+                room.name.clone(),
+                room.modes.clone(),
+                room.has(self.user.id),
+            )),
+            _ => Err(Error::NotInRoom(name)),
+        }
+    }
+
+    /// Change a room's modes (operators only). Changes are applied in order; one that cannot
+    /// be (a nick not in the room) is skipped and its error returned, the others still apply.
+    /// Every member is told of what changed in one [`EventKind::Mode`]. Returns the room's
+    /// display name and the errors of the skipped changes.
+    ///
+    /// # Errors
+    /// [`Error::RoomInvalid`], [`Error::NotInRoom`], [`Error::NotOperator`].
+    pub fn set_modes(
+        &self,
+        room: &str,
+        changes: &[ModeChange],
+    ) -> Result<(String, Vec<Error>), Error> {
+        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
+            room: room.to_owned(),
+            reason,
+        })?;
+        let mut state = lock(&self.hub.inner.state);
+        let users: Vec<Option<Arc<User>>> = changes
+            .iter()
+            .map(|c| match c {
+                ModeChange::Op(nick, _) | ModeChange::Voice(nick, _) => {
+                    state.users.get(&fold(nick)).cloned()
+                }
+                _ => None,
+            })
+            .collect();
+        let Some(room) = state.rooms.get_mut(&fold(&name)) else {
+            return Err(Error::NotInRoom(name));
+        };
+        if !room.has(self.user.id) {
+            return Err(Error::NotInRoom(room.name.clone()));
+        }
+        if !room.status(self.user.id).op {
+            return Err(Error::NotOperator(room.name.clone()));
+        }
+        let mut errors = Vec::new();
+        let mut applied = ModeLine::default();
+        for (change, user) in changes.iter().zip(users) {
+            let modes = &mut room.modes;
+            match change {
+                ModeChange::NoExternal(on) => applied.flag(&mut modes.no_external, *on, 'n'),
+                ModeChange::TopicOps(on) => applied.flag(&mut modes.topic_ops, *on, 't'),
+                ModeChange::Secret(on) => applied.flag(&mut modes.secret, *on, 's'),
+                ModeChange::InviteOnly(on) => applied.flag(&mut modes.invite_only, *on, 'i'),
+                ModeChange::Moderated(on) => applied.flag(&mut modes.moderated, *on, 'm'),
+                ModeChange::Key(Some(key)) => match check_key(key) {
+                    Ok(()) => {
+                        modes.key = Some(key.clone());
+                        applied.push(true, 'k', Some(key.clone()));
+                    }
+                    Err(reason) => errors.push(Error::ModeInvalid {
+                        room: room.name.clone(),
+                        mode: 'k',
+                        reason,
+                    }),
+                },
+                ModeChange::Key(None) => {
+                    if modes.key.take().is_some() {
+                        applied.push(false, 'k', Some("*".into()));
+                    }
+                }
+                ModeChange::Limit(Some(0)) => errors.push(Error::ModeInvalid {
+                    room: room.name.clone(),
+                    mode: 'l',
+                    reason: "a limit is a number above 0",
+                }),
+                ModeChange::Limit(Some(limit)) => {
+                    if modes.limit != Some(*limit) {
+                        modes.limit = Some(*limit);
+                        applied.push(true, 'l', Some(limit.to_string()));
+                    }
+                }
+                ModeChange::Limit(None) => {
+                    if modes.limit.take().is_some() {
+                        applied.push(false, 'l', None);
+                    }
+                }
+                ModeChange::Op(nick, on) | ModeChange::Voice(nick, on) => {
+                    let Some(user) = user else {
+                        errors.push(Error::NoSuchUser(nick.clone()));
+                        continue;
+                    };
+                    if !room.has(user.id) {
+                        errors.push(Error::TargetNotInRoom {
+                            nick: user.nick(),
+                            room: room.name.clone(),
+                        });
+                        continue;
+                    }
+                    let (list, letter) = if matches!(change, ModeChange::Op(..)) {
+                        (&mut room.ops, 'o')
+                    } else {
+                        (&mut room.voiced, 'v')
+                    };
+                    let has = list.contains(&user.id);
+                    if *on && !has {
+                        list.push(user.id);
+                    } else if !*on && has {
+                        list.retain(|&id| id != user.id);
+                    } else {
+                        continue;
+                    }
+                    applied.push(*on, letter, Some(user.nick()));
+                }
+            }
+        }
+        let display = room.name.clone();
+        let members = Arc::clone(&room.members);
+        drop(state);
+        if !applied.modes.is_empty() {
+            let event = Event::with_source(
+                EventKind::Mode {
+                    ts: SystemTime::now(),
+                    room: display.clone(),
+                    by: self.nick(),
+                    modes: applied.modes,
+                    args: applied.args,
+                },
+                &self.user.ident,
+            );
+            for member in members.iter() {
+                member.send(&event);
+            }
+        }
+        Ok((display, errors))
     }
 
     /// Older messages of a room: the `limit` latest before message `before` (or the latest),
@@ -915,15 +1716,7 @@ impl Drop for Session {
         let keys: Vec<String> = std::mem::take(&mut *lock(&self.user.rooms));
         for key in keys {
             let empty = match state.rooms.get_mut(&key) {
-                Some(room) => {
-                    let remaining: Vec<Arc<User>> =
-                        room_members_except(&room.members, self.user.id)
-                            .cloned()
-                            .collect();
-                    let empty = remaining.is_empty();
-                    room.members = Arc::new(remaining);
-                    empty
-                }
+                Some(room) => room.remove(self.user.id).is_empty(),
                 None => false,
             };
             if empty {
@@ -953,6 +1746,61 @@ pub(crate) fn one_line(text: &str) -> String {
     text.replace(['\r', '\n', '\0'], " ")
 }
 
+/// Mode changes as one IRC mode string: `+o-v` and their values.
+#[derive(Default)]
+struct ModeLine {
+    modes: String,
+    args: Vec<String>,
+    sign: Option<bool>,
+}
+
+impl ModeLine {
+    fn push(&mut self, on: bool, letter: char, arg: Option<String>) {
+        if self.sign != Some(on) {
+            self.modes.push(if on { '+' } else { '-' });
+            self.sign = Some(on);
+        }
+        self.modes.push(letter);
+        self.args.extend(arg);
+    }
+
+    /// Set a flag mode; recorded only when it changes.
+    fn flag(&mut self, flag: &mut bool, on: bool, letter: char) {
+        if *flag != on {
+            *flag = on;
+            self.push(on, letter, None);
+        }
+    }
+}
+
+/// Whether two byte strings are equal, in time that depends only on their lengths.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether `text` matches `pattern` with `*` (any run) and `?` (any one character).
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
 /// Cut `text` to at most `max` bytes on a character boundary.
 fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -963,4 +1811,55 @@ fn truncate(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_key, wildcard, ModeLine, RoomModes};
+
+    #[test]
+    fn wildcards_match_like_irc_masks() {
+        assert!(wildcard("*", "alice"));
+        assert!(wildcard("al*", "alice"));
+        assert!(wildcard("a?ice", "alice"));
+        assert!(wildcard("*c*", "alice"));
+        assert!(wildcard("a**e", "alice"));
+        assert!(!wildcard("al", "alice"));
+        assert!(!wildcard("b*", "alice"));
+        assert!(!wildcard("alice?", "alice"));
+        assert!(wildcard("", ""));
+        assert!(!wildcard("", "a"));
+    }
+
+    #[test]
+    fn mode_changes_read_as_one_irc_mode_string() {
+        let mut line = ModeLine::default();
+        let mut moderated = false;
+        line.flag(&mut moderated, false, 'm');
+        line.push(false, 'k', Some("*".into()));
+        line.push(true, 'o', Some("bob".into()));
+        line.push(true, 'v', Some("bob".into()));
+        line.flag(&mut moderated, true, 'm');
+        assert_eq!(line.modes, "-k+ovm");
+        assert_eq!(line.args, ["*", "bob", "bob"]);
+        assert!(moderated);
+
+        let modes = RoomModes {
+            key: Some("sesame".into()),
+            limit: Some(5),
+            ..RoomModes::default()
+        };
+        assert_eq!(
+            modes.describe(true),
+            (
+                "+klnt".to_owned(),
+                vec!["sesame".to_owned(), "5".to_owned()]
+            )
+        );
+        assert_eq!(modes.describe(false).1[0], "*");
+        assert!(check_key("sesame").is_ok());
+        for bad in ["", "two words", "a,b", ":colon", &"k".repeat(24)] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+    }
 }

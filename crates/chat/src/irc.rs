@@ -22,7 +22,7 @@ use crate::conn::{
     MAX_BATCH,
 };
 use crate::event::{Event, EventKind, Message};
-use crate::hub::{Hub, Inbox, Session, UserInfo};
+use crate::hub::{Gone, Hub, Inbox, Member, ModeChange, Session, Status, UserInfo, MAX_KEY_LEN};
 use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
 use crate::Error;
 
@@ -35,15 +35,20 @@ pub const USER_HOST: &str = "prise";
 /// Longest IRC line without its tags, CRLF included (RFC 1459).
 pub const MAX_BODY_LEN: usize = 512;
 
+/// Most users one `WHO mask` lists.
+pub const WHO_MAX: usize = 200;
+
 /// Most messages one CHATHISTORY request returns.
 pub const CHATHISTORY_MAX: usize = 200;
 
 /// Capabilities we offer (IRCv3), in the order CAP LS lists them.
 const CAPS: &[&str] = &[
+    "away-notify",
     "batch",
     "draft/chathistory",
     "echo-message",
     "message-tags",
+    "multi-prefix",
     "server-time",
 ];
 
@@ -153,6 +158,11 @@ fn tags_for(event: &Event) -> String {
         | EventKind::Quit { ts, .. }
         | EventKind::Nick { ts, .. }
         | EventKind::Topic { ts, .. }
+        | EventKind::Kick { ts, .. }
+        | EventKind::Mode { ts, .. }
+        | EventKind::Invite { ts, .. }
+        | EventKind::Away { ts, .. }
+        | EventKind::Wallops { ts, .. }
         | EventKind::System { ts, .. } => (*ts, format!("e{}", event.serial())),
     };
     format!("@time={};msgid={msgid} ", rfc3339(ts))
@@ -197,6 +207,41 @@ pub(crate) fn render(event: &Event, tagged: bool) -> String {
         EventKind::Topic {
             room, topic, by, ..
         } => format!(":{} TOPIC {room} :{topic}\r\n", mask(by, source)),
+        EventKind::Kick {
+            room,
+            by,
+            nick,
+            reason,
+            ..
+        } => {
+            // RFC 2812: without a comment, the kicker's nick is the comment.
+            let reason = if reason.is_empty() { by } else { reason };
+            format!(":{} KICK {room} {nick} :{reason}\r\n", mask(by, source))
+        }
+        EventKind::Mode {
+            room,
+            by,
+            modes,
+            args,
+            ..
+        } => {
+            let mut line = format!(":{} MODE {room} {modes}", mask(by, source));
+            for arg in args {
+                line.push(' ');
+                line.push_str(arg);
+            }
+            line + "\r\n"
+        }
+        EventKind::Invite { room, by, nick, .. } => {
+            format!(":{} INVITE {nick} {room}\r\n", mask(by, source))
+        }
+        EventKind::Away { nick, message, .. } => match message {
+            Some(message) => format!(":{} AWAY :{message}\r\n", mask(nick, source)),
+            None => format!(":{} AWAY\r\n", mask(nick, source)),
+        },
+        EventKind::Wallops { from, text, .. } => {
+            format!(":{} WALLOPS :{text}\r\n", mask(from, source))
+        }
         EventKind::System { text, .. } => {
             format!(":{SERVER_NAME} NOTICE * :{text}\r\n")
         }
@@ -216,21 +261,26 @@ fn started() -> &'static str {
 
 /// The capabilities a client has enabled.
 #[derive(Debug, Default, Clone, Copy)]
+#[allow(clippy::struct_excessive_bools)]
 struct Caps {
+    away_notify: bool,
     batch: bool,
     chathistory: bool,
     echo_message: bool,
     message_tags: bool,
+    multi_prefix: bool,
     server_time: bool,
 }
 
 impl Caps {
     fn set(&mut self, name: &str, on: bool) -> bool {
         match name {
+            "away-notify" => self.away_notify = on,
             "batch" => self.batch = on,
             "draft/chathistory" => self.chathistory = on,
             "echo-message" => self.echo_message = on,
             "message-tags" => self.message_tags = on,
+            "multi-prefix" => self.multi_prefix = on,
             "server-time" => self.server_time = on,
             _ => return false,
         }
@@ -239,10 +289,12 @@ impl Caps {
 
     fn list(self) -> String {
         let on = [
+            self.away_notify,
             self.batch,
             self.chathistory,
             self.echo_message,
             self.message_tags,
+            self.multi_prefix,
             self.server_time,
         ];
         CAPS.iter()
@@ -256,6 +308,16 @@ impl Caps {
     /// Whether lines to this client carry tags.
     fn tagged(self) -> bool {
         self.server_time || self.message_tags
+    }
+
+    /// A member's prefix in NAMES and WHO: the highest one, or all with `multi-prefix`.
+    fn prefix(self, status: Status) -> &'static str {
+        match (status.op, status.voice, self.multi_prefix) {
+            (true, true, true) => "@+",
+            (true, _, _) => "@",
+            (false, true, _) => "+",
+            (false, false, _) => "",
+        }
     }
 }
 
@@ -324,6 +386,37 @@ impl IrcConn {
                 self.numeric("401", &format!("{nick} :No such nick/channel"));
             }
             Error::EmptyMessage => self.numeric("412", ":No text to send"),
+            Error::NotOperator(room) => {
+                self.numeric("482", &format!("{room} :You're not channel operator"));
+            }
+            Error::TargetNotInRoom { nick, room } => {
+                self.numeric(
+                    "441",
+                    &format!("{nick} {room} :They aren't on that channel"),
+                );
+            }
+            Error::AlreadyInRoom { nick, room } => {
+                self.numeric("443", &format!("{nick} {room} :is already on channel"));
+            }
+            Error::RoomFull(room) => {
+                self.numeric("471", &format!("{room} :Cannot join channel (+l)"));
+            }
+            Error::InviteOnly(room) => {
+                self.numeric("473", &format!("{room} :Cannot join channel (+i)"));
+            }
+            Error::BadKey(room) => {
+                self.numeric("475", &format!("{room} :Cannot join channel (+k)"));
+            }
+            Error::CannotSend(room) => {
+                self.numeric("404", &format!("{room} :Cannot send to channel"));
+            }
+            Error::ModeInvalid { room, mode, reason } => {
+                self.numeric("696", &format!("{room} {mode} * :{reason}"));
+            }
+            Error::NotServerOperator => {
+                self.numeric("481", ":Permission Denied- You're not an IRC operator");
+            }
+            Error::BadOperLogin => self.numeric("464", ":Password incorrect"),
             other => self.raw(&format!(
                 ":{SERVER_NAME} FAIL * INTERNAL_ERROR :{}",
                 crate::hub::one_line(&other.to_string())
@@ -334,7 +427,7 @@ impl IrcConn {
     /// A hub error about a room: "not in it" is 442 when the room exists, 403 when it does not.
     fn room_error(&mut self, session: &Session, err: &Error, target: &str) {
         match err {
-            Error::NotInRoom(room) if session.who(room).is_err() => {
+            Error::NotInRoom(room) if !session.room_exists(room) => {
                 self.numeric("403", &format!("{room} :No such channel"));
             }
             other => self.chat_error(other, target),
@@ -358,13 +451,13 @@ impl IrcConn {
             "003",
             &format!(":This server has been running since {}", started()),
         );
-        self.numeric("004", &format!("{SERVER_NAME} {version} i n"));
+        self.numeric("004", &format!("{SERVER_NAME} {version} iow iklmnostv"));
         self.numeric(
             "005",
             &format!(
                 "CASEMAPPING=rfc1459 CHANTYPES=# NICKLEN={MAX_NICK_LEN} CHANNELLEN={MAX_ROOM_LEN} \
-                 TOPICLEN={MAX_TOPIC_LEN} NETWORK=prise PREFIX=(ov)@+ CHANMODES=,,,n \
-                 CHANLIMIT=#:{} :are supported by this server",
+                 TOPICLEN={MAX_TOPIC_LEN} NETWORK=prise PREFIX=(ov)@+ CHANMODES=,k,l,imnst \
+                 KEYLEN={MAX_KEY_LEN} MODES=4 CHANLIMIT=#:{} :are supported by this server",
                 hub.config().max_rooms_per_user
             ),
         );
@@ -379,13 +472,23 @@ impl IrcConn {
     }
 
     fn lusers(&mut self, hub: &Hub) {
-        let (users, rooms) = hub.counts();
+        let counts = hub.counts();
         self.numeric(
             "251",
-            &format!(":There are {users} users and 0 invisible on 1 servers"),
+            &format!(
+                ":There are {} users and {} invisible on 1 servers",
+                counts.users - counts.invisible,
+                counts.invisible
+            ),
         );
-        self.numeric("254", &format!("{rooms} :channels formed"));
-        self.numeric("255", &format!(":I have {users} clients and 0 servers"));
+        if counts.opers > 0 {
+            self.numeric("252", &format!("{} :operator(s) online", counts.opers));
+        }
+        self.numeric("254", &format!("{} :channels formed", counts.rooms));
+        self.numeric(
+            "255",
+            &format!(":I have {} clients and 0 servers", counts.users),
+        );
     }
 
     fn motd(&mut self, hub: &Hub) {
@@ -438,8 +541,8 @@ impl IrcConn {
     }
 
     /// JOIN's replies to the joiner: its own JOIN, the topic, the names.
-    async fn join(&mut self, session: &Session, room: &str) {
-        match session.join(room).await {
+    async fn join(&mut self, session: &Session, room: &str, key: Option<&str>) {
+        match session.join(room, key).await {
             Ok(joined) => {
                 let me = mask(&self.nick, Some(&session.ident()));
                 let line = format!(":{me} JOIN {}", joined.room);
@@ -447,7 +550,10 @@ impl IrcConn {
                 if !joined.topic.is_empty() {
                     self.numeric("332", &format!("{} :{}", joined.room, joined.topic));
                 }
-                self.names_reply(&joined.room, &joined.users);
+                let secret = session
+                    .modes(&joined.room)
+                    .is_ok_and(|(_, modes, _)| modes.secret);
+                self.names_reply(&joined.room, &joined.users, secret);
             }
             Err(e) => self.chat_error(&e, room),
         }
@@ -464,18 +570,22 @@ impl IrcConn {
     }
 
     /// 353 lines under the length limit, then 366.
-    fn names_reply(&mut self, room: &str, users: &[String]) {
-        let head = format!(":{SERVER_NAME} 353 {} = {room} :", self.nick);
+    fn names_reply(&mut self, room: &str, members: &[Member], secret: bool) {
+        let kind = if secret { '@' } else { '=' };
+        let head = format!(":{SERVER_NAME} 353 {} {kind} {room} :", self.nick);
         let mut line = String::new();
-        for user in users {
-            if !line.is_empty() && head.len() + line.len() + user.len() + 3 > MAX_BODY_LEN {
+        for member in members {
+            let prefix = self.caps.prefix(member.status);
+            let len = prefix.len() + member.nick.len();
+            if !line.is_empty() && head.len() + line.len() + len + 3 > MAX_BODY_LEN {
                 self.raw(&format!("{head}{line}"));
                 line.clear();
             }
             if !line.is_empty() {
                 line.push(' ');
             }
-            line.push_str(user);
+            line.push_str(prefix);
+            line.push_str(&member.nick);
         }
         if !line.is_empty() {
             self.raw(&format!("{head}{line}"));
@@ -483,12 +593,14 @@ impl IrcConn {
         self.numeric("366", &format!("{room} :End of /NAMES list"));
     }
 
-    fn who_line(&mut self, channel: &str, info: &UserInfo) {
+    fn who_line(&mut self, channel: &str, info: &UserInfo, status: Status) {
         let here = if info.away.is_some() { "G" } else { "H" };
+        let oper = if info.modes.oper { "*" } else { "" };
+        let prefix = self.caps.prefix(status);
         self.numeric(
             "352",
             &format!(
-                "{channel} {} {USER_HOST} {SERVER_NAME} {} {here} :0 {}",
+                "{channel} {} {USER_HOST} {SERVER_NAME} {} {here}{oper}{prefix} :0 {}",
                 info.ident, info.nick, info.realname
             ),
         );
@@ -546,14 +658,149 @@ impl IrcConn {
                 }
                 // RFC 2812: a NOTICE never gets an automatic reply.
                 Err(_) if notice => {}
-                Err(Error::NotInRoom(room)) if session.who(&room).is_ok() => {
-                    self.numeric("404", &format!("{room} :Cannot send to channel"));
-                }
                 Err(Error::RoomInvalid { room, .. }) => {
                     self.numeric("403", &format!("{room} :No such channel"));
                 }
                 Err(e) => self.room_error(session, &e, target),
             }
+        }
+    }
+
+    /// `MODE #room [changes [values]]`: show the modes, the (empty) ban list, or change them.
+    fn channel_mode(&mut self, session: &Session, target: &str, args: &[&str]) {
+        let (room, modes, inside) = match session.modes(target) {
+            Ok(found) => found,
+            Err(_) => {
+                self.numeric("403", &format!("{target} :No such channel"));
+                return;
+            }
+        };
+        let Some(changes) = args.first() else {
+            let (flags, values) = modes.describe(inside);
+            let mut line = format!("{room} {flags}");
+            for value in values {
+                line.push(' ');
+                line.push_str(&value);
+            }
+            self.numeric("324", &line);
+            return;
+        };
+        // Lists: bans are not kept (KICK and +i do that job); say the list is empty.
+        if changes.trim_start_matches('+') == "b" && args.len() == 1 {
+            self.numeric("368", &format!("{room} :End of channel ban list"));
+            return;
+        }
+        let mut values = args[1..].iter().copied();
+        let mut parsed = Vec::new();
+        let mut on = true;
+        for c in changes.chars() {
+            let change = match c {
+                '+' | '-' => {
+                    on = c == '+';
+                    continue;
+                }
+                'n' => ModeChange::NoExternal(on),
+                't' => ModeChange::TopicOps(on),
+                's' => ModeChange::Secret(on),
+                'i' => ModeChange::InviteOnly(on),
+                'm' => ModeChange::Moderated(on),
+                'k' if on => match values.next() {
+                    Some(key) => ModeChange::Key(Some(key.to_owned())),
+                    None => {
+                        self.need_more_params("MODE");
+                        continue;
+                    }
+                },
+                'k' => {
+                    // The key is a value of -k too; it is not checked.
+                    values.next();
+                    ModeChange::Key(None)
+                }
+                'l' if on => match values.next().map(|v| (v, v.parse::<usize>())) {
+                    Some((_, Ok(limit))) => ModeChange::Limit(Some(limit)),
+                    Some((value, Err(_))) => {
+                        self.numeric(
+                            "696",
+                            &format!("{room} l {value} :A limit is a number above 0"),
+                        );
+                        continue;
+                    }
+                    None => {
+                        self.need_more_params("MODE");
+                        continue;
+                    }
+                },
+                'l' => ModeChange::Limit(None),
+                'o' | 'v' => match values.next() {
+                    Some(nick) if c == 'o' => ModeChange::Op(nick.to_owned(), on),
+                    Some(nick) => ModeChange::Voice(nick.to_owned(), on),
+                    None => {
+                        self.need_more_params("MODE");
+                        continue;
+                    }
+                },
+                other => {
+                    self.numeric("472", &format!("{other} :is unknown mode char to me"));
+                    continue;
+                }
+            };
+            parsed.push(change);
+        }
+        if parsed.is_empty() {
+            return;
+        }
+        match session.set_modes(&room, &parsed) {
+            Ok((_, errors)) => {
+                for e in &errors {
+                    self.chat_error(e, &room);
+                }
+            }
+            Err(e) => self.room_error(session, &e, &room),
+        }
+    }
+
+    /// `MODE nick [changes]`: `i` and `w` on and off, `o` off.
+    fn user_mode(&mut self, session: &Session, changes: Option<&str>) {
+        let Some(changes) = changes else {
+            let modes = session.user_modes();
+            let mut flags = String::from("+");
+            for (on, c) in [
+                (modes.invisible, 'i'),
+                (modes.oper, 'o'),
+                (modes.wallops, 'w'),
+            ] {
+                if on {
+                    flags.push(c);
+                }
+            }
+            self.numeric("221", &flags);
+            return;
+        };
+        let mut on = true;
+        let mut applied = String::new();
+        let mut sign = None;
+        let mut unknown = false;
+        for c in changes.chars() {
+            match c {
+                '+' | '-' => on = c == '+',
+                'i' | 'w' | 'o' => {
+                    if session.set_user_mode(c, on) {
+                        if sign != Some(on) {
+                            applied.push(if on { '+' } else { '-' });
+                            sign = Some(on);
+                        }
+                        applied.push(c);
+                    }
+                }
+                _ => unknown = true,
+            }
+        }
+        if unknown {
+            self.numeric("501", ":Unknown MODE flag");
+        }
+        if !applied.is_empty() {
+            let nick = self.nick.clone();
+            self.raw_tagged(&format!(":{nick} MODE {nick} :{applied}"));
         }
     }
 
@@ -643,9 +890,11 @@ impl IrcConn {
                     }
                 }
                 Some(rooms) => {
+                    let mut keys = p.get(1).copied().unwrap_or("").split(',');
                     for room in rooms.split(',').filter(|r| !r.is_empty()) {
+                        let key = keys.next().filter(|k| !k.is_empty());
                         if room.starts_with('#') {
-                            Box::pin(self.join(session, room)).await;
+                            Box::pin(self.join(session, room, key)).await;
                         } else {
                             self.numeric("403", &format!("{room} :No such channel"));
                         }
@@ -694,10 +943,8 @@ impl IrcConn {
                             self.numeric("332", &format!("{room} :{}", topic));
                         }
                     }
-                    Ok((room, topic)) => {
-                        let me = mask(&self.nick, Some(&session.ident()));
-                        self.raw_tagged(&format!(":{me} TOPIC {room} :{}", topic));
-                    }
+                    // The hub tells every member, this client too: no echo here.
+                    Ok(_) => {}
                     Err(Error::TopicTooLong(max)) => self.raw(&format!(
                         ":{SERVER_NAME} FAIL TOPIC TOPIC_TOO_LONG {room} :A topic is at most {max} bytes"
                     )),
@@ -708,8 +955,10 @@ impl IrcConn {
                 None => self.numeric("366", "* :End of /NAMES list"),
                 Some(rooms) => {
                     for room in rooms.split(',').filter(|r| !r.is_empty()) {
-                        match session.users(Some(room)) {
-                            Ok((Some(room), users)) => self.names_reply(&room, &users),
+                        match (session.names(room), session.modes(room)) {
+                            (Ok((room, members)), Ok((_, modes, _))) if !members.is_empty() => {
+                                self.names_reply(&room, &members, modes.secret);
+                            }
                             _ => self.numeric("366", &format!("{room} :End of /NAMES list")),
                         }
                     }
@@ -719,12 +968,14 @@ impl IrcConn {
                 let mask_param = p.first().copied().unwrap_or("*");
                 if mask_param.starts_with('#') {
                     if let Ok((room, members)) = session.who(mask_param) {
-                        for info in &members {
-                            self.who_line(&room, info);
+                        for (info, status) in &members {
+                            self.who_line(&room, info, *status);
                         }
                     }
-                } else if let Some(info) = session.whois(mask_param) {
-                    self.who_line("*", &info);
+                } else {
+                    for info in session.who_mask(mask_param, WHO_MAX) {
+                        self.who_line("*", &info, Status::default());
+                    }
                 }
                 self.numeric("315", &format!("{mask_param} :End of /WHO list"));
             }
@@ -746,9 +997,22 @@ impl IrcConn {
                                         ),
                                     );
                                     if !info.rooms.is_empty() {
+                                        let rooms: Vec<String> = info
+                                            .rooms
+                                            .iter()
+                                            .map(|(room, status)| {
+                                                format!("{}{room}", self.caps.prefix(*status))
+                                            })
+                                            .collect();
                                         self.numeric(
                                             "319",
-                                            &format!("{} :{}", info.nick, info.rooms.join(" ")),
+                                            &format!("{} :{}", info.nick, rooms.join(" ")),
+                                        );
+                                    }
+                                    if info.modes.oper {
+                                        self.numeric(
+                                            "313",
+                                            &format!("{} :is an IRC operator", info.nick),
                                         );
                                     }
                                     self.numeric(
@@ -816,25 +1080,65 @@ impl IrcConn {
             }
             "MODE" => match p.first() {
                 None => self.need_more_params("MODE"),
-                Some(target) if target.starts_with('#') => match (p.get(1), session.who(target)) {
-                    (_, Err(_)) => self.numeric("403", &format!("{target} :No such channel")),
-                    (None, Ok((room, _))) => self.numeric("324", &format!("{room} +n")),
-                    (Some(&"b"), Ok((room, _))) => {
-                        self.numeric("368", &format!("{room} :End of channel ban list"));
-                    }
-                    (Some(modes), Ok(_)) => {
-                        for c in modes.chars().filter(|c| !matches!(c, '+' | '-')) {
-                            self.numeric("472", &format!("{c} :is unknown mode char to me"));
+                Some(target) if target.starts_with('#') => self.channel_mode(session, target, &p[1..]),
+                Some(target) if target.eq_ignore_ascii_case(&self.nick) => {
+                    self.user_mode(session, p.get(1).copied());
+                }
+                Some(target) if session.whois(target).is_some() => {
+                    self.numeric("502", ":Can't change mode for other users");
+                }
+                Some(target) => self.numeric("401", &format!("{target} :No such nick/channel")),
+            },
+            "KICK" => match (p.first(), p.get(1)) {
+                (Some(room), Some(nicks)) => {
+                    let reason = p.get(2).copied().unwrap_or("");
+                    for nick in nicks.split(',').filter(|n| !n.is_empty()).take(4) {
+                        if let Err(e) = session.kick(room, nick, reason) {
+                            self.room_error(session, &e, room);
                         }
                     }
+                }
+                _ => self.need_more_params("KICK"),
+            },
+            "INVITE" => match (p.first(), p.get(1)) {
+                (Some(nick), Some(room)) => match session.invite(nick, room) {
+                    Ok((nick, room)) => self.numeric("341", &format!("{nick} {room}")),
+                    Err(e) => self.room_error(session, &e, room),
                 },
-                Some(target) if target.eq_ignore_ascii_case(&self.nick) => {
-                    // User mode i is accepted and has no effect: nobody is listed by WHO *.
-                    if p.len() < 2 {
-                        self.numeric("221", "+i");
+                (None, _) => self.numeric("337", ":End of /INVITE list"),
+                (Some(_), None) => self.need_more_params("INVITE"),
+            },
+            "OPER" => match (p.first(), p.get(1)) {
+                (Some(name), Some(password)) => match session.oper(name, password) {
+                    Ok(()) => {
+                        self.numeric("381", ":You are now an IRC operator");
+                        let nick = self.nick.clone();
+                        self.raw(&format!(":{nick} MODE {nick} :+ow"));
+                    }
+                    Err(e) => self.chat_error(&e, name),
+                },
+                _ => self.need_more_params("OPER"),
+            },
+            "KILL" => match p.first() {
+                Some(nick) => {
+                    let reason = p.get(1).copied().unwrap_or("");
+                    match session.kill(nick, reason) {
+                        Ok(nick) => self.raw(&format!(
+                            ":{SERVER_NAME} NOTICE {} :Killed {nick}",
+                            self.nick
+                        )),
+                        Err(e) => self.chat_error(&e, nick),
                     }
                 }
-                Some(_) => self.numeric("502", ":Can't change mode for other users"),
+                None => self.need_more_params("KILL"),
+            },
+            "WALLOPS" => match p.first().filter(|t| !t.is_empty()) {
+                Some(text) => {
+                    if let Err(e) = session.wallops(text) {
+                        self.chat_error(&e, "WALLOPS");
+                    }
+                }
+                None => self.need_more_params("WALLOPS"),
             },
             "CHATHISTORY" => Box::pin(self.chathistory(session, p)).await,
             "PING" => match p.first() {
@@ -842,7 +1146,10 @@ impl IrcConn {
                 None => self.numeric("409", ":No origin specified"),
             },
             "PONG" => {}
-            "CAP" => self.cap(p),
+            "CAP" => {
+                self.cap(p);
+                session.set_away_notify(self.caps.away_notify);
+            }
             "USER" | "PASS" => self.numeric("462", ":You may not reregister"),
             "QUIT" => {
                 let reason = p.first().copied().unwrap_or("");
@@ -1005,6 +1312,7 @@ pub(crate) async fn serve(
     let Some((session, mut inbox)) = registered else {
         return;
     };
+    session.set_away_notify(conn.caps.away_notify);
     let shutting_down = shutdown.cancelled();
     tokio::pin!(shutting_down);
     let (mut keepalive, idle) = Keepalive::new(config.idle_timeout);
@@ -1048,8 +1356,12 @@ pub(crate) async fn serve(
             biased;
             () = &mut shutting_down => break ("Server shutting down".to_owned(), true),
             event = inbox.recv() => {
-                let Ok(event) = event else {
-                    break ("SendQ exceeded (you are not reading fast enough)".to_owned(), true);
+                let event = match event {
+                    Ok(event) => event,
+                    Err(Gone::TooSlow) => {
+                        break ("SendQ exceeded (you are not reading fast enough)".to_owned(), true);
+                    }
+                    Err(Gone::Killed(why)) => break (why, true),
                 };
                 conn.event(&event);
                 for event in inbox.try_recv_many(MAX_BATCH - 1) {

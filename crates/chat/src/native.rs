@@ -16,7 +16,7 @@ use crate::conn::{
     flush, read_more, release_and_flush, write_shared, ConnConfig, Flood, Idle, Keepalive,
     MAX_BATCH,
 };
-use crate::hub::{Hub, Inbox, Joined, Session};
+use crate::hub::{Gone, Hub, Inbox, Joined, Session};
 use crate::Error;
 
 /// The protocol versions this server speaks.
@@ -45,6 +45,7 @@ pub(crate) struct Request {
     pub(crate) before: Option<u64>,
     pub(crate) limit: Option<usize>,
     pub(crate) token: Option<Value>,
+    pub(crate) key: Option<String>,
 }
 
 fn now() -> String {
@@ -85,12 +86,20 @@ impl NativeConn {
             .iter()
             .map(|m| serde_json::to_value(m).unwrap_or(Value::Null))
             .collect();
+        let users: Vec<&str> = joined.users.iter().map(|m| m.nick.as_str()).collect();
+        let ops: Vec<&str> = joined
+            .users
+            .iter()
+            .filter(|m| m.status.op)
+            .map(|m| m.nick.as_str())
+            .collect();
         self.send(
             json!({
                 "type": "joined",
                 "room": joined.room,
                 "topic": joined.topic,
-                "users": joined.users,
+                "users": users,
+                "ops": ops,
                 "history": history,
             }),
             reference,
@@ -136,7 +145,7 @@ impl NativeConn {
             },
             "join" => match req.room.as_deref() {
                 None => self.error("bad_request", "join needs \"room\"", r),
-                Some(room) => match session.join(room).await {
+                Some(room) => match session.join(room, req.key.as_deref()).await {
                     Ok(joined) => self.joined(&joined, r),
                     Err(e) => self.chat_error(&e, r),
                 },
@@ -156,6 +165,26 @@ impl NativeConn {
                     }
                     Err(e) => self.chat_error(&e, r),
                 },
+            },
+            "kick" => match (req.room.as_deref(), req.nick.as_deref()) {
+                (Some(room), Some(nick)) => {
+                    match session.kick(room, nick, req.reason.as_deref().unwrap_or("")) {
+                        Ok((room, nick)) => {
+                            self.send(json!({"type": "ack", "room": room, "nick": nick}), r);
+                        }
+                        Err(e) => self.chat_error(&e, r),
+                    }
+                }
+                _ => self.error("bad_request", "kick needs \"room\" and \"nick\"", r),
+            },
+            "invite" => match (req.room.as_deref(), req.nick.as_deref()) {
+                (Some(room), Some(nick)) => match session.invite(nick, room) {
+                    Ok((nick, room)) => {
+                        self.send(json!({"type": "ack", "room": room, "nick": nick}), r);
+                    }
+                    Err(e) => self.chat_error(&e, r),
+                },
+                _ => self.error("bad_request", "invite needs \"room\" and \"nick\"", r),
             },
             "users" => match session.users(req.room.as_deref()) {
                 Ok((room, users)) => {
@@ -289,7 +318,7 @@ async fn handshake(
         conn.chat_error(&err, None);
     }
     let default_room = hub.config().default_room.clone();
-    match Box::pin(session.join(&default_room)).await {
+    match Box::pin(session.join(&default_room, None)).await {
         Ok(joined) => conn.joined(&joined, None),
         Err(e) => conn.chat_error(&e, None),
     }
@@ -364,9 +393,17 @@ pub(crate) async fn serve(
                 break;
             }
             event = inbox.recv() => {
-                let Ok(event) = event else {
-                    conn.error("too_slow", "you are not reading fast enough; disconnecting", None);
-                    break;
+                let event = match event {
+                    Ok(event) => event,
+                    Err(Gone::TooSlow) => {
+                        conn.error("too_slow", "you are not reading fast enough; disconnecting", None);
+                        break;
+                    }
+                    Err(Gone::Killed(why)) => {
+                        session.set_quit_reason(&why);
+                        conn.error("killed", &format!("disconnected by a server operator: {why}"), None);
+                        break;
+                    }
                 };
                 let more = inbox.try_recv_many(MAX_BATCH - 1);
                 if more.is_empty() && conn.out.is_empty() {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::conn::{flush, read_more, release_and_flush, ConnConfig, Flood, MAX_BATCH};
 use crate::event::{EventKind, Message};
-use crate::hub::{Hub, Session};
+use crate::hub::{Gone, Hub, Session};
 use crate::Error;
 
 /// The line an event becomes in text mode (without room prefix), with `\n`.
@@ -31,6 +31,36 @@ pub(crate) fn render(kind: &EventKind) -> String {
         EventKind::Topic {
             room, topic, by, ..
         } => format!("* {by} set the topic of {room}: {topic}\n"),
+        EventKind::Kick {
+            room,
+            by,
+            nick,
+            reason,
+            ..
+        } => with_reason(format!("* {by} put {nick} out of {room}"), reason),
+        EventKind::Mode {
+            room,
+            by,
+            modes,
+            args,
+            ..
+        } => {
+            let mut line = format!("* {by} set mode {modes}");
+            for arg in args {
+                line.push(' ');
+                line.push_str(arg);
+            }
+            let _ = writeln!(line, " on {room}");
+            line
+        }
+        EventKind::Invite { room, by, .. } => {
+            format!("* {by} invites you to {room}: /join {room}\n")
+        }
+        EventKind::Away { nick, message, .. } => match message {
+            Some(message) => format!("* {nick} is away: {message}\n"),
+            None => format!("* {nick} is back\n"),
+        },
+        EventKind::Wallops { from, text, .. } => format!("* [wallops from {from}] {text}\n"),
         EventKind::System { text, .. } => format!("* {text}\n"),
     }
 }
@@ -61,11 +91,13 @@ fn clock(ts: SystemTime) -> String {
 const HELP: &str = "\
 * Commands:
 *   /nick NAME (or /nom NAME)   change your name
-*   /join ROOM                  join a room (created if new) and talk there
+*   /join ROOM [KEY]            join a room (created if new: you are its operator)
 *   /part [ROOM]                leave a room (the current one by default)
 *   /msg NICK TEXT              private message
 *   /me TEXT                    action: * you TEXT
 *   /topic [TEXT]               show or set the current room's topic
+*   /kick NICK [REASON]         put someone out of the current room (operators, marked @)
+*   /invite NICK [ROOM]         invite someone to the current room (or ROOM)
 *   /who [ROOM]                 who is in the room (or * for everyone)
 *   /rooms                      list rooms
 *   /history [N]                the last N messages of the current room
@@ -102,13 +134,38 @@ impl TextConn {
         }
         let bytes: Bytes = event.text();
         self.out.extend_from_slice(&bytes);
+        if let EventKind::Kick { room, .. } = event.kind() {
+            // Put out of the room talked in: talk in another one.
+            if self.current.as_deref() == Some(room.as_str()) && !self.session.is_in(room) {
+                self.current = self.session.rooms().pop();
+                self.where_now();
+            }
+        }
     }
 
-    async fn join(&mut self, room: &str) {
-        match self.session.join(room).await {
+    fn where_now(&mut self) {
+        match &self.current {
+            Some(room) => self.line(&format!("* You are talking in {room}")),
+            None => self.line("* You are in no room; /join ROOM to talk"),
+        }
+    }
+
+    async fn join(&mut self, room: &str, key: Option<&str>) {
+        match self.session.join(room, key).await {
             Ok(joined) => {
                 self.current = Some(joined.room.clone());
-                let users = joined.users.join(", ");
+                let users = joined
+                    .users
+                    .iter()
+                    .map(|m| {
+                        if m.status.op {
+                            format!("@{}", m.nick)
+                        } else {
+                            m.nick.clone()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 self.line(&format!(
                     "* You are in {} ({} here: {users}). Type /help for commands.",
                     joined.room,
@@ -154,8 +211,36 @@ impl TextConn {
                 Ok(_) => self.line(&format!("* You are now known as {rest}")),
                 Err(e) => self.error(&e),
             },
-            "join" if rest.is_empty() => self.line("! Usage: /join ROOM"),
-            "join" => self.join(rest).await,
+            "join" if rest.is_empty() => self.line("! Usage: /join ROOM [KEY]"),
+            "join" => {
+                let (room, key) = match rest.split_once(' ') {
+                    Some((room, key)) => (room, Some(key.trim())),
+                    None => (rest, None),
+                };
+                self.join(room, key).await;
+            }
+            "kick" => match rest.split_once(' ').unwrap_or((rest, "")) {
+                ("", _) => self.line("! Usage: /kick NICK [REASON]"),
+                (nick, reason) => {
+                    let room = self.current.clone().unwrap_or_default();
+                    if let Err(e) = self.session.kick(&room, nick, reason.trim()) {
+                        self.error(&e);
+                    }
+                }
+            },
+            "invite" => match rest.split_once(' ').unwrap_or((rest, "")) {
+                ("", _) => self.line("! Usage: /invite NICK [ROOM]"),
+                (nick, room) => {
+                    let room = match room.trim() {
+                        "" => self.current.clone().unwrap_or_default(),
+                        room => room.to_owned(),
+                    };
+                    match self.session.invite(nick, &room) {
+                        Ok((nick, room)) => self.line(&format!("* You invited {nick} to {room}")),
+                        Err(e) => self.error(&e),
+                    }
+                }
+            },
             "part" | "leave" => {
                 let room = if rest.is_empty() {
                     self.current.clone().unwrap_or_default()
@@ -168,10 +253,7 @@ impl TextConn {
                         if self.current.as_deref() == Some(left.as_str()) {
                             self.current = self.session.rooms().pop();
                         }
-                        match &self.current {
-                            Some(room) => self.line(&format!("* You are talking in {room}")),
-                            None => self.line("* You are in no room; /join ROOM to talk"),
-                        }
+                        self.where_now();
                     }
                     Err(e) => self.error(&e),
                 }
@@ -300,7 +382,7 @@ pub(crate) async fn serve(
         }
     }
     let default_room = hub.config().default_room.clone();
-    Box::pin(conn.join(&default_room)).await;
+    Box::pin(conn.join(&default_room, None)).await;
 
     let mut codec = LineCodec::new(config.max_line_len);
     // Registered once, not once per delivered event.
@@ -336,9 +418,17 @@ pub(crate) async fn serve(
                 break;
             }
             event = inbox.recv() => {
-                let Ok(event) = event else {
-                    conn.line("! You are not reading fast enough; disconnecting.");
-                    break;
+                let event = match event {
+                    Ok(event) => event,
+                    Err(Gone::TooSlow) => {
+                        conn.line("! You are not reading fast enough; disconnecting.");
+                        break;
+                    }
+                    Err(Gone::Killed(why)) => {
+                        conn.session.set_quit_reason(&why);
+                        conn.line(&format!("! Disconnected by a server operator: {why}"));
+                        break;
+                    }
                 };
                 conn.event(&event);
                 for event in inbox.try_recv_many(MAX_BATCH - 1) {

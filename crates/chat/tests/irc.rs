@@ -34,7 +34,9 @@ async fn irc_client(addr: SocketAddr, nick: &str, caps: &str) -> Raw {
 
 #[tokio::test]
 async fn python_irc_client_gets_the_right_numerics() {
-    let server = start(config(None)).await;
+    let mut config = config(None);
+    config.hub.opers = vec![("admin".into(), "s3cret".into())];
+    let server = start(config).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/irc_client.py");
     let run = tokio::process::Command::new("python3")
         .arg(script)
@@ -71,7 +73,7 @@ async fn irc_native_and_text_users_share_a_room() {
                 .next_back()
                 .unwrap()
                 .split(' ')
-                .any(|n| n == nick),
+                .any(|n| n.trim_start_matches(['@', '+']) == nick),
             "{names}"
         );
     }
@@ -367,6 +369,78 @@ async fn an_irc_client_that_stops_reading_is_closed_and_others_get_everything() 
     );
     reader
         .until(|l| l == ":slow!~slow@prise QUIT :SendQ exceeded (you are not reading fast enough)")
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn room_operators_and_server_operators_act_across_front_doors() {
+    let mut config = config(None);
+    config.hub.opers = vec![("root".into(), "hunter2".into())];
+    let server = start(config).await;
+    let mut nina = native_client(server.addr, "nina").await;
+    let mut ivan = irc_client(server.addr, "ivan", "").await;
+    let mut carol = text_client(server.addr, "carol").await;
+
+    // A native user creates #club and is its operator.
+    nina.send_json(json!({"type": "join", "room": "club", "ref": 1}))
+        .await;
+    let joined = nina.until_type("joined").await;
+    assert_eq!(joined["ops"], json!(["nina"]));
+    ivan.send("JOIN #club\r").await;
+    let names = ivan.until(|l| l.contains(" 353 ")).await;
+    assert!(names.ends_with(":ivan @nina"), "{names}");
+    carol.send("/join club").await;
+    carol
+        .until(|l| l.starts_with("* You are in #club (3 here: carol, ivan, @nina)"))
+        .await;
+
+    // Only operators kick, whatever their door.
+    ivan.send("KICK #club carol\r").await;
+    ivan.until(|l| l.contains(" 482 ivan #club ")).await;
+    carol.send("/kick ivan").await;
+    carol
+        .until(|l| l == "! only operators of #club may do that")
+        .await;
+    nina.send_json(
+        json!({"type": "kick", "room": "#club", "nick": "carol", "reason": "test", "ref": 2}),
+    )
+    .await;
+    let ack = nina.until_type("ack").await;
+    assert_eq!(
+        (ack["room"].as_str(), ack["nick"].as_str()),
+        (Some("#club"), Some("carol"))
+    );
+    ivan.until(|l| l == ":nina!native@prise KICK #club carol :test")
+        .await;
+    carol
+        .until(|l| l == "* nina put carol out of #club (test)")
+        .await;
+    carol.until(|l| l == "* You are talking in #general").await;
+
+    // An operator's mode change reaches every door.
+    ivan.send("MODE #club +i\r").await;
+    ivan.until(|l| l.contains(" 482 ")).await;
+    nina.send_json(json!({"type": "invite", "room": "#club", "nick": "carol", "ref": 3}))
+        .await;
+    nina.until_type("ack").await;
+    carol
+        .until(|l| l == "* nina invites you to #club: /join #club")
+        .await;
+
+    // A server operator on IRC disconnects a native user; the others see why.
+    ivan.send("KILL nina :enough\r").await;
+    ivan.until(|l| l.contains(" 481 ")).await;
+    ivan.send("OPER root hunter2\r").await;
+    ivan.until(|l| l.contains(" 381 ")).await;
+    ivan.send("KILL nina :enough\r").await;
+    let error = nina.until_type("error").await;
+    assert_eq!(error["code"], "killed");
+    assert!(nina.rest().await.is_empty());
+    carol
+        .until(|l| l == "* nina quit (Killed (ivan (enough)))")
+        .await;
+    ivan.until(|l| l == ":nina!native@prise QUIT :Killed (ivan (enough))")
         .await;
     server.stop().await;
 }

@@ -105,6 +105,11 @@ pub(crate) struct ChatServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub(crate) irc_tls: Option<String>,
 
+    /// A server operator for IRC's OPER, as NAME:PASSWORD (repeatable). Prefer the config
+    /// file (`oper = ["name:password"]`): command lines are visible to every local user.
+    #[arg(long, value_name = "NAME:PASSWORD", value_parser = parse_oper)]
+    pub(crate) oper: Vec<(String, String)>,
+
     /// Messages per second one client may send in the long run (0: no limit, for benchmarks).
     #[arg(long, value_name = "RATE", default_value_t = 5.0)]
     pub(crate) flood_rate: f64,
@@ -313,6 +318,19 @@ pub(crate) struct TimeoutArgs {
 
 fn duration(text: &str) -> Result<Duration, String> {
     prise_core::duration::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// `NAME:PASSWORD` for `--oper`.
+fn parse_oper(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, password)) if !name.is_empty() && !password.is_empty() => {
+            if name.contains(char::is_whitespace) {
+                return Err("the operator name has no spaces".into());
+            }
+            Ok((name.to_owned(), password.to_owned()))
+        }
+        _ => Err("expected NAME:PASSWORD, both non-empty".into()),
+    }
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     config.hub.motd = args.motd;
     config.hub.default_room = default_room;
     config.hub.replay = args.replay;
+    config.hub.opers = args.oper;
     config.conn.flood_rate = args.flood_rate.max(0.0);
     config.conn.flood_burst = args.flood_burst;
     config.conn.idle_timeout = args.idle_timeout;
@@ -267,8 +268,21 @@ pub(crate) fn request(line: &str, current: Option<&str>) -> Result<Option<Value>
     let req = match (name.to_ascii_lowercase().as_str(), rest) {
         ("nick" | "nom", "") => return Err("usage: /nick NewName".into()),
         ("nick" | "nom", nick) => json!({"type": "nick", "nick": nick}),
-        ("join", "") => return Err("usage: /join ROOM".into()),
-        ("join", room) => json!({"type": "join", "room": room}),
+        ("join", "") => return Err("usage: /join ROOM [KEY]".into()),
+        ("join", rest) => match rest.split_once(' ') {
+            Some((room, key)) => json!({"type": "join", "room": room, "key": key.trim()}),
+            None => json!({"type": "join", "room": rest}),
+        },
+        ("kick", "") => return Err("usage: /kick NICK [REASON]".into()),
+        ("kick", rest) => {
+            let (nick, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+            json!({"type": "kick", "room": room()?, "nick": nick, "reason": reason.trim()})
+        }
+        ("invite", "") => return Err("usage: /invite NICK [ROOM]".into()),
+        ("invite", rest) => match rest.split_once(' ') {
+            Some((nick, room)) => json!({"type": "invite", "nick": nick, "room": room.trim()}),
+            None => json!({"type": "invite", "nick": rest, "room": room()?}),
+        },
         ("part" | "leave", "") => json!({"type": "part", "room": room()?}),
         ("part" | "leave", room) => json!({"type": "part", "room": room}),
         ("msg" | "query", rest) => match rest.split_once(' ') {
@@ -289,11 +303,10 @@ pub(crate) fn request(line: &str, current: Option<&str>) -> Result<Option<Value>
             json!({"type": "history", "room": room()?, "limit": n.parse::<u32>().unwrap_or(20)})
         }
         ("quit" | "exit", reason) => json!({"type": "quit", "reason": reason}),
-        ("help", _) => {
-            return Err(
-                "commands: /nick /join /part /msg /me /topic /who /rooms /history /quit".into(),
-            )
-        }
+        ("help", _) => return Err(
+            "commands: /nick /join /part /msg /me /topic /kick /invite /who /rooms /history /quit"
+                .into(),
+        ),
         (other, _) => return Err(format!("unknown command /{other}; /help lists them")),
     };
     Ok(Some(req))
@@ -379,6 +392,42 @@ fn render(v: &Value, current: Option<&str>) -> Option<String> {
             s("by"),
             s("room"),
             s("topic")
+        ),
+        "kick" => {
+            let reason = match s("reason") {
+                r if r.is_empty() => String::new(),
+                r => format!(" ({r})"),
+            };
+            format!(
+                "* {} put {} out of {}{reason}",
+                s("by"),
+                s("nick"),
+                s("room")
+            )
+        }
+        "mode" => {
+            let args: Vec<&str> = v["args"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let args = if args.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", args.join(" "))
+            };
+            format!(
+                "* {} set mode {}{args} on {}",
+                s("by"),
+                s("modes"),
+                s("room")
+            )
+        }
+        "invite" => format!(
+            "* {} invites you to {}: /join {}",
+            s("by"),
+            s("room"),
+            s("room")
         ),
         "system" => format!("* {}", s("text")),
         "welcome" => format!("* {}", s("motd")),

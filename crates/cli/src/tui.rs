@@ -208,6 +208,40 @@ impl App {
                     self.notice(target, format!("{nick} left"));
                 }
             }
+            "kick" => {
+                let room = s("room");
+                let target = self.conversation(&room);
+                let nick = s("nick");
+                if let Some(members) = self.members.get_mut(&room.to_lowercase()) {
+                    members.retain(|n| n != &nick);
+                }
+                let reason = match s("reason") {
+                    r if r.is_empty() => String::new(),
+                    r => format!(" ({r})"),
+                };
+                self.notice(target, format!("{} put {nick} out{reason}", s("by")));
+            }
+            "mode" => {
+                let target = self.conversation(&s("room"));
+                let args: Vec<&str> = v["args"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let text = format!("{} set mode {} {}", s("by"), s("modes"), args.join(" "));
+                self.notice(target, text.trim_end().to_owned());
+            }
+            "invite" => {
+                let target = self.active;
+                self.notice(
+                    target,
+                    format!(
+                        "{} invites you to {}: /join {}",
+                        s("by"),
+                        s("room"),
+                        s("room")
+                    ),
+                );
+            }
             "quit" | "nick" => {
                 let (old, new) = if v["type"] == "quit" {
                     (s("nick"), None)
