@@ -1,11 +1,13 @@
 //! What the text and native front doors share: the outgoing buffer, flood control, limits.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use prise_core::stream::Stream;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Limits and timeouts of one connection.
 #[derive(Debug, Clone)]
@@ -114,41 +116,76 @@ impl Keepalive {
 
 /// The end of each turn of a connection loop: drop a used-up read buffer, then write what the
 /// turn produced.
-pub(crate) async fn release_and_flush(
-    stream: &mut Stream,
+pub(crate) fn release_and_flush<'a>(
+    stream: &'a mut Stream,
     input: &mut BytesMut,
-    out: &mut BytesMut,
+    out: &'a mut BytesMut,
     timeout: Duration,
-) -> std::io::Result<()> {
+) -> impl Future<Output = std::io::Result<()>> + 'a {
     release_if_empty(input);
-    flush(stream, out, timeout).await
+    flush(stream, out, timeout)
 }
 
 /// Write everything in `out` within the write timeout, then clear it.
-pub(crate) async fn flush(
-    stream: &mut Stream,
-    out: &mut BytesMut,
+///
+/// The socket almost always takes the whole buffer at once: that is tried first, without a
+/// timer. Only a client that is not reading gets the timed, boxed wait ([`write_rest`]), so
+/// the timer's state is not part of every connection's future. (These are plain functions
+/// returning `async move` blocks: an `async fn` would keep a second copy of its arguments in
+/// the state of every connection that awaits it.)
+#[allow(clippy::manual_async_fn)] // see `flush`: keeps one copy of the arguments
+pub(crate) fn flush<'a>(
+    stream: &'a mut Stream,
+    out: &'a mut BytesMut,
     timeout: Duration,
-) -> std::io::Result<()> {
-    if out.is_empty() {
-        return Ok(());
+) -> impl Future<Output = std::io::Result<()>> + 'a {
+    async move {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let sent = std::future::poll_fn(|cx| Poll::Ready(write_now(stream, cx, out))).await?;
+        if sent < out.len() {
+            Box::pin(write_rest(stream, &out[sent..], timeout)).await?;
+        }
+        // Give the buffer back: an idle connection holds no write buffer. The next burst
+        // allocates again, once per batch, not once per event.
+        *out = BytesMut::new();
+        Ok(())
     }
-    match tokio::time::timeout(timeout, stream.write_all(out)).await {
-        Ok(result) => result?,
-        Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
-    }
-    // Give the buffer back: an idle connection holds no write buffer. The next burst
-    // allocates again, once per batch, not once per event.
-    *out = BytesMut::new();
-    Ok(())
 }
 
 /// Write bytes shared with other connections (an event's serialized form) within the timeout.
-pub(crate) async fn write_shared(
-    stream: &mut Stream,
-    bytes: &[u8],
+#[allow(clippy::manual_async_fn)] // see `flush`: keeps one copy of the arguments
+pub(crate) fn write_shared<'a>(
+    stream: &'a mut Stream,
+    bytes: &'a [u8],
     timeout: Duration,
-) -> std::io::Result<()> {
+) -> impl Future<Output = std::io::Result<()>> + 'a {
+    async move {
+        let sent = std::future::poll_fn(|cx| Poll::Ready(write_now(stream, cx, bytes))).await?;
+        if sent < bytes.len() {
+            Box::pin(write_rest(stream, &bytes[sent..], timeout)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Write what the socket takes without waiting; returns how many bytes that was.
+fn write_now(stream: &mut Stream, cx: &mut Context<'_>, bytes: &[u8]) -> std::io::Result<usize> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match Pin::new(&mut *stream).poll_write(cx, &bytes[sent..]) {
+            Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => sent += n,
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => break,
+        }
+    }
+    Ok(sent)
+}
+
+/// Write the rest once the socket takes it, within the timeout.
+async fn write_rest(stream: &mut Stream, bytes: &[u8], timeout: Duration) -> std::io::Result<()> {
     match tokio::time::timeout(timeout, stream.write_all(bytes)).await {
         Ok(result) => result,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
@@ -165,7 +202,9 @@ const READ_CHUNK: usize = 4096;
 /// Cancel safe: bytes are only ever added to `input`.
 pub(crate) async fn read_more(stream: &mut Stream, input: &mut BytesMut) -> std::io::Result<usize> {
     if input.is_empty() {
-        stream.readable().await?;
+        // A poll, not `Stream::readable`'s future: this wait is part of every idle
+        // connection's state, and the poll form keeps no waiter of its own.
+        std::future::poll_fn(|cx| stream.poll_read_ready(cx)).await?;
     }
     input.reserve(READ_CHUNK);
     stream.read_buf(input).await

@@ -341,6 +341,8 @@ pub enum Gone {
     TooSlow,
     /// A server operator disconnected it; the text is the quit reason others see.
     Killed(String),
+    /// The server is shutting down.
+    Shutdown,
 }
 
 /// A connection's end of its user's queue.
@@ -467,6 +469,8 @@ impl Room {
 struct State {
     users: HashMap<String, Arc<User>>,
     rooms: HashMap<String, Room>,
+    /// Set by [`Hub::shut_down`]: users who arrive later are told at once.
+    closing: bool,
 }
 
 struct Inner {
@@ -614,6 +618,9 @@ impl Hub {
             self.inner.config.queue_len,
         ));
         state.users.insert(fold(&chosen), Arc::clone(&user));
+        if state.closing {
+            user.close(Gone::Shutdown);
+        }
         drop(state);
         let inbox = Inbox {
             user: Arc::clone(&user),
@@ -653,6 +660,9 @@ impl Hub {
             self.inner.config.queue_len,
         ));
         state.users.insert(fold(nick), Arc::clone(&user));
+        if state.closing {
+            user.close(Gone::Shutdown);
+        }
         drop(state);
         let inbox = Inbox {
             user: Arc::clone(&user),
@@ -684,6 +694,19 @@ impl Hub {
                 return nick;
             }
             attempt += 1;
+        }
+    }
+
+    /// End every connection (and any that registers from now on) with [`Gone::Shutdown`]:
+    /// each front door says goodbye in its own words and closes. One flag in each user's
+    /// queue, rather than a shutdown future held by every connection.
+    pub fn shut_down(&self) {
+        let mut state = lock(&self.inner.state);
+        state.closing = true;
+        let users: Vec<Arc<User>> = state.users.values().cloned().collect();
+        drop(state);
+        for user in users {
+            user.close(Gone::Shutdown);
         }
     }
 

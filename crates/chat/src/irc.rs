@@ -871,6 +871,25 @@ impl IrcConn {
         }
     }
 
+    /// Handle one raw line from a registered client: checked and parsed here, inside the boxed
+    /// future, so none of it stays in the connection's state.
+    async fn line(&mut self, session: &Session, hub: &Hub, raw: bytes::Bytes) -> Next {
+        let Ok(text) = std::str::from_utf8(&raw) else {
+            self.raw(&format!(
+                ":{SERVER_NAME} FAIL * INVALID_UTF8 :Lines must be UTF-8; that one was dropped"
+            ));
+            return Next::Go;
+        };
+        match parse(text) {
+            Ok(line) => self.command(session, hub, line).await,
+            Err(ParseError::TooLong) => {
+                self.numeric("417", ":Input line was too long");
+                Next::Go
+            }
+            Err(ParseError::NoCommand) => Next::Go,
+        }
+    }
+
     /// Handle one line from a registered client.
     #[allow(clippy::too_many_lines)]
     async fn command(&mut self, session: &Session, hub: &Hub, line: Line<'_>) -> Next {
@@ -1291,7 +1310,7 @@ async fn register(
 
 /// Serve one IRC client. `input` holds bytes already read while sniffing.
 pub(crate) async fn serve(
-    mut stream: Stream,
+    mut stream: Box<Stream>,
     mut input: BytesMut,
     hub: Hub,
     config: &ConnConfig,
@@ -1305,16 +1324,15 @@ pub(crate) async fn serve(
         batches: 0,
     };
     let mut codec = LineCodec::new(config.max_line_len);
-    let registered = tokio::select! {
+    // Until registered the user is not in the hub, so the shutdown token is watched here;
+    // afterwards the hub's queue says it (hub::Gone::Shutdown).
+    let Some((session, mut inbox)) = (tokio::select! {
         registered = Box::pin(register(&mut stream, &mut input, &mut codec, &mut conn, &hub, config)) => registered,
         () = shutdown.cancelled() => None,
-    };
-    let Some((session, mut inbox)) = registered else {
+    }) else {
         return;
     };
     session.set_away_notify(conn.caps.away_notify);
-    let shutting_down = shutdown.cancelled();
-    tokio::pin!(shutting_down);
     let (mut keepalive, idle) = Keepalive::new(config.idle_timeout);
     tokio::pin!(idle);
     // Why the connection ends, and whether the server decided it (then that is the quit reason
@@ -1323,20 +1341,8 @@ pub(crate) async fn serve(
         loop {
             match codec.decode(&mut input) {
                 Ok(Some(raw)) => {
-                    let Ok(text) = std::str::from_utf8(&raw) else {
-                        conn.raw(&format!(":{SERVER_NAME} FAIL * INVALID_UTF8 :Lines must be UTF-8; that one was dropped"));
-                        continue;
-                    };
-                    match parse(text) {
-                        Ok(line) => {
-                            if let Next::Quit(reason) =
-                                Box::pin(conn.command(&session, &hub, line)).await
-                            {
-                                break 'serve (reason, false);
-                            }
-                        }
-                        Err(ParseError::TooLong) => conn.numeric("417", ":Input line was too long"),
-                        Err(ParseError::NoCommand) => {}
+                    if let Next::Quit(reason) = Box::pin(conn.line(&session, &hub, raw)).await {
+                        break 'serve (reason, false);
                     }
                 }
                 Ok(None) => break,
@@ -1354,7 +1360,6 @@ pub(crate) async fn serve(
         }
         tokio::select! {
             biased;
-            () = &mut shutting_down => break ("Server shutting down".to_owned(), true),
             event = inbox.recv() => {
                 let event = match event {
                     Ok(event) => event,
@@ -1362,6 +1367,7 @@ pub(crate) async fn serve(
                         break ("SendQ exceeded (you are not reading fast enough)".to_owned(), true);
                     }
                     Err(Gone::Killed(why)) => break (why, true),
+                    Err(Gone::Shutdown) => break ("Server shutting down".to_owned(), true),
                 };
                 conn.event(&event);
                 for event in inbox.try_recv_many(MAX_BATCH - 1) {

@@ -106,6 +106,17 @@ impl NativeConn {
         );
     }
 
+    /// Handle one line after the hello. Returns false when the client quits.
+    async fn line(&mut self, session: &Session, line: bytes::Bytes) -> bool {
+        match parse(&line) {
+            Ok(req) => self.request(session, req).await,
+            Err((code, text)) => {
+                self.error(code, &text, None);
+                true
+            }
+        }
+    }
+
     /// Handle one request after the hello. Returns false when the client quits.
     async fn request(&mut self, session: &Session, req: Request) -> bool {
         let r = req.reference.as_ref();
@@ -328,7 +339,7 @@ async fn handshake(
 
 /// Serve one native client. `input` holds the bytes already read while sniffing.
 pub(crate) async fn serve(
-    mut stream: Stream,
+    mut stream: Box<Stream>,
     mut input: BytesMut,
     hub: Hub,
     config: &ConnConfig,
@@ -340,34 +351,26 @@ pub(crate) async fn serve(
     };
     let mut codec = LineCodec::new(config.max_line_len);
 
-    let Some((session, mut inbox)) = Box::pin(handshake(
-        &mut stream,
-        &mut input,
-        &mut codec,
-        &mut conn,
-        &hub,
-        config,
-    ))
-    .await
-    else {
+    // Until the hello is done the user is not in the hub, so the shutdown token is watched
+    // here; afterwards the hub's queue says it (hub::Gone::Shutdown).
+    let Some((session, mut inbox)) = (tokio::select! {
+        done = Box::pin(handshake(&mut stream, &mut input, &mut codec, &mut conn, &hub, config)) => done,
+        () = shutdown.cancelled() => None,
+    }) else {
         return;
     };
-    // Registered once, not once per delivered event.
-    let shutting_down = shutdown.cancelled();
-    tokio::pin!(shutting_down);
     let (mut keepalive, idle) = Keepalive::new(config.idle_timeout);
     tokio::pin!(idle);
     'serve: loop {
         loop {
             match codec.decode(&mut input) {
-                Ok(Some(line)) => match parse(&line) {
-                    Ok(req) => {
-                        if !Box::pin(conn.request(&session, req)).await {
-                            break 'serve;
-                        }
+                Ok(Some(line)) => {
+                    // Parsed inside the boxed future: a request is a few hundred bytes that
+                    // would otherwise stay in every idle connection's state.
+                    if !Box::pin(conn.line(&session, line)).await {
+                        break 'serve;
                     }
-                    Err((code, text)) => conn.error(code, &text, None),
-                },
+                }
                 Ok(None) => break,
                 Err(CodecError::LineTooLong { max }) => {
                     conn.error(
@@ -388,10 +391,6 @@ pub(crate) async fn serve(
         }
         tokio::select! {
             biased;
-            () = &mut shutting_down => {
-                conn.error("server_shutdown", "the server is shutting down", None);
-                break;
-            }
             event = inbox.recv() => {
                 let event = match event {
                     Ok(event) => event,
@@ -402,6 +401,10 @@ pub(crate) async fn serve(
                     Err(Gone::Killed(why)) => {
                         session.set_quit_reason(&why);
                         conn.error("killed", &format!("disconnected by a server operator: {why}"), None);
+                        break;
+                    }
+                    Err(Gone::Shutdown) => {
+                        conn.error("server_shutdown", "the server is shutting down", None);
                         break;
                     }
                 };

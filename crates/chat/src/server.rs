@@ -146,6 +146,15 @@ pub async fn run_doors(
             shutdown.clone(),
         ));
     }
+    // On shutdown every connection is told through its queue (hub::Gone::Shutdown).
+    let closer = {
+        let hub = hub.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            hub.shut_down();
+        })
+    };
     let mut result = Ok(());
     while let Some(done) = doors.join_next().await {
         let failure = match done {
@@ -157,6 +166,7 @@ pub async fn run_doors(
         shutdown.cancel();
         result = Err(Error::Protocol(format!("chat listener: {failure}")));
     }
+    closer.abort();
     hub.flush().await;
     result
 }
@@ -181,12 +191,16 @@ fn serve_door(
     serve(listener, options, shutdown, move |conn| {
         let hub = hub.clone();
         let config = Arc::clone(&conn_config);
+        // Boxed before the connection's future is made: that future lives as long as the
+        // client, and each async layer would otherwise keep its own copy of the stream's
+        // slot (about 120 bytes a layer, a good part of an idle connection's memory).
+        let mut stream = Box::new(conn.stream);
+        let shutdown = conn.shutdown;
         async move {
             if door != Door::Any {
-                crate::irc::serve(conn.stream, BytesMut::new(), hub, &config, conn.shutdown).await;
+                crate::irc::serve(stream, BytesMut::new(), hub, &config, shutdown).await;
                 return;
             }
-            let mut stream = conn.stream;
             let mut input = BytesMut::with_capacity(1024);
             // Sniffing reads into a small buffer; the front doors release it once used.
             // With TLS configured, a plain stream has already been sniffed by core: either its
@@ -203,11 +217,11 @@ fn serve_door(
             }
             let native = input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
             if native {
-                crate::native::serve(stream, input, hub, &config, conn.shutdown).await;
+                crate::native::serve(stream, input, hub, &config, shutdown).await;
             } else if crate::irc::looks_like_irc(&input) {
-                crate::irc::serve(stream, input, hub, &config, conn.shutdown).await;
+                crate::irc::serve(stream, input, hub, &config, shutdown).await;
             } else {
-                crate::text::serve(stream, input, hub, &config, conn.shutdown).await;
+                crate::text::serve(stream, input, hub, &config).await;
             }
         }
     })

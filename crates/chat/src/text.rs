@@ -10,7 +10,6 @@ use bytes::{Bytes, BytesMut};
 use prise_core::codec::{CodecError, LineCodec};
 use prise_core::stream::Stream;
 use tokio_util::codec::Decoder;
-use tokio_util::sync::CancellationToken;
 
 use crate::conn::{flush, read_more, release_and_flush, ConnConfig, Flood, MAX_BATCH};
 use crate::event::{EventKind, Message};
@@ -356,13 +355,13 @@ impl TextConn {
     }
 }
 
-/// Serve one text-mode client. `input` holds bytes already read while sniffing.
+/// Serve one text-mode client. `input` holds bytes already read while sniffing. The user is
+/// in the hub from the first moment, so shutdown reaches it through its queue.
 pub(crate) async fn serve(
-    mut stream: Stream,
+    mut stream: Box<Stream>,
     mut input: BytesMut,
     hub: Hub,
     config: &ConnConfig,
-    shutdown: CancellationToken,
 ) {
     let peer = stream.peer_addr();
     let (session, mut inbox, _) = hub.connect(None, "text");
@@ -386,8 +385,6 @@ pub(crate) async fn serve(
 
     let mut codec = LineCodec::new(config.max_line_len);
     // Registered once, not once per delivered event.
-    let shutting_down = shutdown.cancelled();
-    tokio::pin!(shutting_down);
     'serve: loop {
         // Lines already buffered first: a client may send many in one packet.
         loop {
@@ -413,10 +410,6 @@ pub(crate) async fn serve(
         }
         tokio::select! {
             biased;
-            () = &mut shutting_down => {
-                conn.line("* The server is shutting down. Bye!");
-                break;
-            }
             event = inbox.recv() => {
                 let event = match event {
                     Ok(event) => event,
@@ -427,6 +420,10 @@ pub(crate) async fn serve(
                     Err(Gone::Killed(why)) => {
                         conn.session.set_quit_reason(&why);
                         conn.line(&format!("! Disconnected by a server operator: {why}"));
+                        break;
+                    }
+                    Err(Gone::Shutdown) => {
+                        conn.line("* The server is shutting down. Bye!");
                         break;
                     }
                 };

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -102,6 +102,95 @@ pub struct Connection {
     pub shutdown: CancellationToken,
 }
 
+/// An accepted connection on its way to its handler.
+struct Accepted<H> {
+    tcp: TcpStream,
+    peer: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    handler: Arc<H>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    options: Arc<ServeOptions>,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+}
+
+/// One connection's task: TLS if it asks for it, then the handler, until it returns or the
+/// grace period ends.
+async fn run_connection<H, F>(accepted: Box<Accepted<H>>)
+where
+    H: Fn(Connection) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let Accepted {
+        tcp,
+        peer,
+        permit,
+        handler,
+        acceptor,
+        options,
+        shutdown,
+        abort,
+    } = *accepted;
+    let _permit = permit;
+    // Boxed: a TLS handshake's state is over a KiB, needed for a moment, and would otherwise
+    // be part of the task for the connection's whole life.
+    let Some(stream) = Box::pin(open_stream(tcp, peer, acceptor, &options)).await else {
+        return;
+    };
+    let work = handler(Connection {
+        stream,
+        peer,
+        shutdown,
+    });
+    drop(handler);
+    tokio::select! {
+        () = abort.cancelled() => {
+            tracing::info!(service = %options.service, %peer, "grace period over; closing connection");
+        }
+        () = work => {}
+    }
+    tracing::debug!(service = %options.service, %peer, "closed");
+}
+
+/// The connection as a [`Stream`]: TLS when the server has a certificate and the client's
+/// first byte asks for it (or always, unless `tls_optional`), plain otherwise.
+async fn open_stream(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    options: &ServeOptions,
+) -> Option<Stream> {
+    let acceptor = match acceptor {
+        Some(acceptor) if options.tls_optional => {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(SNIFF_TIMEOUT, tcp.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => Some(acceptor),
+                Ok(Ok(0)) | Ok(Err(_)) => return None,
+                _ => None,
+            }
+        }
+        other => other,
+    };
+    let stream = match acceptor {
+        None => Stream::plain(tcp, peer),
+        Some(acceptor) => {
+            let handshake = acceptor.accept(tcp);
+            match tokio::time::timeout(options.handshake_timeout, handshake).await {
+                Ok(Ok(tls)) => Stream::server_tls(tls, peer),
+                Ok(Err(e)) => {
+                    tracing::info!(service = %options.service, %peer, cause = %e, "TLS handshake failed");
+                    return None;
+                }
+                Err(_) => {
+                    tracing::info!(service = %options.service, %peer, "TLS handshake timed out");
+                    return None;
+                }
+            }
+        }
+    };
+    Some(stream.traced(options.trace.clone(), &options.service))
+}
+
 /// Accept connections on `listener` and run `handler` on each, until `shutdown` is cancelled and
 /// the connections have finished (or the grace period has run out).
 ///
@@ -128,6 +217,7 @@ where
     let abort = CancellationToken::new();
     let handler = Arc::new(handler);
     let acceptor = options.tls.as_ref().map(ServerTls::acceptor);
+    let shared = Arc::new(options.clone());
     let mut backoff = ACCEPT_BACKOFF_MIN;
 
     loop {
@@ -171,58 +261,19 @@ where
         let _ = tcp.set_nodelay(true);
         tracing::debug!(service = %options.service, %peer, "accepted");
 
-        let handler = Arc::clone(&handler);
-        let acceptor = acceptor.clone();
-        let options = options.clone();
-        let shutdown = shutdown.clone();
-        let abort = abort.clone();
-        tracker.spawn(async move {
-            let _permit = permit;
-            let work = async {
-                let acceptor = match acceptor {
-                    Some(acceptor) if options.tls_optional => {
-                        let mut first = [0u8; 1];
-                        match tokio::time::timeout(SNIFF_TIMEOUT, tcp.peek(&mut first)).await {
-                            Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => Some(acceptor),
-                            Ok(Ok(0)) | Ok(Err(_)) => return,
-                            _ => None,
-                        }
-                    }
-                    other => other,
-                };
-                let stream = match acceptor {
-                    None => Stream::plain(tcp, peer),
-                    Some(acceptor) => {
-                        let handshake = acceptor.accept(tcp);
-                        match tokio::time::timeout(options.handshake_timeout, handshake).await {
-                            Ok(Ok(tls)) => Stream::server_tls(tls, peer),
-                            Ok(Err(e)) => {
-                                tracing::info!(service = %options.service, %peer, cause = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::info!(service = %options.service, %peer, "TLS handshake timed out");
-                                return;
-                            }
-                        }
-                    }
-                };
-                let stream = stream.traced(options.trace.clone(), &options.service);
-                handler(Connection {
-                    stream,
-                    peer,
-                    shutdown,
-                })
-                .await;
-            };
-            tokio::select! {
-                () = abort.cancelled() => {
-                    tracing::info!(service = %options.service, %peer, "grace period over; closing connection");
-                }
-                () = work => {}
-            }
-            tracing::debug!(service = %options.service, %peer, "closed");
+        // One box for what the connection task needs: its future then holds a pointer, not
+        // a copy of each of these for the connection's whole life.
+        let accepted = Box::new(Accepted {
+            tcp,
+            peer,
+            permit,
+            handler: Arc::clone(&handler),
+            acceptor: acceptor.clone(),
+            options: Arc::clone(&shared),
+            shutdown: shutdown.clone(),
+            abort: abort.clone(),
         });
+        tracker.spawn(run_connection(accepted));
     }
 
     // Stop listening at once so new clients are refused rather than left in the backlog.

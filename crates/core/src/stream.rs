@@ -134,6 +134,19 @@ impl Stream {
         }
     }
 
+    /// Poll form of [`Stream::readable`]: registers the task's waker with the socket instead
+    /// of keeping a waiting future, so a connection loop that waits on it stays small. Only
+    /// the last task to poll is woken: one task per connection.
+    ///
+    /// # Errors
+    /// The socket's error.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.inner {
+            Inner::Plain(tcp) => tcp.poll_read_ready(cx),
+            Inner::ServerTls(_) | Inner::ClientTls(_) => Poll::Ready(Ok(())),
+        }
+    }
+
     fn record(&self, direction: Direction, bytes: &[u8]) {
         if let Some(tap) = &self.tap {
             if !bytes.is_empty() {
