@@ -65,55 +65,6 @@ impl Flood {
     }
 }
 
-/// The keepalive of a connection that pings: after `period` of silence the client is pinged,
-/// after as long again without a word it is given up. The timer is the caller's, pinned for
-/// the connection's life and moved only when the client speaks or is pinged, never once per
-/// delivered event.
-#[derive(Debug)]
-pub(crate) struct Keepalive {
-    period: Duration,
-    pinged: bool,
-}
-
-/// What an expired keepalive timer means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Idle {
-    /// Ping the client now.
-    Ping,
-    /// It did not answer the ping: disconnect it.
-    TimedOut,
-}
-
-impl Keepalive {
-    /// A keepalive and its timer, first due `period` from now.
-    pub(crate) fn new(period: Duration) -> (Self, tokio::time::Sleep) {
-        let timer = tokio::time::sleep(period);
-        (
-            Self {
-                period,
-                pinged: false,
-            },
-            timer,
-        )
-    }
-
-    /// The client said something.
-    pub(crate) fn heard(&mut self, timer: Pin<&mut tokio::time::Sleep>) {
-        self.pinged = false;
-        timer.reset(tokio::time::Instant::now() + self.period);
-    }
-
-    /// The timer expired.
-    pub(crate) fn expired(&mut self, timer: Pin<&mut tokio::time::Sleep>) -> Idle {
-        if self.pinged {
-            return Idle::TimedOut;
-        }
-        self.pinged = true;
-        timer.reset(tokio::time::Instant::now() + self.period);
-        Idle::Ping
-    }
-}
-
 /// The end of each turn of a connection loop: drop a used-up read buffer, then write what the
 /// turn produced.
 pub(crate) fn release_and_flush<'a>(

@@ -179,6 +179,12 @@ pub enum EventKind {
         /// What.
         text: String,
     },
+    /// Are you there? Sent by the hub's keepalive to a connection silent for a while; the
+    /// client answers (native `pong` with the token, IRC `PONG`).
+    Ping {
+        /// Echoed in the answer.
+        token: String,
+    },
     /// A notice from the server.
     System {
         /// When.

@@ -234,11 +234,17 @@ const INVISIBLE: u8 = 1;
 const WALLOPS: u8 = 2;
 const OPER: u8 = 4;
 const AWAY_NOTIFY: u8 = 8;
+/// The connection is subject to the keepalive (it can answer a ping).
+const KEEPALIVE: u8 = 16;
+/// A ping has been sent since the user was last heard.
+const PINGED: u8 = 32;
 
 struct User {
     id: u64,
-    /// [`INVISIBLE`], [`WALLOPS`], [`OPER`], [`AWAY_NOTIFY`].
+    /// [`INVISIBLE`], [`WALLOPS`], [`OPER`], [`AWAY_NOTIFY`], [`KEEPALIVE`], [`PINGED`].
     flags: std::sync::atomic::AtomicU8,
+    /// When the connection last read something, in milliseconds since the hub started.
+    heard: AtomicU64,
     nick: Mutex<String>,
     /// The user part of `nick!user@host` (IRC's USER name, or the front door's name).
     ident: Arc<str>,
@@ -323,6 +329,7 @@ impl User {
         Self {
             id,
             flags: std::sync::atomic::AtomicU8::new(0),
+            heard: AtomicU64::new(0),
             nick: Mutex::new(nick.to_owned()),
             ident: Arc::from(ident),
             realname: one_line(realname).into(),
@@ -343,6 +350,8 @@ pub enum Gone {
     Killed(String),
     /// The server is shutting down.
     Shutdown,
+    /// It stayed silent through a ping and as long again (see [`Hub::keepalive`]).
+    TimedOut,
 }
 
 /// A connection's end of its user's queue.
@@ -475,6 +484,8 @@ struct State {
 
 struct Inner {
     config: HubConfig,
+    /// The clock of [`User::heard`].
+    started: tokio::time::Instant,
     state: Mutex<State>,
     next_id: AtomicU64,
     next_user: AtomicU64,
@@ -576,6 +587,7 @@ impl Hub {
         Self {
             inner: Arc::new(Inner {
                 config,
+                started: tokio::time::Instant::now(),
                 state: Mutex::new(State::default()),
                 next_id: AtomicU64::new(last_id + 1),
                 next_user: AtomicU64::new(1),
@@ -617,6 +629,7 @@ impl Hub {
             "",
             self.inner.config.queue_len,
         ));
+        user.heard.store(self.now_ms(), Ordering::Relaxed);
         state.users.insert(fold(&chosen), Arc::clone(&user));
         if state.closing {
             user.close(Gone::Shutdown);
@@ -659,6 +672,7 @@ impl Hub {
             realname,
             self.inner.config.queue_len,
         ));
+        user.heard.store(self.now_ms(), Ordering::Relaxed);
         state.users.insert(fold(nick), Arc::clone(&user));
         if state.closing {
             user.close(Gone::Shutdown);
@@ -694,6 +708,47 @@ impl Hub {
                 return nick;
             }
             attempt += 1;
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The keepalive of every connection that asked for it ([`Session::set_keepalive`]): one
+    /// task for the whole server instead of a timer in each connection. A connection silent
+    /// for `period` gets a [`EventKind::Ping`]; silent for twice `period`, it is ended with
+    /// [`Gone::TimedOut`]. Checks four times a period, so a ping comes between 1 and 1.25
+    /// periods of silence. Runs until the returned future is dropped.
+    pub async fn keepalive(&self, period: std::time::Duration) {
+        let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut tick =
+            tokio::time::interval((period / 4).max(std::time::Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = self.now_ms();
+            let users: Vec<Arc<User>> = lock(&self.inner.state)
+                .users
+                .values()
+                .filter(|u| u.has(KEEPALIVE))
+                .cloned()
+                .collect();
+            let mut ping: Option<Event> = None;
+            for user in users {
+                let silent = now.saturating_sub(user.heard.load(Ordering::Relaxed));
+                if silent >= period_ms.saturating_mul(2) {
+                    user.close(Gone::TimedOut);
+                } else if silent >= period_ms && !user.has(PINGED) {
+                    user.set(PINGED, true);
+                    let event = ping.get_or_insert_with(|| {
+                        Event::new(EventKind::Ping {
+                            token: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+                        })
+                    });
+                    user.send(event);
+                }
+            }
         }
     }
 
@@ -795,6 +850,21 @@ impl Session {
         );
         for member in &audience {
             member.send(&event);
+        }
+    }
+
+    /// Put this connection under the hub's keepalive ([`Hub::keepalive`]): for clients that
+    /// answer pings (IRC, native), not for a person typing into nc.
+    pub fn set_keepalive(&self, on: bool) {
+        self.heard();
+        self.user.set(KEEPALIVE, on);
+    }
+
+    /// The connection read something from its client: it is alive.
+    pub fn heard(&self) {
+        self.user.heard.store(self.hub.now_ms(), Ordering::Relaxed);
+        if self.user.has(PINGED) {
+            self.user.set(PINGED, false);
         }
     }
 
@@ -1095,7 +1165,12 @@ impl Session {
             let mut members: Vec<Arc<User>> = room.members.as_ref().clone();
             members.push(Arc::clone(&self.user));
             room.members = Arc::new(members);
-            lock(&self.user.rooms).push(key_folded.clone());
+            let mut rooms = lock(&self.user.rooms);
+            // Exact: most users are in one or two rooms, and a default growth to four
+            // entries would be most of an idle user's memory after its task.
+            rooms.reserve_exact(1);
+            rooms.push(key_folded.clone());
+            drop(rooms);
         }
         let mut history: Vec<Message> = room.recent.iter().cloned().collect();
         for m in &mut history {

@@ -18,8 +18,7 @@ use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::{
-    flush, read_more, release_and_flush, release_if_empty, ConnConfig, Flood, Idle, Keepalive,
-    MAX_BATCH,
+    flush, read_more, release_and_flush, release_if_empty, ConnConfig, Flood, MAX_BATCH,
 };
 use crate::event::{Event, EventKind, Message};
 use crate::hub::{Gone, Hub, Inbox, Member, ModeChange, Session, Status, UserInfo, MAX_KEY_LEN};
@@ -164,6 +163,7 @@ fn tags_for(event: &Event) -> String {
         | EventKind::Away { ts, .. }
         | EventKind::Wallops { ts, .. }
         | EventKind::System { ts, .. } => (*ts, format!("e{}", event.serial())),
+        EventKind::Ping { .. } => return String::new(),
     };
     format!("@time={};msgid={msgid} ", rfc3339(ts))
 }
@@ -245,6 +245,7 @@ pub(crate) fn render(event: &Event, tagged: bool) -> String {
         EventKind::System { text, .. } => {
             format!(":{SERVER_NAME} NOTICE * :{text}\r\n")
         }
+        EventKind::Ping { .. } => format!("PING :{SERVER_NAME}\r\n"),
     };
     if tagged {
         tags_for(event) + &body
@@ -1333,8 +1334,7 @@ pub(crate) async fn serve(
         return;
     };
     session.set_away_notify(conn.caps.away_notify);
-    let (mut keepalive, idle) = Keepalive::new(config.idle_timeout);
-    tokio::pin!(idle);
+    session.set_keepalive(true);
     // Why the connection ends, and whether the server decided it (then that is the quit reason
     // the others see; a client's QUIT has already given its own).
     let (goodbye, by_server): (String, bool) = 'serve: loop {
@@ -1368,6 +1368,7 @@ pub(crate) async fn serve(
                     }
                     Err(Gone::Killed(why)) => break (why, true),
                     Err(Gone::Shutdown) => break ("Server shutting down".to_owned(), true),
+                    Err(Gone::TimedOut) => break ("Ping timeout".to_owned(), true),
                 };
                 conn.event(&event);
                 for event in inbox.try_recv_many(MAX_BATCH - 1) {
@@ -1376,12 +1377,8 @@ pub(crate) async fn serve(
             }
             read = read_more(&mut stream, &mut input) => match read {
                 Ok(0) | Err(_) => return,
-                Ok(_) => keepalive.heard(idle.as_mut()),
+                Ok(_) => session.heard(),
             },
-            () = &mut idle => match keepalive.expired(idle.as_mut()) {
-                Idle::TimedOut => break ("Ping timeout".to_owned(), true),
-                Idle::Ping => conn.raw(&format!("PING :{SERVER_NAME}")),
-            }
         }
     };
     if by_server {

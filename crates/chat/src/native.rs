@@ -13,8 +13,7 @@ use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::{
-    flush, read_more, release_and_flush, write_shared, ConnConfig, Flood, Idle, Keepalive,
-    MAX_BATCH,
+    flush, read_more, release_and_flush, write_shared, ConnConfig, Flood, MAX_BATCH,
 };
 use crate::hub::{Gone, Hub, Inbox, Joined, Session};
 use crate::Error;
@@ -359,8 +358,7 @@ pub(crate) async fn serve(
     }) else {
         return;
     };
-    let (mut keepalive, idle) = Keepalive::new(config.idle_timeout);
-    tokio::pin!(idle);
+    session.set_keepalive(true);
     'serve: loop {
         loop {
             match codec.decode(&mut input) {
@@ -407,6 +405,10 @@ pub(crate) async fn serve(
                         conn.error("server_shutdown", "the server is shutting down", None);
                         break;
                     }
+                    Err(Gone::TimedOut) => {
+                        conn.error("timeout", "no answer to ping; disconnecting", None);
+                        break;
+                    }
                 };
                 let more = inbox.try_recv_many(MAX_BATCH - 1);
                 if more.is_empty() && conn.out.is_empty() {
@@ -425,16 +427,8 @@ pub(crate) async fn serve(
             }
             read = read_more(&mut stream, &mut input) => match read {
                 Ok(0) | Err(_) => break,
-                Ok(_) => keepalive.heard(idle.as_mut()),
+                Ok(_) => session.heard(),
             },
-            () = &mut idle => match keepalive.expired(idle.as_mut()) {
-                Idle::TimedOut => {
-                    conn.error("timeout", "no answer to ping; disconnecting", None);
-                    break;
-                }
-                // A live client answers with pong within another idle period.
-                Idle::Ping => conn.send(json!({"type": "ping", "token": now()}), None),
-            }
         }
     }
     let short = config.write_timeout.min(std::time::Duration::from_secs(1));

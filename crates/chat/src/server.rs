@@ -146,12 +146,17 @@ pub async fn run_doors(
             shutdown.clone(),
         ));
     }
-    // On shutdown every connection is told through its queue (hub::Gone::Shutdown).
+    // On shutdown every connection is told through its queue (hub::Gone::Shutdown); until
+    // then the hub's keepalive pings the silent ones.
     let closer = {
         let hub = hub.clone();
         let shutdown = shutdown.clone();
+        let period = config.conn.idle_timeout;
         tokio::spawn(async move {
-            shutdown.cancelled().await;
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = hub.keepalive(period) => {}
+            }
             hub.shut_down();
         })
     };

@@ -61,6 +61,8 @@ pub(crate) fn render(kind: &EventKind) -> String {
         },
         EventKind::Wallops { from, text, .. } => format!("* [wallops from {from}] {text}\n"),
         EventKind::System { text, .. } => format!("* {text}\n"),
+        // Text clients are not pinged: a person at nc cannot answer.
+        EventKind::Ping { .. } => String::new(),
     }
 }
 
@@ -424,6 +426,11 @@ pub(crate) async fn serve(
                     }
                     Err(Gone::Shutdown) => {
                         conn.line("* The server is shutting down. Bye!");
+                        break;
+                    }
+                    // Text users are not under the keepalive; should it ever end one, say so.
+                    Err(Gone::TimedOut) => {
+                        conn.line("! Disconnected: idle too long.");
                         break;
                     }
                 };
