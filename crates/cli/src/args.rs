@@ -46,6 +46,10 @@ pub(crate) enum Command {
     /// Echo server and client: every byte sent comes back (or a fixed reply per line).
     #[command(subcommand)]
     Echo(EchoCommand),
+    /// Send files and folders to a `prise receive`: verified with BLAKE3, resumable.
+    Send(SendArgs),
+    /// Receive files and folders from `prise send` into a folder, and nowhere else.
+    Receive(ReceiveArgs),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to complete for.
@@ -235,6 +239,115 @@ pub(crate) struct EchoSendArgs {
 
     #[command(flatten)]
     pub(crate) tls: ClientTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Files and folders to send (folders with everything under them); `-` sends stdin.
+    #[arg(value_name = "PATH", required = true, value_hint = ValueHint::AnyPath)]
+    pub(crate) paths: Vec<PathBuf>,
+
+    /// The receiver, HOST:PORT (what `prise receive` printed).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) to: String,
+
+    /// The receiver's token (what `prise receive` printed).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PRISE_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
+
+    /// The file name stdin (`-`) is received under.
+    #[arg(long, value_name = "NAME", default_value = "stdin")]
+    pub(crate) name: String,
+
+    /// Print the outcome as JSON on stdout (no progress bars).
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Give up connecting (TCP and TLS) after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub(crate) connect_timeout: Duration,
+
+    /// Give up when the receiver has not answered for this long.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
+    pub(crate) timeout: Duration,
+
+    #[command(flatten)]
+    pub(crate) tls: ClientTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReceiveArgs {
+    /// Address to listen on. Every address by default: a receiver is for other machines (the
+    /// token keeps strangers out).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7171")]
+    pub(crate) listen: String,
+
+    /// Folder to receive into; nothing is written outside it.
+    #[arg(long, value_name = "DIR", default_value = ".", value_hint = ValueHint::DirPath)]
+    pub(crate) dir: PathBuf,
+
+    /// Stop after one session.
+    #[arg(long)]
+    pub(crate) once: bool,
+
+    /// Senders must give this token; when absent one is made up and printed.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PRISE_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
+
+    /// Refuse files larger than SIZE (bytes, or with K, M, G, T: powers of 1024).
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub(crate) max_size: Option<u64>,
+
+    /// Replace a different file of the same name (once the new one is verified).
+    #[arg(long, conflicts_with = "rename")]
+    pub(crate) overwrite: bool,
+
+    /// Keep a different file of the same name and write the new one as `name (1).ext`.
+    #[arg(long)]
+    pub(crate) rename: bool,
+
+    /// Give up on a sender silent for this long.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
+    pub(crate) idle_timeout: Duration,
+
+    #[command(flatten)]
+    pub(crate) common: ServeArgs,
+
+    #[command(flatten)]
+    pub(crate) tls: ServerTlsArgs,
+}
+
+/// A byte count: digits, optionally followed by K, M, G or T (powers of 1024) and an optional
+/// `B` or `iB`.
+fn size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 30),
+        Some('t' | 'T') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 500M, 2G, 1048576)"))?;
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// Options every server has besides TLS.

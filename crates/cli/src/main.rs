@@ -11,6 +11,7 @@ mod args;
 mod chat;
 mod config;
 mod echo;
+mod files;
 mod logging;
 mod server;
 mod signals;
@@ -81,6 +82,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Chat(command) => {
             let result = runtime()?.block_on(chat::run(command, trace.clone()));
+            flush_trace(trace.as_ref());
+            result
+        }
+        Command::Send(args) => {
+            let result = runtime()?.block_on(files::send(args, trace.clone()));
+            flush_trace(trace.as_ref());
+            result
+        }
+        Command::Receive(args) => {
+            let result = runtime()?.block_on(files::receive(args, trace.clone()));
             flush_trace(trace.as_ref());
             result
         }

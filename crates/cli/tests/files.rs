@@ -1,0 +1,189 @@
+//! `prise send` and `prise receive` as processes: a receiver killed mid-file resumes, stdin
+//! streams, a receiver without a token prints the command to use.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn prise() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin!("prise"))
+}
+
+struct Receiver {
+    child: Child,
+    addr: String,
+    /// The line that tells how to send, when the receiver made up its token.
+    hint: Option<String>,
+}
+
+impl Receiver {
+    fn start(dir: &Path, extra: &[&str]) -> Receiver {
+        let mut child = prise()
+            .args(["-q", "receive", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line
+            .trim_end()
+            .strip_prefix("receive listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        let hint = if extra.contains(&"--token") {
+            None
+        } else {
+            let mut hint = String::new();
+            stdout.read_line(&mut hint).unwrap();
+            Some(hint.trim_end().to_owned())
+        };
+        // Keep reading stdout so the receiver never blocks on it.
+        std::thread::spawn(move || for _ in stdout.lines() {});
+        Receiver { child, addr, hint }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+#[test]
+fn a_transfer_cut_by_a_killed_receiver_resumes_where_it_stopped() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let big = src.path().join("big.bin");
+    let size = 256 * 1024 * 1024;
+    std::fs::write(&big, pattern(size)).unwrap();
+
+    let mut first = Receiver::start(dst.path(), &["--token", "t0k"]);
+    let mut sender = prise()
+        .args(["-q", "send", "--token", "t0k", "--to", &first.addr])
+        .arg(&big)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill the receiver once part of the file is written.
+    let partial = dst.path().join(".big.bin.prise-resume");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let len = std::fs::metadata(&partial).map_or(0, |m| m.len());
+        if len > 16 * 1024 * 1024 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the transfer never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let status = sender.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the sender must fail when the receiver dies"
+    );
+    assert!(
+        !dst.path().join("big.bin").exists(),
+        "no file under its name yet"
+    );
+    let kept = std::fs::metadata(&partial).unwrap().len();
+    assert!(kept > 0 && kept < size as u64);
+
+    let second = Receiver::start(dst.path(), &["--token", "t0k"]);
+    let out = prise()
+        .args([
+            "-q",
+            "send",
+            "--json",
+            "--token",
+            "t0k",
+            "--to",
+            &second.addr,
+        ])
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sent = report["bytes_sent"].as_u64().unwrap();
+    let resumed = report["bytes_resumed"].as_u64().unwrap();
+    assert_eq!(sent + resumed, size as u64, "{report}");
+    assert!(resumed >= kept.min(16 * 1024 * 1024), "{report}");
+    assert!(
+        sent < size as u64,
+        "fewer bytes than the whole file: {report}"
+    );
+    assert_eq!(
+        blake3::hash(&std::fs::read(dst.path().join("big.bin")).unwrap()),
+        blake3::hash(&std::fs::read(&big).unwrap())
+    );
+    assert!(
+        !partial.exists(),
+        "the partial file is gone once the file is in place"
+    );
+}
+
+#[test]
+fn stdin_streams_and_a_receiver_without_a_token_prints_the_command() {
+    let dst = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(dst.path(), &[]);
+    let hint = receiver.hint.clone().unwrap();
+    // "send with: prise send PATH... --to 127.0.0.1:PORT --token TOKEN"
+    let token = hint.rsplit(' ').next().unwrap().to_owned();
+    assert!(
+        hint.starts_with("send with: prise send PATH... --to ") && token.len() == 32,
+        "{hint}"
+    );
+
+    // Without the token: refused.
+    let refused = prise()
+        .args(["-q", "send", "--to", &receiver.addr, "-"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("bad_token"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let mut sender = prise()
+        .args(["-q", "send", "--token", &token, "--name", "piped.txt"])
+        .args(["--to", &receiver.addr, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data = pattern(3 * 1024 * 1024 + 11);
+    sender.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = sender.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sent 1 file "));
+    assert_eq!(std::fs::read(dst.path().join("piped.txt")).unwrap(), data);
+}
