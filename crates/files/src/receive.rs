@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use prise_core::path::SafeRoot;
 use prise_core::server::{serve, ServeOptions};
 use prise_core::stream::Stream;
@@ -509,9 +509,14 @@ struct Written {
     error: Option<std::io::Error>,
 }
 
-/// Write chunks to the partial file and hash them, until the channel closes. After a write
-/// error the rest is only counted, so the stream stays in step and the sender hears why.
-fn writer(mut incoming: Incoming, mut chunks: tokio::sync::mpsc::Receiver<Bytes>) -> Written {
+/// Write chunks to the partial file and hash them, until the channel closes; each buffer goes
+/// back through `spent` to be filled again. After a write error the rest is only counted, so
+/// the stream stays in step and the sender hears why.
+fn writer(
+    mut incoming: Incoming,
+    mut chunks: tokio::sync::mpsc::Receiver<BytesMut>,
+    spent: &tokio::sync::mpsc::UnboundedSender<BytesMut>,
+) -> Written {
     let mut bytes = 0;
     let mut error = None;
     if let Err(e) = incoming.file.seek(SeekFrom::Start(incoming.offset)) {
@@ -519,13 +524,13 @@ fn writer(mut incoming: Incoming, mut chunks: tokio::sync::mpsc::Receiver<Bytes>
     }
     while let Some(chunk) = chunks.blocking_recv() {
         bytes += chunk.len() as u64;
-        if error.is_some() {
-            continue;
+        if error.is_none() {
+            incoming.hasher.update(&chunk);
+            if let Err(e) = incoming.file.write_all(&chunk) {
+                error = Some(e);
+            }
         }
-        incoming.hasher.update(&chunk);
-        if let Err(e) = incoming.file.write_all(&chunk) {
-            error = Some(e);
-        }
+        let _ = spent.send(chunk);
     }
     Written {
         incoming,
@@ -593,15 +598,24 @@ async fn receive_file(
         }
     };
     let partial = incoming.partial.clone();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-    let writing = tokio::task::spawn_blocking(move || writer(incoming, rx));
+    // Buffers go round: filled from the socket here, written and hashed on the blocking
+    // thread, sent back empty. At most the channel's capacity plus two exist at a time.
+    let (tx, rx) = tokio::sync::mpsc::channel::<BytesMut>(8);
+    let (spent_tx, mut spent_rx) = tokio::sync::mpsc::unbounded_channel::<BytesMut>();
+    let writing = tokio::task::spawn_blocking(move || writer(incoming, rx, &spent_tx));
     let mut received = 0u64;
     let limit = match (size, config.max_size) {
         (Some(size), _) => Some(size),
         (None, max) => max,
     };
     let streamed: Result<(), Error> = async {
-        while let Some(chunk) = timed(config, wire.recv_chunk()).await? {
+        loop {
+            let mut chunk = spent_rx
+                .try_recv()
+                .unwrap_or_else(|_| BytesMut::with_capacity(crate::wire::CHUNK));
+            if !timed(config, wire.recv_chunk_into(&mut chunk)).await? {
+                break;
+            }
             received += chunk.len() as u64;
             if let Some(l) = limit.filter(|&l| offset + received > l) {
                 // A stream over --max-size is refused; more bytes than a file announced is a

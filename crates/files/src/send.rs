@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use prise_core::net::{connect, ConnectOptions};
 
 use crate::wire::{Msg, Wire, CHUNK, VERSIONS};
@@ -371,11 +371,13 @@ async fn reply(wire: &mut Wire, config: &Config) -> Result<Msg, Error> {
 }
 
 /// A file's bytes, read on a blocking thread: chunks through the channel, then the hash.
+/// Buffers come back through `spent` once sent, so a transfer does not allocate per chunk.
 fn reader(
     entry: &Entry,
     start: u64,
     mut hasher: blake3::Hasher,
-    chunks: &tokio::sync::mpsc::Sender<Bytes>,
+    chunks: &tokio::sync::mpsc::Sender<BytesMut>,
+    spent: &mut tokio::sync::mpsc::UnboundedReceiver<BytesMut>,
 ) -> Result<(blake3::Hasher, u64), Error> {
     let (mut input, limit): (Box<dyn Read>, Option<u64>) = match &entry.kind {
         Kind::File(local) => {
@@ -400,7 +402,10 @@ fn reader(
         if want == 0 {
             break;
         }
-        let mut buf = BytesMut::zeroed(want);
+        let mut buf = spent
+            .try_recv()
+            .unwrap_or_else(|_| BytesMut::with_capacity(CHUNK));
+        buf.resize(want, 0);
         let n = read_full(&mut input, &mut buf)
             .map_err(|e| Error::io(format!("reading {}", entry.path), e))?;
         if n == 0 {
@@ -409,7 +414,7 @@ fn reader(
         buf.truncate(n);
         hasher.update(&buf);
         total += n as u64;
-        if chunks.blocking_send(buf.freeze()).is_err() {
+        if chunks.blocking_send(buf).is_err() {
             // The connection side stopped; it reports why.
             break;
         }
@@ -484,10 +489,11 @@ async fn send_file(
         size: entry.size,
         offset: start,
     });
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<BytesMut>(8);
+    let (spent_tx, mut spent_rx) = tokio::sync::mpsc::unbounded_channel::<BytesMut>();
     let reading = {
         let entry = entry.clone();
-        tokio::task::spawn_blocking(move || reader(&entry, start, hasher, &tx))
+        tokio::task::spawn_blocking(move || reader(&entry, start, hasher, &tx, &mut spent_rx))
     };
     let mut sent = 0u64;
     while let Some(chunk) = rx.recv().await {
@@ -496,6 +502,7 @@ async fn send_file(
         progress(Progress::Bytes {
             sent: chunk.len() as u64,
         });
+        let _ = spent_tx.send(chunk);
     }
     wire.send_chunk(&[]).await?;
     let (hasher, _) = match reading.await.map_err(|e| Error::Setup(e.to_string()))? {

@@ -1,7 +1,7 @@
 //! The wire: JSON control lines and length-prefixed chunks on one stream
 //! (docs/PROTOCOL-files.md).
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use prise_core::stream::Stream;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +18,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub const MAX_CHUNK: usize = 1024 * 1024;
 
 /// Chunk size the sender uses.
-pub const CHUNK: usize = 256 * 1024;
+pub const CHUNK: usize = 1024 * 1024;
 
 /// One control message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,11 +223,13 @@ impl Wire {
         }
     }
 
-    /// The next chunk of contents; `None` at the zero-length end marker.
+    /// The next chunk of contents, into `buf` (cleared first; its storage is reused, so a
+    /// transfer does not allocate per chunk). `false` at the zero-length end marker.
     ///
     /// # Errors
     /// [`Error::Closed`] at end of stream, [`Error::Protocol`] for a chunk over [`MAX_CHUNK`].
-    pub async fn recv_chunk(&mut self) -> Result<Option<Bytes>, Error> {
+    pub async fn recv_chunk_into(&mut self, buf: &mut BytesMut) -> Result<bool, Error> {
+        buf.clear();
         while self.input.len() < 4 {
             self.fill().await?;
         }
@@ -240,13 +242,25 @@ impl Wire {
         }
         self.input.advance(4);
         if len == 0 {
-            return Ok(None);
+            return Ok(false);
         }
-        while self.input.len() < len {
-            self.input.reserve(len - self.input.len());
-            self.fill().await?;
+        // What is already buffered, then straight from the socket into `buf`.
+        let buffered = len.min(self.input.len());
+        buf.extend_from_slice(&self.input[..buffered]);
+        self.input.advance(buffered);
+        buf.reserve(len - buffered);
+        while buf.len() < len {
+            let want = (len - buf.len()) as u64;
+            let n = (&mut self.stream)
+                .take(want)
+                .read_buf(buf)
+                .await
+                .map_err(|e| Error::io("receiving", e))?;
+            if n == 0 {
+                return Err(Error::Closed);
+            }
         }
-        Ok(Some(self.input.split_to(len).freeze()))
+        Ok(true)
     }
 
     /// The stream, for its peer address.
