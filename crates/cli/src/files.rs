@@ -234,6 +234,16 @@ pub(crate) async fn receive(
     config.trace = trace;
     config.idle_timeout = args.idle_timeout;
     config.grace = args.common.grace;
+    // One line per file: on stdout what arrived, on stderr what was refused and why.
+    config.on_entry = Some(receive::EntryHook(Arc::new(|peer, event| match event {
+        receive::EntryEvent::Received { path, bytes } => {
+            println!("received {path} ({}) from {peer}", human_bytes(bytes));
+        }
+        receive::EntryEvent::Had { .. } => {}
+        receive::EntryEvent::Refused { path, code, text } => {
+            eprintln!("prise receive: refused {path} from {peer}: {text} ({code})");
+        }
+    })));
     announce("receive", local);
     if made_up {
         let host = if local.ip().is_unspecified() {

@@ -17,6 +17,8 @@ struct Receiver {
     addr: String,
     /// The line that tells how to send, when the receiver made up its token.
     hint: Option<String>,
+    /// What it printed on stdout after that.
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Receiver {
@@ -45,8 +47,19 @@ impl Receiver {
             Some(hint.trim_end().to_owned())
         };
         // Keep reading stdout so the receiver never blocks on it.
-        std::thread::spawn(move || for _ in stdout.lines() {});
-        Receiver { child, addr, hint }
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                seen.lock().unwrap().push(line);
+            }
+        });
+        Receiver {
+            child,
+            addr,
+            hint,
+            lines,
+        }
     }
 }
 
@@ -186,4 +199,20 @@ fn stdin_streams_and_a_receiver_without_a_token_prints_the_command() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("sent 1 file "));
     assert_eq!(std::fs::read(dst.path().join("piped.txt")).unwrap(), data);
+    // The receiver says what arrived, file by file, then the session.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = receiver.lines.lock().unwrap().clone();
+        if lines.iter().any(|l| l.starts_with("received from ")) {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with("received piped.txt (3.0 MiB) from 127.0.0.1:")),
+                "{lines:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no session line: {lines:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

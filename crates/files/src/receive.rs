@@ -39,6 +39,42 @@ pub enum Clash {
     Rename,
 }
 
+/// What happened to one file entry of a session, for the receiver's own output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryEvent<'a> {
+    /// A file is in place, verified; `bytes` arrived in this session.
+    Received {
+        /// The entry.
+        path: &'a str,
+        /// Bytes received now (a resumed file had the rest already).
+        bytes: u64,
+    },
+    /// The receiver already had this file.
+    Had {
+        /// The entry.
+        path: &'a str,
+    },
+    /// The entry was refused or failed.
+    Refused {
+        /// The entry.
+        path: &'a str,
+        /// The protocol error code.
+        code: &'a str,
+        /// Why.
+        text: &'a str,
+    },
+}
+
+/// Called for every file entry of every session, with the sender's address.
+#[derive(Clone)]
+pub struct EntryHook(pub Arc<dyn Fn(std::net::SocketAddr, EntryEvent<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for EntryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EntryHook")
+    }
+}
+
 /// How the receiver behaves.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -60,6 +96,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Time allowed for sessions to finish on shutdown.
     pub grace: Duration,
+    /// Told of every file entry as it ends.
+    pub on_entry: Option<EntryHook>,
 }
 
 impl Config {
@@ -75,6 +113,7 @@ impl Config {
             trace: None,
             idle_timeout: Duration::from_secs(120),
             grace: Duration::from_secs(10),
+            on_entry: None,
         }
     }
 }
@@ -123,7 +162,7 @@ pub async fn run(
         let stop = stop.clone();
         async move {
             let peer = conn.peer;
-            let result = session(conn.stream, &root, &config).await;
+            let result = session(conn.stream, peer, &root, &config).await;
             let counted = !matches!(&result, Err(Error::Refused { .. }));
             report(peer, &result);
             if config.once && counted {
@@ -136,7 +175,12 @@ pub async fn run(
 }
 
 /// One session, from hello to summary.
-async fn session(stream: Stream, root: &SafeRoot, config: &Config) -> Result<Summary, Error> {
+async fn session(
+    stream: Stream,
+    peer: std::net::SocketAddr,
+    root: &SafeRoot,
+    config: &Config,
+) -> Result<Summary, Error> {
     let mut wire = Wire::new(stream);
     let hello = timed(config, wire.recv()).await?;
     let Msg::Hello {
@@ -202,14 +246,35 @@ async fn session(stream: Stream, root: &SafeRoot, config: &Config) -> Result<Sum
                 size,
                 mode,
                 mtime_ns,
-            } => match receive_file(&mut wire, root, config, &path, size, mode, mtime_ns).await? {
-                Outcome::Received(bytes) => {
-                    summary.files += 1;
-                    summary.bytes += bytes;
+            } => {
+                let outcome =
+                    receive_file(&mut wire, root, config, &path, size, mode, mtime_ns).await?;
+                let event = match &outcome {
+                    Outcome::Received(bytes) => {
+                        summary.files += 1;
+                        summary.bytes += bytes;
+                        EntryEvent::Received {
+                            path: &path,
+                            bytes: *bytes,
+                        }
+                    }
+                    Outcome::Had => {
+                        summary.skipped += 1;
+                        EntryEvent::Had { path: &path }
+                    }
+                    Outcome::Failed(code, text) => {
+                        summary.failed += 1;
+                        EntryEvent::Refused {
+                            path: &path,
+                            code,
+                            text,
+                        }
+                    }
+                };
+                if let Some(hook) = &config.on_entry {
+                    (hook.0)(peer, event);
                 }
-                Outcome::Had => summary.skipped += 1,
-                Outcome::Failed => summary.failed += 1,
-            },
+            }
             Msg::Done => break,
             other => {
                 let text = format!("unexpected message {other:?}");
@@ -320,7 +385,8 @@ fn make_dir(root: &SafeRoot, relative: &str) -> Result<PathBuf, Refusal> {
 enum Outcome {
     Received(u64),
     Had,
-    Failed,
+    /// Code and reason.
+    Failed(&'static str, String),
 }
 
 /// A file about to be received.
@@ -566,8 +632,9 @@ async fn receive_file(
         }
         Err(refusal) => {
             tracing::info!(path, code = refusal.code, reason = %refusal.text, "entry refused");
+            let failed = Outcome::Failed(refusal.code, refusal.text.clone());
             wire.send(&refusal.into_msg(path.into())).await?;
-            return Ok(Outcome::Failed);
+            return Ok(failed);
         }
     };
     let prefix_blake3 =
@@ -695,8 +762,9 @@ async fn receive_file(
     if let Some(refusal) = failure {
         tracing::warn!(path, code = refusal.code, reason = %refusal.text, "file rejected");
         finish_partial(incoming, false).await;
+        let failed = Outcome::Failed(refusal.code, refusal.text.clone());
         wire.send(&refusal.into_msg(path.into())).await?;
-        return Ok(Outcome::Failed);
+        return Ok(failed);
     }
     let committed = tokio::task::spawn_blocking(move || commit(incoming, mode, mtime_ns))
         .await
@@ -713,8 +781,9 @@ async fn receive_file(
         }
         Err(refusal) => {
             let _ = std::fs::remove_file(&partial);
+            let failed = Outcome::Failed(refusal.code, refusal.text.clone());
             wire.send(&refusal.into_msg(path.into())).await?;
-            Ok(Outcome::Failed)
+            Ok(failed)
         }
     }
 }
