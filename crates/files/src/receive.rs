@@ -24,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 use crate::wire::{Msg, Wire, VERSIONS};
 use crate::Error;
 
+/// How long a new session waits for another one to let go of a partial file.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
 /// Suffix of a partial file kept for resuming.
 pub const RESUME_SUFFIX: &str = ".prise-resume";
 
@@ -493,11 +496,17 @@ fn prepare(
         }
     }
     let file = open_nofollow(&partial).map_err(|e| io_refusal("opening the partial file", &e))?;
-    if file.try_lock().is_err() {
-        return Err(Refusal::new(
-            "busy",
-            "another transfer is writing this file right now",
-        ));
+    // A sender that reconnects right after a cut may find its old session still closing:
+    // wait a little for it before calling the file busy.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    while file.try_lock().is_err() {
+        if std::time::Instant::now() >= deadline {
+            return Err(Refusal::new(
+                "busy",
+                "another transfer is writing this file right now; try again later",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
     let held = file
         .metadata()
@@ -562,7 +571,9 @@ fn apply_meta(file: &File, mode: Option<u32>, mtime_ns: Option<i64>) {
     let _ = mode;
 }
 
-fn apply_meta_path(path: &Path, mode: Option<u32>, mtime_ns: Option<i64>) {
+/// Give `path` these Unix permission bits and modification time (best effort: a file system
+/// that refuses keeps its own).
+pub fn apply_meta_path(path: &Path, mode: Option<u32>, mtime_ns: Option<i64>) {
     if let Ok(file) = File::open(path) {
         apply_meta(&file, mode, mtime_ns);
     }
