@@ -50,6 +50,10 @@ pub(crate) enum Command {
     Send(SendArgs),
     /// Receive files and folders from `prise send` into a folder, and nowhere else.
     Receive(ReceiveArgs),
+    /// Backups: snapshots of folders on a server that stores content once; a push sends only
+    /// what the server lacks.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to complete for.
@@ -325,6 +329,130 @@ pub(crate) struct ReceiveArgs {
 
     #[command(flatten)]
     pub(crate) tls: ServerTlsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BackupCommand {
+    /// Keep the snapshots that clients push, in a store folder.
+    Serve(BackupServeArgs),
+    /// Push a folder as a new snapshot.
+    Push(BackupPushArgs),
+    /// List the snapshots (each one's id, time, files and bytes).
+    List(BackupListArgs),
+    /// Restore a snapshot (the latest by default) into a folder.
+    Restore(BackupRestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7272")]
+    pub(crate) listen: String,
+
+    /// The store folder (created if needed).
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub(crate) store: PathBuf,
+
+    /// Clients must give this token.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PRISE_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) common: ServeArgs,
+
+    #[command(flatten)]
+    pub(crate) tls: ServerTlsArgs,
+}
+
+/// What every backup client command takes.
+#[derive(Debug, Args)]
+pub(crate) struct BackupClientArgs {
+    /// The server's token.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PRISE_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
+
+    /// Give up connecting (TCP and TLS) after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub(crate) connect_timeout: Duration,
+
+    /// Give up when the server has not answered for this long.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
+    pub(crate) timeout: Duration,
+
+    #[command(flatten)]
+    pub(crate) tls: ClientTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupPushArgs {
+    /// The folder to back up.
+    #[arg(value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub(crate) dir: PathBuf,
+
+    /// The server, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) to: String,
+
+    /// The backup's name (default: the folder's name).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) client: BackupClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupListArgs {
+    /// The server, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) from: String,
+
+    /// Only this backup (default: all).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+
+    /// Print the snapshots as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) client: BackupClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupRestoreArgs {
+    /// Where to restore (created if needed; files of the same names are replaced).
+    #[arg(value_name = "DEST", value_hint = ValueHint::DirPath)]
+    pub(crate) dest: PathBuf,
+
+    /// The server, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) from: String,
+
+    /// The backup's name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: String,
+
+    /// The snapshot's id (see `prise backup list`); the latest when absent.
+    #[arg(long, value_name = "ID")]
+    pub(crate) snapshot: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) client: BackupClientArgs,
 }
 
 /// A byte count: digits, optionally followed by K, M, G or T (powers of 1024) and an optional

@@ -8,6 +8,7 @@
 //! a non-zero exit; a closed stdout (`prise ... | head`) is not an error.
 
 mod args;
+mod backup;
 mod chat;
 mod config;
 mod echo;
@@ -87,6 +88,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Send(args) => {
             let result = runtime()?.block_on(files::send(args, trace.clone()));
+            flush_trace(trace.as_ref());
+            result
+        }
+        Command::Backup(command) => {
+            let result = runtime()?.block_on(backup::run(command, trace.clone()));
             flush_trace(trace.as_ref());
             result
         }

@@ -216,3 +216,81 @@ fn stdin_streams_and_a_receiver_without_a_token_prints_the_command() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn backup_push_list_restore_from_the_command_line() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("sub/a.bin"), pattern(700 * 1024)).unwrap();
+    std::fs::write(src.join("b.txt"), b"bonjour").unwrap();
+    let mut server = prise()
+        .args([
+            "-q",
+            "backup",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            "bk",
+            "--store",
+        ])
+        .arg(work.path().join("store"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim_end()
+        .strip_prefix("backup listening on ")
+        .unwrap()
+        .to_owned();
+    let run = |args: &[&str]| {
+        let out = prise().args(args).args(["--token", "bk"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let src_arg = src.to_str().unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(&run(&["backup", "push", src_arg, "--to", &addr, "--json"])).unwrap();
+    assert_eq!(first["bytes_sent"], 700 * 1024 + 7);
+    let again: serde_json::Value =
+        serde_json::from_str(&run(&["backup", "push", src_arg, "--to", &addr, "--json"])).unwrap();
+    assert_eq!(
+        again["bytes_sent"], 0,
+        "nothing changed, nothing sent: {again}"
+    );
+    let list: serde_json::Value = serde_json::from_str(&run(&[
+        "backup", "list", "--from", &addr, "--name", "src", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["id"], first["id"]);
+    let dest = work.path().join("dest");
+    run(&[
+        "backup",
+        "restore",
+        dest.to_str().unwrap(),
+        "--from",
+        &addr,
+        "--name",
+        "src",
+        "--snapshot",
+        first["id"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(dest.join("sub/a.bin")).unwrap(),
+        pattern(700 * 1024)
+    );
+    assert_eq!(std::fs::read(dest.join("b.txt")).unwrap(), b"bonjour");
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -134,6 +134,7 @@ pub enum Msg {
 pub struct Wire {
     stream: Stream,
     input: BytesMut,
+    max_line: usize,
 }
 
 impl Wire {
@@ -142,7 +143,16 @@ impl Wire {
         Self {
             stream,
             input: BytesMut::with_capacity(64 * 1024),
+            max_line: MAX_LINE,
         }
+    }
+
+    /// Accept control lines up to `max` bytes instead of [`MAX_LINE`] (prise backup's
+    /// manifests list every file of a tree on one line).
+    #[must_use]
+    pub fn with_max_line(mut self, max: usize) -> Self {
+        self.max_line = max;
+        self
     }
 
     /// Send one control message.
@@ -150,12 +160,42 @@ impl Wire {
     /// # Errors
     /// [`Error::Io`] when the peer is gone.
     pub async fn send(&mut self, msg: &Msg) -> Result<(), Error> {
+        self.send_json(msg).await
+    }
+
+    /// Send any serializable value as one control line (other protocols on this framing, such
+    /// as prise backup's).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the peer is gone.
+    pub async fn send_json<T: Serialize>(&mut self, msg: &T) -> Result<(), Error> {
         let mut line = serde_json::to_vec(msg).map_err(|e| Error::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.stream
             .write_all(&line)
             .await
             .map_err(|e| Error::io("sending", e))
+    }
+
+    /// The next control line as any deserializable value.
+    ///
+    /// # Errors
+    /// As [`Wire::recv`].
+    pub async fn recv_json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
+        loop {
+            if let Some(end) = self.input.iter().position(|&b| b == b'\n') {
+                let line = self.input.split_to(end + 1);
+                return serde_json::from_slice(&line[..end])
+                    .map_err(|e| Error::Protocol(format!("bad message: {e}")));
+            }
+            if self.input.len() >= self.max_line {
+                return Err(Error::Protocol(format!(
+                    "control line longer than {} bytes",
+                    self.max_line
+                )));
+            }
+            self.fill().await?;
+        }
     }
 
     /// Send one chunk of contents (an empty slice ends them).
@@ -208,19 +248,7 @@ impl Wire {
     /// [`Error::Closed`] at end of stream, [`Error::Protocol`] for a line that is too long or
     /// not a message.
     pub async fn recv(&mut self) -> Result<Msg, Error> {
-        loop {
-            if let Some(end) = self.input.iter().position(|&b| b == b'\n') {
-                let line = self.input.split_to(end + 1);
-                return serde_json::from_slice(&line[..end])
-                    .map_err(|e| Error::Protocol(format!("bad message: {e}")));
-            }
-            if self.input.len() >= MAX_LINE {
-                return Err(Error::Protocol(format!(
-                    "control line longer than {MAX_LINE} bytes"
-                )));
-            }
-            self.fill().await?;
-        }
+        self.recv_json().await
     }
 
     /// The next chunk of contents, into `buf` (cleared first; its storage is reused, so a

@@ -1,0 +1,399 @@
+//! The client side: push a folder, list snapshots, restore one.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use prise_core::fs::AtomicFile;
+use prise_core::net::{connect, ConnectOptions};
+use prise_core::path::SafeRoot;
+use prise_files::send::{plan, Kind, Source};
+use prise_files::wire::Wire;
+
+use crate::proto::{Msg, MAX_HASHES, MAX_MANIFEST, VERSIONS};
+use crate::store::{check_entries, EntryKind, Manifest, ManifestEntry, SnapshotInfo};
+use crate::{Error, CHUNK_AVG, CHUNK_MAX, CHUNK_MIN};
+
+/// How the client connects.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Connection and TLS.
+    pub connect: ConnectOptions,
+    /// The server's token.
+    pub token: Option<String>,
+    /// Wait this long for an answer.
+    pub reply_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults: plain TCP, no token.
+    pub fn new() -> Self {
+        Self {
+            connect: ConnectOptions::new("backup"),
+            token: None,
+            reply_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn open(addr: &str, config: &Config, op: &str, name: Option<&str>) -> Result<Wire, Error> {
+    let stream = connect(addr, &config.connect)
+        .await
+        .map_err(|e| Error::refused("connect", e.to_string()))?;
+    let mut wire = Wire::new(stream).with_max_line(MAX_MANIFEST);
+    wire.send_json(&Msg::Hello {
+        versions: VERSIONS.to_vec(),
+        token: config.token.clone(),
+        op: op.into(),
+        name: name.map(str::to_owned),
+    })
+    .await?;
+    match reply(&mut wire, config).await? {
+        Msg::Welcome { .. } => Ok(wire),
+        other => Err(unexpected(other, "welcome")),
+    }
+}
+
+async fn reply(wire: &mut Wire, config: &Config) -> Result<Msg, Error> {
+    match tokio::time::timeout(config.reply_timeout, wire.recv_json()).await {
+        Ok(msg) => Ok(msg?),
+        Err(_) => Err(Error::Protocol("the server did not answer".into())),
+    }
+}
+
+fn unexpected(msg: Msg, wanted: &str) -> Error {
+    match msg {
+        Msg::Error { code, text } => Error::Refused { code, text },
+        other => Error::Protocol(format!("expected {wanted}, got {other:?}")),
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PushReport {
+    /// The new snapshot's id.
+    pub id: String,
+    /// Files in the snapshot.
+    pub files: u64,
+    /// Bytes in its files.
+    pub bytes: u64,
+    /// Chunks sent (the store lacked them).
+    pub chunks_sent: u64,
+    /// Bytes of chunk contents sent.
+    pub bytes_sent: u64,
+    /// Bytes the store added (less than `bytes_sent` when another push stored the same
+    /// chunks meanwhile).
+    pub new_bytes: u64,
+    /// Milliseconds.
+    pub millis: u64,
+    /// What was left out (symlinks, non-UTF-8 names), with why.
+    pub skipped: Vec<String>,
+}
+
+/// What the chunking thread produces.
+enum Piece {
+    /// A chunk of the current file.
+    Chunk(String, Bytes),
+    /// Every entry, in order, with each file's chunk list: the manifest's body.
+    Done(Vec<ManifestEntry>),
+}
+
+/// Cut every file under `dir` into chunks and send them through `out`, then the entries.
+fn chunker(
+    dir: &Path,
+    out: &tokio::sync::mpsc::Sender<Result<Piece, Error>>,
+) -> Result<Vec<String>, Error> {
+    let (entries, skipped) = plan(&[Source::Path(dir.to_owned())])?;
+    let mut manifest = Vec::new();
+    // Paths are relative to `dir` itself: drop its own entry and its name.
+    for entry in entries.into_iter().skip(1) {
+        let path = entry
+            .path
+            .split_once('/')
+            .map(|(_, rest)| rest.to_owned())
+            .unwrap_or_default();
+        let mut item = ManifestEntry {
+            path,
+            kind: EntryKind::Dir,
+            size: None,
+            mode: entry.mode,
+            mtime_ns: entry.mtime_ns,
+            chunks: Vec::new(),
+        };
+        if let Kind::File(local) = &entry.kind {
+            item.kind = EntryKind::File;
+            let file = std::fs::File::open(local)
+                .map_err(|e| Error::io(format!("reading {}", local.display()), e))?;
+            let mut size = 0u64;
+            for chunk in fastcdc::v2020::StreamCDC::new(file, CHUNK_MIN, CHUNK_AVG, CHUNK_MAX) {
+                let chunk = chunk.map_err(|e| {
+                    Error::io(
+                        format!("reading {}", local.display()),
+                        std::io::Error::other(e),
+                    )
+                })?;
+                let hash = blake3::hash(&chunk.data).to_hex().to_string();
+                size += chunk.length as u64;
+                item.chunks.push(hash.clone());
+                if out
+                    .blocking_send(Ok(Piece::Chunk(hash, Bytes::from(chunk.data))))
+                    .is_err()
+                {
+                    return Ok(skipped);
+                }
+            }
+            item.size = Some(size);
+        }
+        manifest.push(item);
+    }
+    let _ = out.blocking_send(Ok(Piece::Done(manifest)));
+    Ok(skipped)
+}
+
+/// Push `dir` as a new snapshot of `name`: only chunks the store lacks travel.
+///
+/// # Errors
+/// [`Error::Refused`] (token, name, a chunk the server rejects), [`Error::Io`] for local
+/// files, [`Error::Wire`] when the connection fails.
+pub async fn push(
+    addr: &str,
+    dir: &Path,
+    name: &str,
+    config: &Config,
+) -> Result<PushReport, Error> {
+    let started = Instant::now();
+    let mut wire = open(addr, config, "push", Some(name)).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Piece, Error>>(64);
+    let chunking = {
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let result = chunker(&dir, &tx);
+            if let Err(e) = &result {
+                let _ = tx.blocking_send(Err(Error::Protocol(e.to_string())));
+            }
+            result
+        })
+    };
+    let mut report = PushReport::default();
+    let mut batch: Vec<(String, Bytes)> = Vec::new();
+    let mut queued: HashSet<String> = HashSet::new();
+    let entries = loop {
+        let piece = rx.recv().await;
+        let done = match piece {
+            Some(Ok(Piece::Chunk(hash, bytes))) => {
+                // A chunk seen earlier in this push is sent once at most.
+                if queued.insert(hash.clone()) {
+                    batch.push((hash, bytes));
+                }
+                None
+            }
+            Some(Ok(Piece::Done(entries))) => Some(entries),
+            Some(Err(_)) | None => {
+                let why = chunking
+                    .await
+                    .map_err(|e| Error::Protocol(e.to_string()))?
+                    .err()
+                    .unwrap_or_else(|| Error::Protocol("the chunking thread stopped".into()));
+                return Err(why);
+            }
+        };
+        if batch.len() >= 64 || (done.is_some() && !batch.is_empty()) {
+            send_batch(&mut wire, config, &mut batch, &mut report).await?;
+        }
+        if let Some(entries) = done {
+            break entries;
+        }
+    };
+    report.skipped = chunking
+        .await
+        .map_err(|e| Error::Protocol(e.to_string()))??;
+    wire.send_json(&Msg::Manifest {
+        manifest: Manifest {
+            version: crate::store::MANIFEST_VERSION,
+            name: name.into(),
+            id: String::new(),
+            time: String::new(),
+            entries,
+            files: 0,
+            bytes: 0,
+        },
+    })
+    .await?;
+    match reply(&mut wire, config).await? {
+        Msg::Snapshot {
+            id,
+            files,
+            bytes,
+            new_bytes,
+            ..
+        } => {
+            report.id = id;
+            report.files = files;
+            report.bytes = bytes;
+            report.new_bytes = new_bytes;
+        }
+        other => return Err(unexpected(other, "snapshot")),
+    }
+    report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(report)
+}
+
+async fn send_batch(
+    wire: &mut Wire,
+    config: &Config,
+    batch: &mut Vec<(String, Bytes)>,
+    report: &mut PushReport,
+) -> Result<(), Error> {
+    let hashes: Vec<String> = batch.iter().map(|(h, _)| h.clone()).collect();
+    wire.send_json(&Msg::Want { hashes }).await?;
+    let missing: HashSet<String> = match reply(wire, config).await? {
+        Msg::Missing { hashes } => hashes.into_iter().collect(),
+        other => return Err(unexpected(other, "missing")),
+    };
+    for (hash, bytes) in batch.drain(..) {
+        if missing.contains(&hash) {
+            wire.send_json(&Msg::Chunk {
+                hash,
+                size: bytes.len() as u64,
+            })
+            .await?;
+            wire.send_chunk(&bytes).await?;
+            report.chunks_sent += 1;
+            report.bytes_sent += bytes.len() as u64;
+        }
+    }
+    Ok(())
+}
+
+/// The snapshots of `name` (or of every backup), oldest first.
+///
+/// # Errors
+/// As [`push`].
+pub async fn list(
+    addr: &str,
+    name: Option<&str>,
+    config: &Config,
+) -> Result<Vec<SnapshotInfo>, Error> {
+    let mut wire = open(addr, config, "list", name).await?;
+    match reply(&mut wire, config).await? {
+        Msg::Snapshots { snapshots } => Ok(snapshots),
+        other => Err(unexpected(other, "snapshots")),
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RestoreReport {
+    /// The snapshot restored.
+    pub id: String,
+    /// Files written.
+    pub files: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Restore snapshot `id` (or the latest) of `name` into `dest` (created if needed). Every path
+/// is checked again here; every chunk's hash is checked as it arrives; each file appears under
+/// its name only once complete. Existing files of the same names are replaced.
+///
+/// # Errors
+/// [`Error::Refused`] (`no_such_snapshot`, `unsafe_path`, `bad_chunk`), [`Error::Io`],
+/// [`Error::Wire`].
+pub async fn restore(
+    addr: &str,
+    name: &str,
+    id: Option<&str>,
+    dest: &Path,
+    config: &Config,
+) -> Result<RestoreReport, Error> {
+    std::fs::create_dir_all(dest)
+        .map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
+    let root = SafeRoot::new(dest)?;
+    let mut wire = open(addr, config, "restore", Some(name)).await?;
+    wire.send_json(&Msg::GetManifest {
+        id: id.map(str::to_owned),
+    })
+    .await?;
+    let manifest = match reply(&mut wire, config).await? {
+        Msg::Manifest { manifest } => manifest,
+        other => return Err(unexpected(other, "manifest")),
+    };
+    check_entries(&manifest.entries)?;
+    let mut report = RestoreReport {
+        id: manifest.id.clone(),
+        ..RestoreReport::default()
+    };
+    let mut buf = BytesMut::new();
+    for entry in &manifest.entries {
+        let target = resolve(&root, &entry.path)?;
+        if entry.kind == EntryKind::Dir {
+            std::fs::create_dir_all(&target)
+                .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        }
+        // The folders exist now: check the whole path once more.
+        let target = resolve(&root, &entry.path)?;
+        let mut file = AtomicFile::create(&target)?;
+        let mut written = 0u64;
+        for hashes in entry.chunks.chunks(MAX_HASHES) {
+            wire.send_json(&Msg::Get {
+                hashes: hashes.to_vec(),
+            })
+            .await?;
+            for hash in hashes {
+                match reply(&mut wire, config).await? {
+                    Msg::Chunk { hash: got, .. } if &got == hash => {}
+                    other => return Err(unexpected(other, "chunk")),
+                }
+                if !wire.recv_chunk_into(&mut buf).await? {
+                    return Err(Error::Protocol("empty chunk frame".into()));
+                }
+                if blake3::hash(&buf).to_hex().as_str() != hash {
+                    return Err(Error::refused(
+                        "bad_chunk",
+                        format!("{}: a chunk does not match its hash", entry.path),
+                    ));
+                }
+                file.write_all(&buf)
+                    .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+                written += buf.len() as u64;
+            }
+        }
+        if entry.size.is_some_and(|s| s != written) {
+            return Err(Error::refused(
+                "bad_request",
+                format!("{}: the chunks do not add up to its size", entry.path),
+            ));
+        }
+        file.commit(true)?;
+        prise_files::receive::apply_meta_path(&target, entry.mode, entry.mtime_ns);
+        report.files += 1;
+        report.bytes += written;
+    }
+    // Folder times last: writing into a folder changes its time.
+    for entry in manifest.entries.iter().rev() {
+        if entry.kind == EntryKind::Dir {
+            let target = resolve(&root, &entry.path)?;
+            prise_files::receive::apply_meta_path(&target, entry.mode, entry.mtime_ns);
+        }
+    }
+    wire.send_json(&Msg::Done).await?;
+    Ok(report)
+}
+
+fn resolve(root: &SafeRoot, path: &str) -> Result<PathBuf, Error> {
+    root.resolve(path)
+        .map_err(|e| Error::refused("unsafe_path", e.to_string()))
+}

@@ -1,0 +1,22 @@
+//! `prise backup`: snapshots of folders on a server that stores content once, by hash.
+//! Files are cut with content-defined chunking, so a push sends only chunks the store lacks.
+//! Protocol and store: docs/PROTOCOL-backup.md.
+//!
+//! - [`store`]: chunks and manifests on the server's disk.
+//! - [`server`]: `prise backup serve`.
+//! - [`client`]: push, list, restore.
+
+pub mod client;
+mod error;
+pub mod proto;
+pub mod server;
+pub mod store;
+
+pub use error::Error;
+
+/// FastCDC sizes: 16 KiB minimum, 64 KiB average, 256 KiB maximum.
+pub const CHUNK_MIN: u32 = 16 * 1024;
+/// See [`CHUNK_MIN`].
+pub const CHUNK_AVG: u32 = 64 * 1024;
+/// See [`CHUNK_MIN`].
+pub const CHUNK_MAX: u32 = 256 * 1024;

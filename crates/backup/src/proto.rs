@@ -1,0 +1,101 @@
+//! prise backup's messages, on prise send's framing (docs/PROTOCOL-backup.md).
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Manifest, SnapshotInfo};
+
+/// Versions this build speaks.
+pub const VERSIONS: &[u32] = &[1];
+
+/// Longest control line: a manifest lists every file and chunk of a tree on one line (64 MiB:
+/// about 300,000 files; also what one client can make the server hold).
+pub const MAX_MANIFEST: usize = 64 * 1024 * 1024;
+
+/// Most hashes in one `want` or `get`.
+pub const MAX_HASHES: usize = 1024;
+
+/// One control message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Msg {
+    /// Client's first message.
+    Hello {
+        /// Versions the client speaks.
+        versions: Vec<u32>,
+        /// The server's token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        /// `push`, `list` or `restore`.
+        op: String,
+        /// The backup's name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// Server's answer to a good hello.
+    Welcome {
+        /// The version chosen.
+        version: u32,
+        /// The server's name and version.
+        server: String,
+    },
+    /// Client: which of these chunks does the store lack?
+    Want {
+        /// BLAKE3 hashes, hex.
+        hashes: Vec<String>,
+    },
+    /// Server: these.
+    Missing {
+        /// BLAKE3 hashes, hex.
+        hashes: Vec<String>,
+    },
+    /// One chunk's bytes follow as a frame.
+    Chunk {
+        /// Its BLAKE3, hex.
+        hash: String,
+        /// Its length.
+        size: u64,
+    },
+    /// Client: the snapshot (push); server: a stored snapshot (restore).
+    Manifest {
+        /// The snapshot.
+        manifest: Manifest,
+    },
+    /// Server: the snapshot is stored.
+    Snapshot {
+        /// Its id.
+        id: String,
+        /// Files in it.
+        files: u64,
+        /// Bytes in its files.
+        bytes: u64,
+        /// Chunks this push added to the store.
+        new_chunks: u64,
+        /// Bytes this push added to the store.
+        new_bytes: u64,
+    },
+    /// Server: the snapshots.
+    Snapshots {
+        /// Oldest first.
+        snapshots: Vec<SnapshotInfo>,
+    },
+    /// Client: a snapshot's manifest, or the latest.
+    GetManifest {
+        /// Its id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+    /// Client: send me these chunks.
+    Get {
+        /// BLAKE3 hashes, hex.
+        hashes: Vec<String>,
+    },
+    /// Client: the session is over.
+    Done,
+    /// Refused or failed.
+    Error {
+        /// Machine-readable code.
+        code: String,
+        /// For people.
+        text: String,
+    },
+}

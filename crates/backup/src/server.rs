@@ -1,0 +1,288 @@
+//! `prise backup serve`: one session per connection, a push, a list or a restore.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use prise_core::server::{serve, ServeOptions};
+use prise_core::tls::ServerTls;
+use prise_core::trace::TrafficLog;
+use prise_files::wire::Wire;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::proto::{Msg, MAX_HASHES, VERSIONS};
+use crate::store::{check_name, Store};
+use crate::{Error, CHUNK_MAX};
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The store folder.
+    pub store: PathBuf,
+    /// Clients must give this token.
+    pub token: Option<String>,
+    /// TLS for every connection.
+    pub tls: Option<ServerTls>,
+    /// Traffic log.
+    pub trace: Option<TrafficLog>,
+    /// Give up on a client silent this long.
+    pub idle_timeout: Duration,
+    /// Time allowed for sessions to finish on shutdown.
+    pub grace: Duration,
+}
+
+impl Config {
+    /// Defaults for a store at `store`.
+    pub fn new(store: PathBuf) -> Self {
+        Self {
+            store,
+            token: None,
+            tls: None,
+            trace: None,
+            idle_timeout: Duration::from_secs(120),
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serve backups on `listener` until `shutdown` is cancelled.
+///
+/// # Errors
+/// [`Error::Io`] when the store cannot be opened.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let store = Arc::new(Store::open(&config.store)?);
+    let options = ServeOptions {
+        tls: config.tls.clone(),
+        grace: config.grace,
+        trace: config.trace.clone(),
+        ..ServeOptions::new("backup")
+    };
+    let config = Arc::new(config);
+    serve(listener, options, shutdown, move |conn| {
+        let store = Arc::clone(&store);
+        let config = Arc::clone(&config);
+        async move {
+            let peer = conn.peer;
+            let mut wire = Wire::new(conn.stream).with_max_line(crate::proto::MAX_MANIFEST);
+            match session(&mut wire, &store, &config).await {
+                Ok(()) => tracing::info!(%peer, "backup session done"),
+                Err(e) => {
+                    tracing::info!(%peer, cause = %e, "backup session failed");
+                    if let Error::Refused { code, text } = &e {
+                        let _ = wire
+                            .send_json(&Msg::Error {
+                                code: code.clone(),
+                                text: text.clone(),
+                            })
+                            .await;
+                        let _ = wire.flush().await;
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|e| Error::io("listening", e))
+}
+
+async fn recv(wire: &mut Wire, config: &Config) -> Result<Msg, Error> {
+    match tokio::time::timeout(config.idle_timeout, wire.recv_json()).await {
+        Ok(msg) => Ok(msg?),
+        Err(_) => Err(Error::Protocol("the client went silent".into())),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Protocol(format!("store thread: {e}")))?
+}
+
+async fn session(wire: &mut Wire, store: &Arc<Store>, config: &Config) -> Result<(), Error> {
+    let Msg::Hello {
+        versions,
+        token,
+        op,
+        name,
+    } = recv(wire, config).await?
+    else {
+        return Err(Error::refused(
+            "bad_request",
+            "the first message must be hello",
+        ));
+    };
+    let Some(version) = versions
+        .iter()
+        .copied()
+        .filter(|v| VERSIONS.contains(v))
+        .max()
+    else {
+        return Err(Error::refused(
+            "unsupported_version",
+            format!("this server speaks versions {VERSIONS:?}"),
+        ));
+    };
+    if let Some(expected) = &config.token {
+        let given = token.unwrap_or_default();
+        let same = given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !same {
+            return Err(Error::refused(
+                "bad_token",
+                "wrong or missing token (--token)",
+            ));
+        }
+    }
+    if let Some(name) = &name {
+        check_name(name)?;
+    }
+    wire.send_json(&Msg::Welcome {
+        version,
+        server: concat!("prise ", env!("CARGO_PKG_VERSION")).into(),
+    })
+    .await?;
+    match (op.as_str(), name) {
+        ("list", name) => {
+            let store = Arc::clone(store);
+            let snapshots = blocking(move || store.list(name.as_deref())).await?;
+            wire.send_json(&Msg::Snapshots { snapshots }).await?;
+        }
+        ("push", Some(name)) => push(wire, store, config, name).await?,
+        ("restore", Some(name)) => restore(wire, store, config, name).await?,
+        (op, _) => {
+            return Err(Error::refused(
+                "bad_request",
+                format!("unknown op {op:?} (or no name)"),
+            ))
+        }
+    }
+    wire.flush().await?;
+    Ok(())
+}
+
+async fn push(
+    wire: &mut Wire,
+    store: &Arc<Store>,
+    config: &Config,
+    name: String,
+) -> Result<(), Error> {
+    let mut new_chunks = 0u64;
+    let mut new_bytes = 0u64;
+    let mut buf = BytesMut::new();
+    loop {
+        match recv(wire, config).await? {
+            Msg::Want { hashes } => {
+                if hashes.len() > MAX_HASHES {
+                    return Err(Error::refused("bad_request", "too many hashes in one want"));
+                }
+                let store = Arc::clone(store);
+                let missing = blocking(move || {
+                    let mut seen = HashSet::new();
+                    Ok(hashes
+                        .into_iter()
+                        .filter(|h| seen.insert(h.clone()) && !store.has(h))
+                        .collect::<Vec<_>>())
+                })
+                .await?;
+                wire.send_json(&Msg::Missing { hashes: missing }).await?;
+            }
+            Msg::Chunk { hash, size } => {
+                if size > u64::from(CHUNK_MAX) {
+                    return Err(Error::refused("bad_request", "chunk larger than 256 KiB"));
+                }
+                if !wire.recv_chunk_into(&mut buf).await? || buf.len() as u64 != size {
+                    return Err(Error::Protocol(
+                        "chunk frame does not match its size".into(),
+                    ));
+                }
+                let store = Arc::clone(store);
+                let bytes = std::mem::take(&mut buf);
+                let (added, bytes) = blocking(move || {
+                    let added = store.put(&hash, &bytes)?;
+                    Ok((added, bytes))
+                })
+                .await?;
+                buf = bytes;
+                if added {
+                    new_chunks += 1;
+                    new_bytes += size;
+                }
+            }
+            Msg::Manifest { mut manifest } => {
+                manifest.name.clone_from(&name);
+                let store = Arc::clone(store);
+                let saved = blocking(move || store.save(manifest)).await?;
+                tracing::info!(name = %saved.name, id = %saved.id, files = saved.files, new_chunks, "snapshot stored");
+                wire.send_json(&Msg::Snapshot {
+                    id: saved.id,
+                    files: saved.files,
+                    bytes: saved.bytes,
+                    new_chunks,
+                    new_bytes,
+                })
+                .await?;
+                return Ok(());
+            }
+            other => {
+                return Err(Error::refused(
+                    "bad_request",
+                    format!("unexpected message in a push: {other:?}"),
+                ))
+            }
+        }
+    }
+}
+
+async fn restore(
+    wire: &mut Wire,
+    store: &Arc<Store>,
+    config: &Config,
+    name: String,
+) -> Result<(), Error> {
+    loop {
+        match recv(wire, config).await? {
+            Msg::GetManifest { id } => {
+                let store = Arc::clone(store);
+                let name = name.clone();
+                let manifest = blocking(move || store.load(&name, id.as_deref())).await?;
+                wire.send_json(&Msg::Manifest { manifest }).await?;
+            }
+            Msg::Get { hashes } => {
+                if hashes.len() > MAX_HASHES {
+                    return Err(Error::refused("bad_request", "too many hashes in one get"));
+                }
+                for hash in hashes {
+                    let store = Arc::clone(store);
+                    let key = hash.clone();
+                    let bytes = blocking(move || store.get(&key)).await?;
+                    wire.send_json(&Msg::Chunk {
+                        hash,
+                        size: bytes.len() as u64,
+                    })
+                    .await?;
+                    wire.send_chunk(&bytes).await?;
+                }
+            }
+            Msg::Done => return Ok(()),
+            other => {
+                return Err(Error::refused(
+                    "bad_request",
+                    format!("unexpected message in a restore: {other:?}"),
+                ))
+            }
+        }
+    }
+}

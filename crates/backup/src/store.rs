@@ -1,0 +1,352 @@
+//! The server's store: chunks by BLAKE3 hash, one manifest per snapshot
+//! (docs/PROTOCOL-backup.md, "Store layout"). Blocking calls: the server runs them on
+//! blocking threads.
+
+use std::path::{Path, PathBuf};
+
+use prise_core::fs::AtomicFile;
+use prise_core::path::SafeRoot;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Manifest format version.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// One entry of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// Relative, `/`-separated.
+    pub path: String,
+    /// `dir` or `file`.
+    pub kind: EntryKind,
+    /// File size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Unix permission bits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    /// Modification time, nanoseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<i64>,
+    /// The file's chunks, in order (BLAKE3, hex).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunks: Vec<String>,
+}
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A folder.
+    Dir,
+    /// A file.
+    File,
+}
+
+/// A snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_VERSION`].
+    pub version: u32,
+    /// The backup's name.
+    pub name: String,
+    /// The snapshot's id (set by the server).
+    #[serde(default)]
+    pub id: String,
+    /// When the server stored it, RFC 3339.
+    #[serde(default)]
+    pub time: String,
+    /// Folders and files.
+    pub entries: Vec<ManifestEntry>,
+    /// Files in it.
+    #[serde(default)]
+    pub files: u64,
+    /// Bytes in its files.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+/// A snapshot as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// The backup's name.
+    pub name: String,
+    /// What `--snapshot` takes.
+    pub id: String,
+    /// When it was stored.
+    pub time: String,
+    /// Files.
+    pub files: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// Whether `name` can name a backup: 1 to 64 bytes of letters, digits, `.`, `_`, `-`, not
+/// starting with `.`.
+///
+/// # Errors
+/// [`Error::Refused`] with code `bad_name`.
+pub fn check_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::refused(
+            "bad_name",
+            "a backup name is 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'",
+        ))
+    }
+}
+
+/// Whether `hash` is 64 lowercase hex digits.
+pub fn is_hash(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The store folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Open (creating its folders) the store at `root`.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn open(root: &Path) -> Result<Self, Error> {
+        for sub in ["chunks", "snapshots"] {
+            std::fs::create_dir_all(root.join(sub))
+                .map_err(|e| Error::io(format!("creating {}", root.join(sub).display()), e))?;
+        }
+        Ok(Self {
+            root: root.to_owned(),
+        })
+    }
+
+    fn chunk_path(&self, hash: &str) -> PathBuf {
+        self.root.join("chunks").join(&hash[..2]).join(hash)
+    }
+
+    /// Whether the chunk is stored.
+    pub fn has(&self, hash: &str) -> bool {
+        is_hash(hash) && self.chunk_path(hash).is_file()
+    }
+
+    /// Store a chunk after checking that its bytes hash to `hash`. Returns whether it was new.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] `hash_mismatch`, [`Error::Io`].
+    pub fn put(&self, hash: &str, bytes: &[u8]) -> Result<bool, Error> {
+        if !is_hash(hash) || blake3::hash(bytes).to_hex().as_str() != hash {
+            return Err(Error::refused(
+                "hash_mismatch",
+                "a chunk's bytes do not match its hash",
+            ));
+        }
+        let path = self.chunk_path(hash);
+        if path.is_file() {
+            return Ok(false);
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let mut file = AtomicFile::create(&path)?;
+        std::io::Write::write_all(&mut file, bytes)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        match file.commit(false) {
+            Ok(()) => Ok(true),
+            // Another push stored the same chunk meanwhile: same bytes.
+            Err(_) if path.is_file() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A chunk's bytes, checked against its hash.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] `missing_chunk` or `bad_chunk`, [`Error::Io`].
+    pub fn get(&self, hash: &str) -> Result<Vec<u8>, Error> {
+        if !is_hash(hash) {
+            return Err(Error::refused("bad_request", "not a chunk hash"));
+        }
+        let bytes = std::fs::read(self.chunk_path(hash)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::refused("missing_chunk", format!("chunk {hash} is not in the store"))
+            } else {
+                Error::io(format!("reading chunk {hash}"), e)
+            }
+        })?;
+        if blake3::hash(&bytes).to_hex().as_str() != hash {
+            return Err(Error::refused(
+                "bad_chunk",
+                format!("chunk {hash} is damaged in the store (prise backup check)"),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    fn snapshots_dir(&self, name: &str) -> PathBuf {
+        self.root.join("snapshots").join(name)
+    }
+
+    /// Check a manifest from a client (paths, chunks present), give it an id and a time, and
+    /// store it. Returns it as stored.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] (`bad_name`, `unsafe_path`, `missing_chunk`), [`Error::Io`].
+    pub fn save(&self, mut manifest: Manifest) -> Result<Manifest, Error> {
+        check_name(&manifest.name)?;
+        check_entries(&manifest.entries)?;
+        for entry in &manifest.entries {
+            for hash in &entry.chunks {
+                if !self.has(hash) {
+                    return Err(Error::refused(
+                        "missing_chunk",
+                        format!("{}: chunk {hash} was never sent", entry.path),
+                    ));
+                }
+            }
+        }
+        let now = std::time::SystemTime::now();
+        // Milliseconds in the id, so ids sort by time even for pushes in the same second.
+        let stamp = humantime::format_rfc3339_millis(now).to_string();
+        let compact: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();
+        manifest.version = MANIFEST_VERSION;
+        manifest.id = format!("{compact}-{:04x}", fastrand::u16(..));
+        manifest.time = humantime::format_rfc3339_millis(now).to_string();
+        let files: Vec<&ManifestEntry> = manifest
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::File)
+            .collect();
+        manifest.files = files.len() as u64;
+        manifest.bytes = files.iter().filter_map(|e| e.size).sum();
+        let dir = self.snapshots_dir(&manifest.name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Protocol(e.to_string()))?;
+        prise_core::fs::write_atomic(&dir.join(format!("{}.json", manifest.id)), &bytes)?;
+        Ok(manifest)
+    }
+
+    /// The snapshots of `name` (or of every name), oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Refused`] `bad_name`.
+    pub fn list(&self, name: Option<&str>) -> Result<Vec<SnapshotInfo>, Error> {
+        let names: Vec<String> = match name {
+            Some(name) => {
+                check_name(name)?;
+                vec![name.to_owned()]
+            }
+            None => {
+                let mut names: Vec<String> = read_names(&self.root.join("snapshots"))?;
+                names.sort();
+                names
+            }
+        };
+        let mut out: Vec<SnapshotInfo> = Vec::new();
+        for name in names {
+            let mut ids = read_names(&self.snapshots_dir(&name)).unwrap_or_default();
+            ids.retain(|f| f.ends_with(".json"));
+            ids.sort();
+            for file in ids {
+                let manifest = self.load_file(&self.snapshots_dir(&name).join(&file))?;
+                out.push(SnapshotInfo {
+                    name: manifest.name,
+                    id: manifest.id,
+                    time: manifest.time,
+                    files: manifest.files,
+                    bytes: manifest.bytes,
+                });
+            }
+        }
+        // Oldest first: by stored time (RFC 3339 in UTC sorts as text), then id.
+        out.sort_by(|a, b| (&a.name, &a.time, &a.id).cmp(&(&b.name, &b.time, &b.id)));
+        Ok(out)
+    }
+
+    /// A snapshot of `name`: `id`, or the latest.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] `no_such_snapshot` or `bad_name`, [`Error::Io`].
+    pub fn load(&self, name: &str, id: Option<&str>) -> Result<Manifest, Error> {
+        check_name(name)?;
+        let id = match id {
+            Some(id) => {
+                if id.starts_with('.')
+                    || !id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                {
+                    return Err(Error::refused(
+                        "no_such_snapshot",
+                        "no snapshot has that id",
+                    ));
+                }
+                id.to_owned()
+            }
+            None => self.list(Some(name))?.pop().map(|s| s.id).ok_or_else(|| {
+                Error::refused("no_such_snapshot", format!("{name} has no snapshot"))
+            })?,
+        };
+        let path = self.snapshots_dir(name).join(format!("{id}.json"));
+        if !path.is_file() {
+            return Err(Error::refused(
+                "no_such_snapshot",
+                format!("{name} has no snapshot {id}"),
+            ));
+        }
+        self.load_file(&path)
+    }
+
+    fn load_file(&self, path: &Path) -> Result<Manifest, Error> {
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Protocol(format!("manifest {}: {e}", path.display())))
+    }
+}
+
+fn read_names(dir: &Path) -> Result<Vec<String>, Error> {
+    let mut names = Vec::new();
+    let items = match std::fs::read_dir(dir) {
+        Ok(items) => items,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
+    };
+    for item in items {
+        let item = item.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+        if let Some(name) = item.file_name().to_str() {
+            if !name.starts_with('.') {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Every path is a safe relative path, and every file's chunks are hashes.
+///
+/// # Errors
+/// [`Error::Refused`] `unsafe_path` or `bad_request`.
+pub fn check_entries(entries: &[ManifestEntry]) -> Result<(), Error> {
+    for entry in entries {
+        SafeRoot::check_relative(&entry.path)
+            .map_err(|e| Error::refused("unsafe_path", e.to_string()))?;
+        if entry.chunks.iter().any(|h| !is_hash(h)) {
+            return Err(Error::refused(
+                "bad_request",
+                format!("{}: a chunk is not a hash", entry.path),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! prise backup over real sockets on 127.0.0.1: only changed content travels, every snapshot
+//! restores identical, hostile manifests and a wrong token are refused.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use prise_backup::client::{self, Config};
+use prise_backup::server;
+use prise_backup::Error;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "backup-token";
+
+struct Server {
+    addr: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+async fn start(store: &Path) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut config = server::Config::new(store.to_owned());
+    config.token = Some(TOKEN.into());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server::run(listener, config, shutdown.clone()));
+    Server {
+        addr,
+        shutdown,
+        task,
+    }
+}
+
+impl Server {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn config() -> Config {
+    let mut config = Config::new();
+    config.token = Some(TOKEN.into());
+    config
+}
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// Every file under `root` with its contents' hash and mode; every folder.
+fn listing(root: &Path) -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for item in std::fs::read_dir(dir).unwrap() {
+            let path = item.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            }
+            out.push(path);
+        }
+    }
+    let mut paths = Vec::new();
+    walk(root, &mut paths);
+    let mut out: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            let relative = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let meta = std::fs::metadata(p).unwrap();
+            if meta.is_dir() {
+                format!("dir {relative}")
+            } else {
+                format!(
+                    "file {relative} {} {:o} {:?}",
+                    blake3::hash(&std::fs::read(p).unwrap()).to_hex(),
+                    meta.permissions().mode() & 0o777,
+                    meta.modified().unwrap()
+                )
+            }
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for item in std::fs::read_dir(from).unwrap() {
+        let item = item.unwrap();
+        let target = to.join(item.file_name());
+        if item.path().is_dir() {
+            copy_tree(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), &target).unwrap();
+            let modified = std::fs::metadata(item.path()).unwrap().modified().unwrap();
+            let file = std::fs::File::options().write(true).open(&target).unwrap();
+            file.set_modified(modified).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn only_changed_content_travels_and_every_snapshot_restores_identical() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("docs/empty")).unwrap();
+    std::fs::create_dir_all(tree.join("données")).unwrap();
+    std::fs::write(tree.join("docs/a.txt"), b"alpha\n").unwrap();
+    std::fs::write(tree.join("docs/b.bin"), pattern(3 * 1024 * 1024, 1)).unwrap();
+    std::fs::write(tree.join("données/c.bin"), pattern(2 * 1024 * 1024, 2)).unwrap();
+    std::fs::write(tree.join("gone.txt"), b"deleted later").unwrap();
+    std::fs::write(tree.join("empty"), b"").unwrap();
+    let store = work.path().join("store");
+    let server = start(&store).await;
+
+    let first = client::push(&server.addr, &tree, "laptop", &config())
+        .await
+        .unwrap();
+    assert_eq!(first.files, 5, "{first:?}");
+    let total = 6 + 3 * 1024 * 1024 + 2 * 1024 * 1024 + 13;
+    assert_eq!(first.bytes, total);
+    assert_eq!(first.bytes_sent, total, "everything is new the first time");
+    let before = work.path().join("before");
+    copy_tree(&tree, &before);
+
+    // Change two files (one byte in the middle of a large one), delete one, add one.
+    let mut b = std::fs::read(tree.join("docs/b.bin")).unwrap();
+    b[1_500_000] ^= 0xff;
+    std::fs::write(tree.join("docs/b.bin"), &b).unwrap();
+    std::fs::write(tree.join("docs/a.txt"), b"alpha, edited\n").unwrap();
+    std::fs::remove_file(tree.join("gone.txt")).unwrap();
+    std::fs::write(tree.join("new.txt"), b"a new file").unwrap();
+    // A copy of an existing file under another name adds nothing to send.
+    std::fs::copy(tree.join("données/c.bin"), tree.join("c-copy.bin")).unwrap();
+
+    let second = client::push(&server.addr, &tree, "laptop", &config())
+        .await
+        .unwrap();
+    assert_eq!(second.files, 6, "{second:?}");
+    // One changed region of b.bin (a chunk or two, at most 2 x 256 KiB), the edited a.txt and
+    // the new file; not the 2 MiB copy, not the unchanged 2 MiB file.
+    assert!(second.bytes_sent > 0, "{second:?}");
+    assert!(
+        second.bytes_sent <= 2 * 256 * 1024 + 14 + 10,
+        "only the changed content: {second:?}"
+    );
+
+    let snapshots = client::list(&server.addr, Some("laptop"), &config())
+        .await
+        .unwrap();
+    assert_eq!(snapshots.len(), 2);
+    assert_eq!(snapshots[0].id, first.id);
+    assert_eq!(snapshots[1].id, second.id);
+    assert_eq!(snapshots[1].files, 6);
+
+    let old = work.path().join("restore-old");
+    let restored = client::restore(&server.addr, "laptop", Some(&first.id), &old, &config())
+        .await
+        .unwrap();
+    assert_eq!(restored.files, 5);
+    assert_eq!(listing(&old), listing(&before));
+    let new = work.path().join("restore-new");
+    client::restore(&server.addr, "laptop", None, &new, &config())
+        .await
+        .unwrap();
+    assert_eq!(listing(&new), listing(&tree));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_manifests_unknown_snapshots_and_wrong_tokens_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("x.txt"), b"x").unwrap();
+    let store = work.path().join("store");
+    let server = start(&store).await;
+
+    let mut wrong = config();
+    wrong.token = Some("nope".into());
+    let refused = client::push(&server.addr, &tree, "laptop", &wrong).await;
+    assert!(
+        matches!(&refused, Err(Error::Refused { code, .. }) if code == "bad_token"),
+        "{refused:?}"
+    );
+    let bad_name = client::push(&server.addr, &tree, "../etc", &config()).await;
+    assert!(
+        matches!(&bad_name, Err(Error::Refused { code, .. }) if code == "bad_name"),
+        "{bad_name:?}"
+    );
+    let none = client::restore(
+        &server.addr,
+        "laptop",
+        None,
+        &work.path().join("r"),
+        &config(),
+    )
+    .await;
+    assert!(
+        matches!(&none, Err(Error::Refused { code, .. }) if code == "no_such_snapshot"),
+        "{none:?}"
+    );
+
+    // A manifest planted in the store with a path that leaves the restore folder: refused,
+    // and nothing is written outside the destination.
+    let pushed = client::push(&server.addr, &tree, "laptop", &config())
+        .await
+        .unwrap();
+    let manifest_path = store
+        .join("snapshots/laptop")
+        .join(format!("{}.json", pushed.id));
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        text.replace("\"x.txt\"", "\"../escaped.txt\""),
+    )
+    .unwrap();
+    let dest = work.path().join("dest");
+    let hostile = client::restore(&server.addr, "laptop", None, &dest, &config()).await;
+    assert!(
+        matches!(&hostile, Err(Error::Refused { code, .. }) if code == "unsafe_path"),
+        "{hostile:?}"
+    );
+    assert!(!work.path().join("escaped.txt").exists());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_interrupted_push_leaves_no_snapshot_and_the_next_push_reuses_its_chunks() {
+    use prise_backup::proto::Msg;
+    use prise_files::wire::Wire;
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    // Under the 16 KiB minimum chunk: the file is exactly one chunk.
+    let data = pattern(10_000, 5);
+    std::fs::write(tree.join("one.bin"), &data).unwrap();
+    std::fs::write(tree.join("two.txt"), b"second file").unwrap();
+    let server = start(&work.path().join("store")).await;
+
+    // A client that sends one chunk and vanishes before its manifest.
+    let stream = prise_core::net::connect(&server.addr, &prise_core::net::ConnectOptions::new("t"))
+        .await
+        .unwrap();
+    let mut wire = Wire::new(stream);
+    wire.send_json(&Msg::Hello {
+        versions: vec![1],
+        token: Some(TOKEN.into()),
+        op: "push".into(),
+        name: Some("cut".into()),
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        wire.recv_json::<Msg>().await.unwrap(),
+        Msg::Welcome { .. }
+    ));
+    let hash = blake3::hash(&data).to_hex().to_string();
+    wire.send_json(&Msg::Want {
+        hashes: vec![hash.clone()],
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        wire.recv_json::<Msg>().await.unwrap(),
+        Msg::Missing {
+            hashes: vec![hash.clone()]
+        }
+    );
+    wire.send_json(&Msg::Chunk {
+        hash,
+        size: data.len() as u64,
+    })
+    .await
+    .unwrap();
+    wire.send_chunk(&data).await.unwrap();
+    wire.flush().await.unwrap();
+    drop(wire);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let listed = client::list(&server.addr, Some("cut"), &config())
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "no snapshot from a cut push: {listed:?}");
+    let report = client::push(&server.addr, &tree, "cut", &config())
+        .await
+        .unwrap();
+    assert_eq!(report.files, 2);
+    assert_eq!(
+        report.bytes_sent, 11,
+        "only two.txt travels; one.bin's chunk arrived before the cut: {report:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_tree_of_many_files_makes_a_manifest_over_the_files_line_limit() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    for i in 0..600 {
+        std::fs::write(
+            tree.join(format!("a-rather-long-file-name-number-{i:04}.txt")),
+            format!("file {i}"),
+        )
+        .unwrap();
+    }
+    let server = start(&work.path().join("store")).await;
+    let report = client::push(&server.addr, &tree, "many", &config())
+        .await
+        .unwrap();
+    assert_eq!(report.files, 600);
+    let dest = work.path().join("dest");
+    let restored = client::restore(&server.addr, "many", None, &dest, &config())
+        .await
+        .unwrap();
+    assert_eq!(restored.files, 600);
+    assert_eq!(listing(&dest), listing(&tree));
+    server.stop().await;
+}

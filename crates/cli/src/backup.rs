@@ -1,0 +1,117 @@
+//! `prise backup serve|push|list|restore`.
+
+use std::process::ExitCode;
+
+use prise_backup::{client, server};
+use prise_core::net::{announce, ConnectOptions};
+use prise_core::trace::TrafficLog;
+
+use crate::args::{BackupClientArgs, BackupCommand};
+
+pub(crate) async fn run(
+    command: BackupCommand,
+    trace: Option<TrafficLog>,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        BackupCommand::Serve(args) => {
+            let crate::server::Started {
+                shutdown,
+                listener,
+                local,
+                tls,
+            } = crate::server::start("backup", &args.listen, &args.tls, |cli| match cli.command {
+                crate::args::Command::Backup(BackupCommand::Serve(args)) => Some(args.tls),
+                _ => None,
+            })
+            .await?;
+            let mut config = server::Config::new(args.store);
+            config.token = args.token;
+            config.tls = tls;
+            config.trace = trace;
+            config.grace = args.common.grace;
+            announce("backup", local);
+            server::run(listener, config, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BackupCommand::Push(args) => {
+            let name = match args.name {
+                Some(name) => name,
+                None => std::fs::canonicalize(&args.dir)?
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow::anyhow!("give the backup a --name"))?,
+            };
+            let config = client_config(&args.client, trace)?;
+            let report = client::push(&args.to, &args.dir, &name, &config).await?;
+            for line in &report.skipped {
+                eprintln!("prise backup: skipped {line}");
+            }
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "snapshot {} of {name}: {} files, {} bytes; sent {} chunks, {} bytes, in {} ms",
+                    report.id,
+                    report.files,
+                    report.bytes,
+                    report.chunks_sent,
+                    report.bytes_sent,
+                    report.millis
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BackupCommand::List(args) => {
+            let config = client_config(&args.client, trace)?;
+            let snapshots = client::list(&args.from, args.name.as_deref(), &config).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&snapshots)?);
+            } else {
+                for s in &snapshots {
+                    println!(
+                        "{}  {}  {}  {} files  {} bytes",
+                        s.name, s.id, s.time, s.files, s.bytes
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BackupCommand::Restore(args) => {
+            let config = client_config(&args.client, trace)?;
+            let report = client::restore(
+                &args.from,
+                &args.name,
+                args.snapshot.as_deref(),
+                &args.dest,
+                &config,
+            )
+            .await?;
+            println!(
+                "restored snapshot {} of {}: {} files, {} bytes into {}",
+                report.id,
+                args.name,
+                report.files,
+                report.bytes,
+                args.dest.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn client_config(
+    args: &BackupClientArgs,
+    trace: Option<TrafficLog>,
+) -> anyhow::Result<client::Config> {
+    Ok(client::Config {
+        connect: ConnectOptions {
+            connect_timeout: args.connect_timeout,
+            tls: crate::tls::client(&args.tls)?,
+            trace,
+            ..ConnectOptions::new("backup")
+        },
+        token: args.token.clone(),
+        reply_timeout: args.timeout,
+    })
+}
