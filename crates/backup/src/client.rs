@@ -397,3 +397,34 @@ fn resolve(root: &SafeRoot, path: &str) -> Result<PathBuf, Error> {
     root.resolve(path)
         .map_err(|e| Error::refused("unsafe_path", e.to_string()))
 }
+
+/// Keep the last `keep_last` snapshots of `name`; the server removes the others and then the
+/// chunks no snapshot references.
+///
+/// # Errors
+/// As [`push`].
+pub async fn forget(
+    addr: &str,
+    name: &str,
+    keep_last: u64,
+    config: &Config,
+) -> Result<crate::store::Forgotten, Error> {
+    let mut wire = open(addr, config, "forget", Some(name)).await?;
+    wire.send_json(&Msg::Forget { keep_last }).await?;
+    match reply(&mut wire, config).await? {
+        Msg::Forgotten { done } => Ok(done),
+        other => Err(unexpected(other, "forgotten")),
+    }
+}
+
+/// Have the server read every chunk and check it, and look for chunks snapshots lack.
+///
+/// # Errors
+/// As [`push`].
+pub async fn check(addr: &str, config: &Config) -> Result<crate::store::Checked, Error> {
+    let mut wire = open(addr, config, "check", None).await?;
+    match reply(&mut wire, config).await? {
+        Msg::Checked { found } => Ok(found),
+        other => Err(unexpected(other, "checked")),
+    }
+}

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Manifest, SnapshotInfo};
+use crate::store::{Checked, Forgotten, Manifest, SnapshotInfo};
 
 /// Versions this build speaks.
 pub const VERSIONS: &[u32] = &[1];
@@ -88,6 +88,24 @@ pub enum Msg {
     Get {
         /// BLAKE3 hashes, hex.
         hashes: Vec<String>,
+    },
+    /// Client: keep the last `keep_last` snapshots, remove the rest and the chunks nothing
+    /// references.
+    Forget {
+        /// Snapshots kept.
+        keep_last: u64,
+    },
+    /// Server: what a forget removed.
+    Forgotten {
+        /// The counts.
+        #[serde(flatten)]
+        done: Forgotten,
+    },
+    /// Server: what a check found.
+    Checked {
+        /// The findings.
+        #[serde(flatten)]
+        found: Checked,
     },
     /// Client: the session is over.
     Done,

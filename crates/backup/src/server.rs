@@ -161,6 +161,26 @@ async fn session(wire: &mut Wire, store: &Arc<Store>, config: &Config) -> Result
             wire.send_json(&Msg::Snapshots { snapshots }).await?;
         }
         ("push", Some(name)) => push(wire, store, config, name).await?,
+        ("forget", Some(name)) => match recv(wire, config).await? {
+            Msg::Forget { keep_last } => {
+                let store = Arc::clone(store);
+                let keep = usize::try_from(keep_last).unwrap_or(usize::MAX);
+                let done = blocking(move || store.forget(&name, keep)).await?;
+                tracing::info!(snapshots = done.snapshots, chunks = done.chunks, "forgot");
+                wire.send_json(&Msg::Forgotten { done }).await?;
+            }
+            other => {
+                return Err(Error::refused(
+                    "bad_request",
+                    format!("expected forget, got {other:?}"),
+                ))
+            }
+        },
+        ("check", _) => {
+            let store = Arc::clone(store);
+            let found = blocking(move || store.check()).await?;
+            wire.send_json(&Msg::Checked { found }).await?;
+        }
         ("restore", Some(name)) => restore(wire, store, config, name).await?,
         (op, _) => {
             return Err(Error::refused(

@@ -315,6 +315,124 @@ impl Store {
     }
 }
 
+/// What a forget removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forgotten {
+    /// Snapshots removed.
+    pub snapshots: u64,
+    /// Chunks removed (no snapshot referenced them).
+    pub chunks: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// What a check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checked {
+    /// Chunks read.
+    pub chunks: u64,
+    /// Chunks whose bytes do not match their name.
+    pub bad: Vec<String>,
+    /// Chunks a snapshot references that the store lacks.
+    pub missing: Vec<String>,
+}
+
+/// Chunks younger than this are never pruned: a push in progress has sent them and not yet
+/// its manifest.
+pub const PRUNE_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl Store {
+    /// Every chunk hash some snapshot (of any name) references.
+    fn referenced(&self) -> Result<std::collections::HashSet<String>, Error> {
+        let mut used = std::collections::HashSet::new();
+        for info in self.list(None)? {
+            for entry in self.load(&info.name, Some(&info.id))?.entries {
+                used.extend(entry.chunks);
+            }
+        }
+        Ok(used)
+    }
+
+    /// Every chunk file in the store: hash and path.
+    fn chunk_files(&self) -> Result<Vec<(String, PathBuf)>, Error> {
+        let mut out = Vec::new();
+        let chunks = self.root.join("chunks");
+        for prefix in read_names(&chunks)? {
+            for name in read_names(&chunks.join(&prefix))? {
+                if is_hash(&name) {
+                    out.push((name.clone(), chunks.join(&prefix).join(name)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keep the last `keep_last` snapshots of `name`, remove the others, then remove every
+    /// chunk no snapshot references (except chunks younger than [`PRUNE_GRACE`]).
+    ///
+    /// # Errors
+    /// [`Error::Refused`] `bad_name`, [`Error::Io`].
+    pub fn forget(&self, name: &str, keep_last: usize) -> Result<Forgotten, Error> {
+        let snapshots = self.list(Some(name))?;
+        let mut done = Forgotten::default();
+        let cut = snapshots.len().saturating_sub(keep_last);
+        for info in &snapshots[..cut] {
+            let path = self.snapshots_dir(name).join(format!("{}.json", info.id));
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+            done.snapshots += 1;
+        }
+        let used = self.referenced()?;
+        let now = std::time::SystemTime::now();
+        for (hash, path) in self.chunk_files()? {
+            if used.contains(&hash) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let young = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_none_or(|age| age < PRUNE_GRACE);
+            if young {
+                continue;
+            }
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+            done.chunks += 1;
+            done.bytes += meta.len();
+        }
+        Ok(done)
+    }
+
+    /// Read every chunk and compare its bytes with its name; find chunks snapshots reference
+    /// and the store lacks.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn check(&self) -> Result<Checked, Error> {
+        let mut checked = Checked::default();
+        for (hash, path) in self.chunk_files()? {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            checked.chunks += 1;
+            if blake3::hash(&bytes).to_hex().as_str() != hash {
+                checked.bad.push(hash);
+            }
+        }
+        let mut missing: Vec<String> = self
+            .referenced()?
+            .into_iter()
+            .filter(|h| !self.has(h))
+            .collect();
+        missing.sort();
+        checked.missing = missing;
+        Ok(checked)
+    }
+}
+
 fn read_names(dir: &Path) -> Result<Vec<String>, Error> {
     let mut names = Vec::new();
     let items = match std::fs::read_dir(dir) {

@@ -333,3 +333,77 @@ async fn a_tree_of_many_files_makes_a_manifest_over_the_files_line_limit() {
     assert_eq!(listing(&dest), listing(&tree));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn forget_keeps_the_last_snapshots_and_check_finds_damage() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let store = work.path().join("store");
+    let server = start(&store).await;
+    std::fs::write(tree.join("x.bin"), pattern(100_000, 7)).unwrap();
+    client::push(&server.addr, &tree, "box", &config())
+        .await
+        .unwrap();
+    std::fs::write(tree.join("x.bin"), pattern(100_000, 8)).unwrap();
+    client::push(&server.addr, &tree, "box", &config())
+        .await
+        .unwrap();
+
+    // Age every chunk past the grace that protects pushes in progress.
+    let old = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    let mut chunk_files = Vec::new();
+    for prefix in std::fs::read_dir(store.join("chunks")).unwrap() {
+        for chunk in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
+            let path = chunk.unwrap().path();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+            chunk_files.push(path);
+        }
+    }
+    let done = client::forget(&server.addr, "box", 1, &config())
+        .await
+        .unwrap();
+    assert_eq!(done.snapshots, 1, "{done:?}");
+    assert!(done.chunks >= 1 && done.bytes >= 16 * 1024, "{done:?}");
+    assert_eq!(
+        client::list(&server.addr, Some("box"), &config())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let dest = work.path().join("dest");
+    client::restore(&server.addr, "box", None, &dest, &config())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(dest.join("x.bin")).unwrap(),
+        pattern(100_000, 8)
+    );
+
+    let clean = client::check(&server.addr, &config()).await.unwrap();
+    assert!(
+        clean.bad.is_empty() && clean.missing.is_empty(),
+        "{clean:?}"
+    );
+    assert!(clean.chunks >= 1);
+
+    // Damage one chunk, lose another: check says which.
+    let mut left: Vec<_> = chunk_files.into_iter().filter(|p| p.exists()).collect();
+    left.sort();
+    assert!(left.len() >= 2, "x.bin is over 16 KiB: at least two chunks");
+    let mut bytes = std::fs::read(&left[0]).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&left[0], bytes).unwrap();
+    std::fs::remove_file(&left[1]).unwrap();
+    let found = client::check(&server.addr, &config()).await.unwrap();
+    let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(found.bad, [name(&left[0])]);
+    assert_eq!(found.missing, [name(&left[1])]);
+    server.stop().await;
+}

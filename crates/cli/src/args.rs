@@ -341,6 +341,46 @@ pub(crate) enum BackupCommand {
     List(BackupListArgs),
     /// Restore a snapshot (the latest by default) into a folder.
     Restore(BackupRestoreArgs),
+    /// Keep the last N snapshots of a backup; remove the others and the content only they used.
+    Forget(BackupForgetArgs),
+    /// Read every chunk in the store and check it; exit 1 if any is damaged or missing.
+    Check(BackupCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupForgetArgs {
+    /// The server, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) from: String,
+
+    /// The backup's name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: String,
+
+    /// How many of the latest snapshots to keep.
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_last: u64,
+
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) client: BackupClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupCheckArgs {
+    /// The server, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) from: String,
+
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) client: BackupClientArgs,
 }
 
 #[derive(Debug, Args)]

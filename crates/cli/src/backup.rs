@@ -77,6 +77,44 @@ pub(crate) async fn run(
             }
             Ok(ExitCode::SUCCESS)
         }
+        BackupCommand::Forget(args) => {
+            let config = client_config(&args.client, trace)?;
+            let done = client::forget(&args.from, &args.name, args.keep_last, &config).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&done)?);
+            } else {
+                println!(
+                    "forgot {} snapshot(s) of {}; removed {} chunks, {} bytes",
+                    done.snapshots, args.name, done.chunks, done.bytes
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BackupCommand::Check(args) => {
+            let config = client_config(&args.client, trace)?;
+            let found = client::check(&args.from, &config).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&found)?);
+            } else {
+                println!(
+                    "checked {} chunks: {} damaged, {} missing",
+                    found.chunks,
+                    found.bad.len(),
+                    found.missing.len()
+                );
+                for hash in &found.bad {
+                    println!("damaged {hash}");
+                }
+                for hash in &found.missing {
+                    println!("missing {hash}");
+                }
+            }
+            Ok(if found.bad.is_empty() && found.missing.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         BackupCommand::Restore(args) => {
             let config = client_config(&args.client, trace)?;
             let report = client::restore(

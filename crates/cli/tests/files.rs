@@ -291,6 +291,21 @@ fn backup_push_list_restore_from_the_command_line() {
         pattern(700 * 1024)
     );
     assert_eq!(std::fs::read(dest.join("b.txt")).unwrap(), b"bonjour");
+    let forgot: serde_json::Value = serde_json::from_str(&run(&[
+        "backup",
+        "forget",
+        "--from",
+        &addr,
+        "--name",
+        "src",
+        "--keep-last",
+        "1",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(forgot["snapshots"], 1, "{forgot}");
+    let checked = run(&["backup", "check", "--from", &addr]);
+    assert!(checked.contains(": 0 damaged, 0 missing"), "{checked}");
     let _ = server.kill();
     let _ = server.wait();
 }
