@@ -133,13 +133,7 @@ async fn session(wire: &mut Wire, store: &Arc<Store>, config: &Config) -> Result
     };
     if let Some(expected) = &config.token {
         let given = token.unwrap_or_default();
-        let same = given.len() == expected.len()
-            && given
-                .bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if !same {
+        if !prise_core::same_secret(given.as_bytes(), expected.as_bytes()) {
             return Err(Error::refused(
                 "bad_token",
                 "wrong or missing token (--token)",

@@ -898,10 +898,7 @@ impl Session {
     /// # Errors
     /// [`Error::RoomInvalid`], [`Error::NotInRoom`] when no such room is open.
     pub fn who(&self, room: &str) -> Result<(String, Vec<(UserInfo, Status)>), Error> {
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         let state = lock(&self.hub.inner.state);
         let Some(room) = state.rooms.get(&fold(&name)) else {
             return Err(Error::NotInRoom(name));
@@ -973,8 +970,8 @@ impl Session {
             .fold(false, |found, (n, p)| {
                 // Every entry is compared in full: the time taken says nothing of which matched.
                 found
-                    | (same(n.as_bytes(), name.as_bytes())
-                        & same(p.as_bytes(), password.as_bytes()))
+                    | (prise_core::same_secret(n.as_bytes(), name.as_bytes())
+                        & prise_core::same_secret(p.as_bytes(), password.as_bytes()))
             });
         if !known {
             tracing::warn!(nick = %self.nick(), name, "failed OPER attempt");
@@ -1116,10 +1113,7 @@ impl Session {
     /// [`Error::RoomInvalid`], [`Error::TooManyRooms`], [`Error::InviteOnly`],
     /// [`Error::BadKey`], [`Error::RoomFull`], [`Error::History`].
     pub async fn join(&self, room: &str, key: Option<&str>) -> Result<Joined, Error> {
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         let key_folded = fold(&name);
         let exists = lock(&self.hub.inner.state).rooms.contains_key(&key_folded);
         let loaded = match (&self.hub.inner.history, exists) {
@@ -1225,10 +1219,7 @@ impl Session {
     /// # Errors
     /// [`Error::RoomInvalid`], [`Error::NotInRoom`].
     pub fn part(&self, room: &str, reason: &str) -> Result<String, Error> {
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         let key = fold(&name);
         let mut state = lock(&self.hub.inner.state);
         let Some(room) = state.rooms.get_mut(&key) else {
@@ -1270,10 +1261,7 @@ impl Session {
         if text.trim().is_empty() {
             return Err(Error::EmptyMessage);
         }
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         let key = fold(&name);
         let replay = self.hub.inner.config.replay;
         // The guard lives in this block only, so no lock is held across the history await.
@@ -1353,10 +1341,7 @@ impl Session {
     /// [`Error::RoomInvalid`], [`Error::NotInRoom`], [`Error::TopicTooLong`],
     /// [`Error::NotOperator`].
     pub fn topic(&self, room: &str, topic: Option<&str>) -> Result<(String, String), Error> {
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         if topic.is_some_and(|t| t.len() > MAX_TOPIC_LEN) {
             return Err(Error::TopicTooLong(MAX_TOPIC_LEN));
         }
@@ -1431,10 +1416,7 @@ impl Session {
     /// # Errors
     /// [`Error::RoomInvalid`], [`Error::NotInRoom`] when the room does not exist.
     pub fn names(&self, room: &str) -> Result<(String, Vec<Member>), Error> {
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         let state = lock(&self.hub.inner.state);
         let Some(room) = state.rooms.get(&fold(&name)) else {
             return Err(Error::NotInRoom(name));
@@ -1500,10 +1482,7 @@ impl Session {
     /// [`Error::RoomInvalid`], [`Error::NotInRoom`], [`Error::NotOperator`],
     /// [`Error::NoSuchUser`], [`Error::TargetNotInRoom`].
     pub fn kick(&self, room: &str, nick: &str, reason: &str) -> Result<(String, String), Error> {
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         let key = fold(&name);
         let mut state = lock(&self.hub.inner.state);
         let target = state
@@ -1560,10 +1539,7 @@ impl Session {
     /// [`Error::RoomInvalid`], [`Error::NoSuchUser`], [`Error::NotInRoom`],
     /// [`Error::NotOperator`], [`Error::AlreadyInRoom`].
     pub fn invite(&self, nick: &str, room: &str) -> Result<(String, String), Error> {
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         let mut state = lock(&self.hub.inner.state);
         let target = state
             .users
@@ -1613,10 +1589,7 @@ impl Session {
     /// [`Error::RoomInvalid`], [`Error::NotInRoom`] when no such room is open (or it is
     /// secret and this user is not in it).
     pub fn modes(&self, room: &str) -> Result<(String, RoomModes, bool), Error> {
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         let state = lock(&self.hub.inner.state);
         match state.rooms.get(&fold(&name)) {
             Some(room) if room.visible_to(self.user.id) => Ok((
@@ -1640,10 +1613,7 @@ impl Session {
         room: &str,
         changes: &[ModeChange],
     ) -> Result<(String, Vec<Error>), Error> {
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         let mut state = lock(&self.hub.inner.state);
         let users: Vec<Option<Arc<User>>> = changes
             .iter()
@@ -1766,10 +1736,7 @@ impl Session {
         before: Option<u64>,
         limit: usize,
     ) -> Result<(String, Vec<Message>, bool), Error> {
-        let name = normalize_room(room).map_err(|reason| Error::RoomInvalid {
-            room: room.to_owned(),
-            reason,
-        })?;
+        let name = room_name(room)?;
         let display = lock(&self.hub.inner.state)
             .rooms
             .get(&fold(&name))
@@ -1844,6 +1811,14 @@ pub(crate) fn one_line(text: &str) -> String {
     text.replace(['\r', '\n', '\0'], " ")
 }
 
+/// A room name as given, normalized (`salon` is `#salon`), or why it is invalid.
+fn room_name(room: &str) -> Result<String, Error> {
+    normalize_room(room).map_err(|reason| Error::RoomInvalid {
+        room: room.to_owned(),
+        reason,
+    })
+}
+
 /// Mode changes as one IRC mode string: `+o-v` and their values.
 #[derive(Default)]
 struct ModeLine {
@@ -1869,11 +1844,6 @@ impl ModeLine {
             self.push(on, letter, None);
         }
     }
-}
-
-/// Whether two byte strings are equal, in time that depends only on their lengths.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Whether `text` matches `pattern` with `*` (any run) and `?` (any one character).

@@ -28,3 +28,9 @@ pub mod trace;
 
 pub use error::Error;
 pub use tokio_util::sync::CancellationToken;
+
+/// Whether two secrets (tokens, passwords) are equal, in time that depends only on their
+/// lengths: how long a refusal takes says nothing of how much of a guess was right.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -24,8 +24,3 @@ pub fn new_token() -> Result<String, Error> {
         .map_err(|_| Error::Setup("no random source".into()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
-
-/// Whether two byte strings are equal, in time that depends only on their lengths.
-pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}

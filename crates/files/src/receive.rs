@@ -207,7 +207,7 @@ async fn session(
     };
     if let Some(expected) = &config.token {
         let given = token.unwrap_or_default();
-        if !crate::same(given.as_bytes(), expected.as_bytes()) {
+        if !prise_core::same_secret(given.as_bytes(), expected.as_bytes()) {
             return refuse(&mut wire, "bad_token", "wrong or missing token (--token)").await;
         }
     }
