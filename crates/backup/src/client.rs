@@ -25,6 +25,10 @@ pub struct Config {
     pub token: Option<String>,
     /// Wait this long for an answer.
     pub reply_timeout: Duration,
+    /// Where [`push`] keeps its index (docs/PROTOCOL-backup.md, "Client index"): files whose
+    /// size, mtime and inode are unchanged since the last push are not read again. `None`: no
+    /// index, every file is read.
+    pub index: Option<PathBuf>,
 }
 
 impl Config {
@@ -34,6 +38,7 @@ impl Config {
             connect: ConnectOptions::new("backup"),
             token: None,
             reply_timeout: Duration::from_secs(120),
+            index: None,
         }
     }
 }
@@ -92,10 +97,42 @@ pub struct PushReport {
     /// Bytes the store added (less than `bytes_sent` when another push stored the same
     /// chunks meanwhile).
     pub new_bytes: u64,
+    /// Files read and cut into chunks (the others were unchanged since the last push, by the
+    /// index).
+    pub files_read: u64,
     /// Milliseconds.
     pub millis: u64,
     /// What was left out (symlinks, non-UTF-8 names), with why.
     pub skipped: Vec<String>,
+}
+
+/// One file as the index remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Known {
+    size: u64,
+    mtime_ns: Option<i64>,
+    inode: u64,
+    chunks: Vec<String>,
+}
+
+/// The client's index: the files of the last push, by path.
+type Index = std::collections::HashMap<String, Known>;
+
+fn load_index(path: Option<&Path>) -> Index {
+    path.and_then(|p| std::fs::read(p).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.ino()
+}
+
+#[cfg(not(unix))]
+fn inode(_meta: &std::fs::Metadata) -> u64 {
+    0
 }
 
 /// What the chunking thread produces.
@@ -107,12 +144,18 @@ enum Piece {
 }
 
 /// Cut every file under `dir` into chunks and send them through `out`, then the entries.
+/// What the chunking thread ends with: what it skipped, the new index, files read.
+type Chunked = (Vec<String>, Index, u64);
+
 fn chunker(
     dir: &Path,
+    index: &Index,
     out: &tokio::sync::mpsc::Sender<Result<Piece, Error>>,
-) -> Result<Vec<String>, Error> {
+) -> Result<Chunked, Error> {
     let (entries, skipped) = plan(&[Source::Path(dir.to_owned())])?;
     let mut manifest = Vec::new();
+    let mut next = Index::new();
+    let mut read = 0u64;
     // Paths are relative to `dir` itself: drop its own entry and its name.
     for entry in entries.into_iter().skip(1) {
         let path = entry
@@ -132,6 +175,27 @@ fn chunker(
             item.kind = EntryKind::File;
             let file = std::fs::File::open(local)
                 .map_err(|e| Error::io(format!("reading {}", local.display()), e))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| Error::io(format!("reading {}", local.display()), e))?;
+            let seen = Known {
+                size: meta.len(),
+                mtime_ns: entry.mtime_ns,
+                inode: inode(&meta),
+                chunks: Vec::new(),
+            };
+            if let Some(known) = index
+                .get(&item.path)
+                .filter(|k| (k.size, k.mtime_ns, k.inode) == (seen.size, seen.mtime_ns, seen.inode))
+            {
+                // Unchanged since the last push: its chunks are known, nothing is read.
+                item.size = Some(known.size);
+                item.chunks.clone_from(&known.chunks);
+                next.insert(item.path.clone(), known.clone());
+                manifest.push(item);
+                continue;
+            }
+            read += 1;
             let mut size = 0u64;
             for chunk in fastcdc::v2020::StreamCDC::new(file, CHUNK_MIN, CHUNK_AVG, CHUNK_MAX) {
                 let chunk = chunk.map_err(|e| {
@@ -147,18 +211,29 @@ fn chunker(
                     .blocking_send(Ok(Piece::Chunk(hash, Bytes::from(chunk.data))))
                     .is_err()
                 {
-                    return Ok(skipped);
+                    return Ok((skipped, next, read));
                 }
             }
             item.size = Some(size);
+            next.insert(
+                item.path.clone(),
+                Known {
+                    size,
+                    chunks: item.chunks.clone(),
+                    ..seen
+                },
+            );
         }
         manifest.push(item);
     }
     let _ = out.blocking_send(Ok(Piece::Done(manifest)));
-    Ok(skipped)
+    Ok((skipped, next, read))
 }
 
-/// Push `dir` as a new snapshot of `name`: only chunks the store lacks travel.
+/// Push `dir` as a new snapshot of `name`: only chunks the store lacks travel, and with an
+/// index ([`Config::index`]) only files changed since the last push are read. Should the store
+/// lack a chunk the index promised (the server lost or pruned it), the push is done again
+/// reading every file.
 ///
 /// # Errors
 /// [`Error::Refused`] (token, name, a chunk the server rejects), [`Error::Io`] for local
@@ -169,13 +244,42 @@ pub async fn push(
     name: &str,
     config: &Config,
 ) -> Result<PushReport, Error> {
+    let index = load_index(config.index.as_deref());
+    let indexed = !index.is_empty();
+    let (report, next) = match push_once(addr, dir, name, config, index).await {
+        Err(Error::Refused { code, .. }) if indexed && code == "missing_chunk" => {
+            tracing::info!(
+                "the store lacks chunks the index knew; pushing again, reading every file"
+            );
+            push_once(addr, dir, name, config, Index::new()).await?
+        }
+        other => other?,
+    };
+    if let Some(path) = &config.index {
+        let bytes = serde_json::to_vec(&next).map_err(|e| Error::Protocol(e.to_string()))?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        }
+        prise_core::fs::write_atomic(path, &bytes)?;
+    }
+    Ok(report)
+}
+
+async fn push_once(
+    addr: &str,
+    dir: &Path,
+    name: &str,
+    config: &Config,
+    index: Index,
+) -> Result<(PushReport, Index), Error> {
     let started = Instant::now();
     let mut wire = open(addr, config, "push", Some(name)).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Piece, Error>>(64);
     let chunking = {
         let dir = dir.to_owned();
         tokio::task::spawn_blocking(move || {
-            let result = chunker(&dir, &tx);
+            let result = chunker(&dir, &index, &tx);
             if let Err(e) = &result {
                 let _ = tx.blocking_send(Err(Error::Protocol(e.to_string())));
             }
@@ -212,9 +316,11 @@ pub async fn push(
             break entries;
         }
     };
-    report.skipped = chunking
+    let (skipped, next, read) = chunking
         .await
         .map_err(|e| Error::Protocol(e.to_string()))??;
+    report.skipped = skipped;
+    report.files_read = read;
     wire.send_json(&Msg::Manifest {
         manifest: Manifest {
             version: crate::store::MANIFEST_VERSION,
@@ -243,7 +349,7 @@ pub async fn push(
         other => return Err(unexpected(other, "snapshot")),
     }
     report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(report)
+    Ok((report, next))
 }
 
 async fn send_batch(

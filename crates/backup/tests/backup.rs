@@ -407,3 +407,53 @@ async fn forget_keeps_the_last_snapshots_and_check_finds_damage() {
     assert_eq!(found.missing, [name(&left[1])]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_index_skips_unchanged_files_and_a_lost_chunk_makes_a_full_push() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("d")).unwrap();
+    for i in 0..20 {
+        std::fs::write(tree.join(format!("d/f{i}.bin")), pattern(40_000, i)).unwrap();
+    }
+    let store = work.path().join("store");
+    let server = start(&store).await;
+    let mut config = config();
+    config.index = Some(work.path().join("cache/index.json"));
+
+    let first = client::push(&server.addr, &tree, "idx", &config)
+        .await
+        .unwrap();
+    assert_eq!((first.files, first.files_read), (20, 20), "{first:?}");
+    let second = client::push(&server.addr, &tree, "idx", &config)
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.files, second.files_read, second.bytes_sent),
+        (20, 0, 0),
+        "nothing changed: nothing read, nothing sent: {second:?}"
+    );
+    std::fs::write(tree.join("d/f3.bin"), pattern(40_000, 99)).unwrap();
+    let third = client::push(&server.addr, &tree, "idx", &config)
+        .await
+        .unwrap();
+    assert_eq!(third.files_read, 1, "{third:?}");
+    assert!(
+        third.bytes_sent > 0 && third.bytes_sent <= 40_000,
+        "{third:?}"
+    );
+
+    // The store loses every chunk: the index's promise fails, the push reads everything again.
+    std::fs::remove_dir_all(store.join("chunks")).unwrap();
+    std::fs::create_dir_all(store.join("chunks")).unwrap();
+    let fourth = client::push(&server.addr, &tree, "idx", &config)
+        .await
+        .unwrap();
+    assert_eq!(fourth.files_read, 20, "{fourth:?}");
+    let dest = work.path().join("dest");
+    client::restore(&server.addr, "idx", None, &dest, &config)
+        .await
+        .unwrap();
+    assert_eq!(listing(&dest), listing(&tree));
+    server.stop().await;
+}

@@ -447,6 +447,11 @@ pub(crate) struct BackupPushArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) name: Option<String>,
 
+    /// Read every file, ignoring the index of the last push (files whose size, modification
+    /// time and inode are unchanged are otherwise not read again).
+    #[arg(long)]
+    pub(crate) no_index: bool,
+
     /// Print the outcome as JSON.
     #[arg(long)]
     pub(crate) json: bool,

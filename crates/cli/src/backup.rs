@@ -42,7 +42,10 @@ pub(crate) async fn run(
                     .map(str::to_owned)
                     .ok_or_else(|| anyhow::anyhow!("give the backup a --name"))?,
             };
-            let config = client_config(&args.client, trace)?;
+            let mut config = client_config(&args.client, trace)?;
+            if !args.no_index {
+                config.index = index_path(&args.to, &args.dir, &name);
+            }
             let report = client::push(&args.to, &args.dir, &name, &config).await?;
             for line in &report.skipped {
                 eprintln!("prise backup: skipped {line}");
@@ -51,10 +54,11 @@ pub(crate) async fn run(
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!(
-                    "snapshot {} of {name}: {} files, {} bytes; sent {} chunks, {} bytes, in {} ms",
+                    "snapshot {} of {name}: {} files, {} bytes; read {} files, sent {} chunks, {} bytes, in {} ms",
                     report.id,
                     report.files,
                     report.bytes,
+                    report.files_read,
                     report.chunks_sent,
                     report.bytes_sent,
                     report.millis
@@ -138,6 +142,20 @@ pub(crate) async fn run(
     }
 }
 
+/// The index of pushes of `dir` as `name` to `server`, in the user's cache folder.
+fn index_path(server: &str, dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::fs::canonicalize(dir).ok()?;
+    let key = format!("{server}\n{}\n{name}", dir.display());
+    let digest = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    Some(
+        dirs::cache_dir()?
+            .join("prise")
+            .join(format!("backup-index-{name}-{digest:016x}.json")),
+    )
+}
+
 fn client_config(
     args: &BackupClientArgs,
     trace: Option<TrafficLog>,
@@ -151,5 +169,6 @@ fn client_config(
         },
         token: args.token.clone(),
         reply_timeout: args.timeout,
+        index: None,
     })
 }

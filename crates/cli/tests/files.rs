@@ -250,7 +250,12 @@ fn backup_push_list_restore_from_the_command_line() {
         .unwrap()
         .to_owned();
     let run = |args: &[&str]| {
-        let out = prise().args(args).args(["--token", "bk"]).output().unwrap();
+        let out = prise()
+            .args(args)
+            .args(["--token", "bk"])
+            .env("XDG_CACHE_HOME", work.path().join("cache"))
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -268,6 +273,7 @@ fn backup_push_list_restore_from_the_command_line() {
         again["bytes_sent"], 0,
         "nothing changed, nothing sent: {again}"
     );
+    assert_eq!(again["files_read"], 0, "the index spares reading: {again}");
     let list: serde_json::Value = serde_json::from_str(&run(&[
         "backup", "list", "--from", &addr, "--name", "src", "--json",
     ]))
