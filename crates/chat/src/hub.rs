@@ -606,7 +606,7 @@ impl Hub {
     /// is the user part of its address as IRC users see it (the front door's name).
     pub fn connect(&self, nick: Option<&str>, ident: &str) -> (Session, Inbox, Option<Error>) {
         let mut refused = None;
-        let mut state = lock(&self.inner.state);
+        let state = lock(&self.inner.state);
         let chosen = match nick.map(|n| (n, check_nick(n))) {
             Some((n, Ok(()))) if !state.users.contains_key(&fold(n)) => n.to_owned(),
             Some((n, Ok(()))) => {
@@ -622,27 +622,7 @@ impl Hub {
             }
             None => Self::free_guest(&state),
         };
-        let user = Arc::new(User::new(
-            self.inner.next_user.fetch_add(1, Ordering::Relaxed),
-            &chosen,
-            ident,
-            "",
-            self.inner.config.queue_len,
-        ));
-        user.heard.store(self.now_ms(), Ordering::Relaxed);
-        state.users.insert(fold(&chosen), Arc::clone(&user));
-        if state.closing {
-            user.close(Gone::Shutdown);
-        }
-        drop(state);
-        let inbox = Inbox {
-            user: Arc::clone(&user),
-        };
-        let session = Session {
-            hub: self.clone(),
-            user,
-            quit_reason: Mutex::new(String::new()),
-        };
+        let (session, inbox) = self.add_user(state, &chosen, ident, "");
         (session, inbox, refused)
     }
 
@@ -661,10 +641,22 @@ impl Hub {
             nick: nick.to_owned(),
             reason,
         })?;
-        let mut state = lock(&self.inner.state);
+        let state = lock(&self.inner.state);
         if state.users.contains_key(&fold(nick)) {
             return Err(Error::NickTaken(nick.to_owned()));
         }
+        Ok(self.add_user(state, nick, ident, realname))
+    }
+
+    /// Create a user under `nick` (checked free by the caller, under the same lock) and its
+    /// session and queue. A user arriving during shutdown is told at once.
+    fn add_user(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        nick: &str,
+        ident: &str,
+        realname: &str,
+    ) -> (Session, Inbox) {
         let user = Arc::new(User::new(
             self.inner.next_user.fetch_add(1, Ordering::Relaxed),
             nick,
@@ -686,7 +678,7 @@ impl Hub {
             user,
             quit_reason: Mutex::new(String::new()),
         };
-        Ok((session, inbox))
+        (session, inbox)
     }
 
     /// Users connected and rooms open.
