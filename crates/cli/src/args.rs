@@ -255,15 +255,6 @@ pub(crate) struct SendArgs {
     #[arg(long, value_name = "ADDR")]
     pub(crate) to: String,
 
-    /// The receiver's token (what `prise receive` printed).
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "PRISE_TOKEN",
-        hide_env_values = true
-    )]
-    pub(crate) token: Option<String>,
-
     /// The file name stdin (`-`) is received under.
     #[arg(long, value_name = "NAME", default_value = "stdin")]
     pub(crate) name: String,
@@ -272,16 +263,8 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// Give up connecting (TCP and TLS) after this long.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
-    pub(crate) connect_timeout: Duration,
-
-    /// Give up when the receiver has not answered for this long.
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
-    pub(crate) timeout: Duration,
-
     #[command(flatten)]
-    pub(crate) tls: ClientTlsArgs,
+    pub(crate) client: TokenClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -366,7 +349,7 @@ pub(crate) struct BackupForgetArgs {
     pub(crate) json: bool,
 
     #[command(flatten)]
-    pub(crate) client: BackupClientArgs,
+    pub(crate) client: TokenClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -380,7 +363,7 @@ pub(crate) struct BackupCheckArgs {
     pub(crate) json: bool,
 
     #[command(flatten)]
-    pub(crate) client: BackupClientArgs,
+    pub(crate) client: TokenClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -409,10 +392,10 @@ pub(crate) struct BackupServeArgs {
     pub(crate) tls: ServerTlsArgs,
 }
 
-/// What every backup client command takes.
+/// What every client of a token-protected server takes (`prise send`, the backup commands).
 #[derive(Debug, Args)]
-pub(crate) struct BackupClientArgs {
-    /// The server's token.
+pub(crate) struct TokenClientArgs {
+    /// The server's token (for `prise send`, what `prise receive` printed).
     #[arg(
         long,
         value_name = "TOKEN",
@@ -457,7 +440,7 @@ pub(crate) struct BackupPushArgs {
     pub(crate) json: bool,
 
     #[command(flatten)]
-    pub(crate) client: BackupClientArgs,
+    pub(crate) client: TokenClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -475,7 +458,7 @@ pub(crate) struct BackupListArgs {
     pub(crate) json: bool,
 
     #[command(flatten)]
-    pub(crate) client: BackupClientArgs,
+    pub(crate) client: TokenClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -497,7 +480,7 @@ pub(crate) struct BackupRestoreArgs {
     pub(crate) snapshot: Option<String>,
 
     #[command(flatten)]
-    pub(crate) client: BackupClientArgs,
+    pub(crate) client: TokenClientArgs,
 }
 
 /// A byte count: digits, optionally followed by K, M, G or T (powers of 1024) and an optional

@@ -6,7 +6,7 @@ use prise_backup::{client, server};
 use prise_core::net::{announce, ConnectOptions};
 use prise_core::trace::TrafficLog;
 
-use crate::args::{BackupClientArgs, BackupCommand};
+use crate::args::{BackupCommand, TokenClientArgs};
 
 pub(crate) async fn run(
     command: BackupCommand,
@@ -157,7 +157,7 @@ fn index_path(server: &str, dir: &std::path::Path, name: &str) -> Option<std::pa
 }
 
 fn client_config(
-    args: &BackupClientArgs,
+    args: &TokenClientArgs,
     trace: Option<TrafficLog>,
 ) -> anyhow::Result<client::Config> {
     Ok(client::Config {

@@ -34,13 +34,13 @@ pub(crate) async fn send(args: SendArgs, trace: Option<TrafficLog>) -> anyhow::R
     }
     let config = send::Config {
         connect: ConnectOptions {
-            connect_timeout: args.connect_timeout,
-            tls: crate::tls::client(&args.tls)?,
+            connect_timeout: args.client.connect_timeout,
+            tls: crate::tls::client(&args.client.tls)?,
             trace,
             ..ConnectOptions::new("send")
         },
-        token: args.token.clone(),
-        reply_timeout: args.timeout,
+        token: args.client.token.clone(),
+        reply_timeout: args.client.timeout,
     };
     let show = !args.json && std::io::stderr().is_terminal();
     let mut bars = Bars::new(show);
