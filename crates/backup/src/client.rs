@@ -1,6 +1,6 @@
 //! The client side: push a folder, list snapshots, restore one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,7 +13,10 @@ use prise_files::send::{plan, Kind, Source};
 use prise_files::wire::Wire;
 
 use crate::proto::{Msg, MAX_HASHES, MAX_MANIFEST, VERSIONS};
-use crate::store::{check_entries, EntryKind, Manifest, ManifestEntry, SnapshotInfo};
+use crate::store::{
+    canonical_order, check_entries, entries_digest, EntryKind, Manifest, ManifestEntry,
+    SnapshotInfo,
+};
 use crate::{Error, CHUNK_AVG, CHUNK_MAX, CHUNK_MIN};
 
 /// How the client connects.
@@ -49,7 +52,13 @@ impl Default for Config {
     }
 }
 
-async fn open(addr: &str, config: &Config, op: &str, name: Option<&str>) -> Result<Wire, Error> {
+/// Connect and say hello: the wire and the protocol version the server chose.
+async fn open(
+    addr: &str,
+    config: &Config,
+    op: &str,
+    name: Option<&str>,
+) -> Result<(Wire, u32), Error> {
     let stream = connect(addr, &config.connect)
         .await
         .map_err(|e| Error::refused("connect", e.to_string()))?;
@@ -62,7 +71,7 @@ async fn open(addr: &str, config: &Config, op: &str, name: Option<&str>) -> Resu
     })
     .await?;
     match reply(&mut wire, config).await? {
-        Msg::Welcome { .. } => Ok(wire),
+        Msg::Welcome { version, .. } => Ok((wire, version)),
         other => Err(unexpected(other, "welcome")),
     }
 }
@@ -100,25 +109,31 @@ pub struct PushReport {
     /// Files read and cut into chunks (the others were unchanged since the last push, by the
     /// index).
     pub files_read: u64,
+    /// Protocol bytes the client wrote: chunks, the manifest and every control line (before
+    /// TLS).
+    pub wire_sent: u64,
+    /// Protocol bytes the client read from the server (before TLS).
+    pub wire_received: u64,
     /// Milliseconds.
     pub millis: u64,
     /// What was left out (symlinks, non-UTF-8 names), with why.
     pub skipped: Vec<String>,
 }
 
-/// One file as the index remembers it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Known {
-    size: u64,
-    mtime_ns: Option<i64>,
-    inode: u64,
-    chunks: Vec<String>,
+/// The client's index (docs/PROTOCOL-backup.md, "Client index"): the last push's snapshot,
+/// its entries, and each file's inode.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Index {
+    /// The snapshot the last push made: what the next push's `manifest_delta` changes.
+    snapshot: String,
+    /// Its entries, in canonical order.
+    entries: Vec<ManifestEntry>,
+    /// Each file's inode, by path.
+    inodes: HashMap<String, u64>,
 }
 
-/// The client's index: the files of the last push, by path.
-type Index = std::collections::HashMap<String, Known>;
-
 fn load_index(path: Option<&Path>) -> Index {
+    // An index from an older build does not parse: it is ignored, and the push reads every file.
     path.and_then(|p| std::fs::read(p).ok())
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()
@@ -143,18 +158,25 @@ enum Piece {
     Done(Vec<ManifestEntry>),
 }
 
-/// Cut every file under `dir` into chunks and send them through `out`, then the entries.
-/// What the chunking thread ends with: what it skipped, the new index, files read.
-type Chunked = (Vec<String>, Index, u64);
+/// What the chunking thread ends with: what it skipped, each file's inode, files read.
+type Chunked = (Vec<String>, HashMap<String, u64>, u64);
 
+/// Cut every file under `dir` that changed since `index` into chunks and send them through
+/// `out`, then the entries in canonical order.
 fn chunker(
     dir: &Path,
     index: &Index,
     out: &tokio::sync::mpsc::Sender<Result<Piece, Error>>,
 ) -> Result<Chunked, Error> {
     let (entries, skipped) = plan(&[Source::Path(dir.to_owned())])?;
+    let known: HashMap<&str, &ManifestEntry> = index
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File)
+        .map(|e| (e.path.as_str(), e))
+        .collect();
     let mut manifest = Vec::new();
-    let mut next = Index::new();
+    let mut inodes = HashMap::new();
     let mut read = 0u64;
     // Paths are relative to `dir` itself: drop its own entry and its name.
     for entry in entries.into_iter().skip(1) {
@@ -178,20 +200,18 @@ fn chunker(
             let meta = file
                 .metadata()
                 .map_err(|e| Error::io(format!("reading {}", local.display()), e))?;
-            let seen = Known {
-                size: meta.len(),
-                mtime_ns: entry.mtime_ns,
-                inode: inode(&meta),
-                chunks: Vec::new(),
-            };
-            if let Some(known) = index
-                .get(&item.path)
-                .filter(|k| (k.size, k.mtime_ns, k.inode) == (seen.size, seen.mtime_ns, seen.inode))
-            {
+            let size = meta.len();
+            let ino = inode(&meta);
+            inodes.insert(item.path.clone(), ino);
+            let unchanged = known.get(item.path.as_str()).filter(|k| {
+                k.size == Some(size)
+                    && k.mtime_ns == entry.mtime_ns
+                    && index.inodes.get(&item.path) == Some(&ino)
+            });
+            if let Some(known) = unchanged {
                 // Unchanged since the last push: its chunks are known, nothing is read.
-                item.size = Some(known.size);
+                item.size = Some(size);
                 item.chunks.clone_from(&known.chunks);
-                next.insert(item.path.clone(), known.clone());
                 manifest.push(item);
                 continue;
             }
@@ -211,23 +231,16 @@ fn chunker(
                     .blocking_send(Ok(Piece::Chunk(hash, Bytes::from(chunk.data))))
                     .is_err()
                 {
-                    return Ok((skipped, next, read));
+                    return Ok((skipped, inodes, read));
                 }
             }
             item.size = Some(size);
-            next.insert(
-                item.path.clone(),
-                Known {
-                    size,
-                    chunks: item.chunks.clone(),
-                    ..seen
-                },
-            );
         }
         manifest.push(item);
     }
+    canonical_order(&mut manifest);
     let _ = out.blocking_send(Ok(Piece::Done(manifest)));
-    Ok((skipped, next, read))
+    Ok((skipped, inodes, read))
 }
 
 /// Push `dir` as a new snapshot of `name`: only chunks the store lacks travel, and with an
@@ -245,13 +258,13 @@ pub async fn push(
     config: &Config,
 ) -> Result<PushReport, Error> {
     let index = load_index(config.index.as_deref());
-    let indexed = !index.is_empty();
+    let indexed = !index.entries.is_empty();
     let (report, next) = match push_once(addr, dir, name, config, index).await {
         Err(Error::Refused { code, .. }) if indexed && code == "missing_chunk" => {
             tracing::info!(
                 "the store lacks chunks the index knew; pushing again, reading every file"
             );
-            push_once(addr, dir, name, config, Index::new()).await?
+            push_once(addr, dir, name, config, Index::default()).await?
         }
         other => other?,
     };
@@ -274,10 +287,12 @@ async fn push_once(
     index: Index,
 ) -> Result<(PushReport, Index), Error> {
     let started = Instant::now();
-    let mut wire = open(addr, config, "push", Some(name)).await?;
+    let (mut wire, version) = open(addr, config, "push", Some(name)).await?;
+    let index = std::sync::Arc::new(index);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Piece, Error>>(64);
     let chunking = {
         let dir = dir.to_owned();
+        let index = std::sync::Arc::clone(&index);
         tokio::task::spawn_blocking(move || {
             let result = chunker(&dir, &index, &tx);
             if let Err(e) = &result {
@@ -316,24 +331,27 @@ async fn push_once(
             break entries;
         }
     };
-    let (skipped, next, read) = chunking
+    let (skipped, inodes, read) = chunking
         .await
         .map_err(|e| Error::Protocol(e.to_string()))??;
     report.skipped = skipped;
     report.files_read = read;
-    wire.send_json(&Msg::Manifest {
-        manifest: Manifest {
-            version: crate::store::MANIFEST_VERSION,
-            name: name.into(),
-            id: String::new(),
-            time: String::new(),
-            entries,
-            files: 0,
-            bytes: 0,
-        },
-    })
-    .await?;
-    match reply(&mut wire, config).await? {
+    let answer = if version >= 2 && !index.snapshot.is_empty() {
+        // Only what differs from the last push: a few bytes for an unchanged tree.
+        wire.send_json(&delta(&index, &entries)?).await?;
+        match reply(&mut wire, config).await? {
+            Msg::NeedFull { text } => {
+                tracing::info!("the server needs the whole manifest: {text}");
+                wire.send_json(&full_manifest(name, &entries)).await?;
+                reply(&mut wire, config).await?
+            }
+            other => other,
+        }
+    } else {
+        wire.send_json(&full_manifest(name, &entries)).await?;
+        reply(&mut wire, config).await?
+    };
+    match answer {
         Msg::Snapshot {
             id,
             files,
@@ -348,8 +366,53 @@ async fn push_once(
         }
         other => return Err(unexpected(other, "snapshot")),
     }
+    report.wire_sent = wire.bytes_sent();
+    report.wire_received = wire.bytes_received();
     report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let next = Index {
+        snapshot: report.id.clone(),
+        entries,
+        inodes,
+    };
     Ok((report, next))
+}
+
+/// The `manifest` message: every entry.
+fn full_manifest(name: &str, entries: &[ManifestEntry]) -> Msg {
+    Msg::Manifest {
+        manifest: Manifest {
+            version: crate::store::MANIFEST_VERSION,
+            name: name.into(),
+            id: String::new(),
+            time: String::new(),
+            entries: entries.to_vec(),
+            files: 0,
+            bytes: 0,
+        },
+    }
+}
+
+/// The `manifest_delta` that turns the last push's entries into `entries` (both in canonical
+/// order).
+fn delta(index: &Index, entries: &[ManifestEntry]) -> Result<Msg, Error> {
+    let before: HashMap<&str, &ManifestEntry> =
+        index.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let now: HashSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    Ok(Msg::ManifestDelta {
+        parent: index.snapshot.clone(),
+        removed: index
+            .entries
+            .iter()
+            .filter(|e| !now.contains(e.path.as_str()))
+            .map(|e| e.path.clone())
+            .collect(),
+        changed: entries
+            .iter()
+            .filter(|e| before.get(e.path.as_str()) != Some(e))
+            .cloned()
+            .collect(),
+        entries_blake3: entries_digest(entries)?,
+    })
 }
 
 async fn send_batch(
@@ -388,7 +451,7 @@ pub async fn list(
     name: Option<&str>,
     config: &Config,
 ) -> Result<Vec<SnapshotInfo>, Error> {
-    let mut wire = open(addr, config, "list", name).await?;
+    let (mut wire, _) = open(addr, config, "list", name).await?;
     match reply(&mut wire, config).await? {
         Msg::Snapshots { snapshots } => Ok(snapshots),
         other => Err(unexpected(other, "snapshots")),
@@ -423,7 +486,7 @@ pub async fn restore(
     std::fs::create_dir_all(dest)
         .map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
     let root = SafeRoot::new(dest)?;
-    let mut wire = open(addr, config, "restore", Some(name)).await?;
+    let (mut wire, _) = open(addr, config, "restore", Some(name)).await?;
     wire.send_json(&Msg::GetManifest {
         id: id.map(str::to_owned),
     })
@@ -515,7 +578,7 @@ pub async fn forget(
     keep_last: u64,
     config: &Config,
 ) -> Result<crate::store::Forgotten, Error> {
-    let mut wire = open(addr, config, "forget", Some(name)).await?;
+    let (mut wire, _) = open(addr, config, "forget", Some(name)).await?;
     wire.send_json(&Msg::Forget { keep_last }).await?;
     match reply(&mut wire, config).await? {
         Msg::Forgotten { done } => Ok(done),
@@ -528,7 +591,7 @@ pub async fn forget(
 /// # Errors
 /// As [`push`].
 pub async fn check(addr: &str, config: &Config) -> Result<crate::store::Checked, Error> {
-    let mut wire = open(addr, config, "check", None).await?;
+    let (mut wire, _) = open(addr, config, "check", None).await?;
     match reply(&mut wire, config).await? {
         Msg::Checked { found } => Ok(found),
         other => Err(unexpected(other, "checked")),

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Checked, Forgotten, Manifest, SnapshotInfo};
+use crate::store::{Checked, Forgotten, Manifest, ManifestEntry, SnapshotInfo};
 
-/// Versions this build speaks.
-pub const VERSIONS: &[u32] = &[1];
+/// Versions this build speaks. Version 2 adds `manifest_delta` and `need_full`.
+pub const VERSIONS: &[u32] = &[1, 2];
 
 /// Longest control line: a manifest lists every file and chunk of a tree on one line (64 MiB:
 /// about 300,000 files; also what one client can make the server hold).
@@ -59,6 +59,25 @@ pub enum Msg {
     Manifest {
         /// The snapshot.
         manifest: Manifest,
+    },
+    /// Client (version 2): the snapshot as changes to an earlier one of the same name, so an
+    /// unchanged tree costs a few bytes instead of its whole file list.
+    ManifestDelta {
+        /// The snapshot it changes (the client's last push).
+        parent: String,
+        /// Paths of the parent that are gone.
+        removed: Vec<String>,
+        /// Entries that are new or differ from the parent's.
+        changed: Vec<ManifestEntry>,
+        /// BLAKE3 (hex) of the whole new entry list as JSON, in canonical order: the server
+        /// checks that its merge gives exactly what the client meant.
+        entries_blake3: String,
+    },
+    /// Server (version 2): the parent is unknown or the merge differs: send the whole
+    /// `manifest` instead.
+    NeedFull {
+        /// Why, for the log.
+        text: String,
     },
     /// Server: the snapshot is stored.
     Snapshot {

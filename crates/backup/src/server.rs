@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::proto::{Msg, MAX_HASHES, VERSIONS};
-use crate::store::{check_name, Store};
+use crate::store::{check_name, Manifest, Pending, Store};
 use crate::{Error, CHUNK_MAX};
 
 /// How the server behaves.
@@ -187,11 +187,39 @@ async fn session(wire: &mut Wire, store: &Arc<Store>, config: &Config) -> Result
     Ok(())
 }
 
+/// A push commits its chunks (one file-system sync, then the renames) at least this often, so a
+/// server crash costs at most this much to send again.
+const COMMIT_CHUNKS: usize = 4096;
+/// See [`COMMIT_CHUNKS`].
+const COMMIT_BYTES: u64 = 256 * 1024 * 1024;
+
 async fn push(
     wire: &mut Wire,
     store: &Arc<Store>,
     config: &Config,
     name: String,
+) -> Result<(), Error> {
+    let pending = Arc::new(std::sync::Mutex::new(Pending::default()));
+    let result = push_chunks(wire, store, config, name, &pending).await;
+    // Whatever arrived is kept, even when the client vanished: the next push will not send it
+    // again (docs/PROTOCOL-backup.md, "Store layout").
+    let store = Arc::clone(store);
+    let committed = blocking(move || store.commit(&mut *lock(&pending)?)).await;
+    result.and(committed)
+}
+
+fn lock(pending: &std::sync::Mutex<Pending>) -> Result<std::sync::MutexGuard<'_, Pending>, Error> {
+    pending
+        .lock()
+        .map_err(|_| Error::Protocol("a store thread failed".into()))
+}
+
+async fn push_chunks(
+    wire: &mut Wire,
+    store: &Arc<Store>,
+    config: &Config,
+    name: String,
+    pending: &Arc<std::sync::Mutex<Pending>>,
 ) -> Result<(), Error> {
     let mut new_chunks = 0u64;
     let mut new_bytes = 0u64;
@@ -223,9 +251,14 @@ async fn push(
                     ));
                 }
                 let store = Arc::clone(store);
+                let pending = Arc::clone(pending);
                 let bytes = std::mem::take(&mut buf);
                 let (added, bytes) = blocking(move || {
-                    let added = store.put(&hash, &bytes)?;
+                    let mut pending = lock(&pending)?;
+                    let added = store.stage(&hash, &bytes, &mut pending)?;
+                    if pending.len() >= COMMIT_CHUNKS || pending.bytes() >= COMMIT_BYTES {
+                        store.commit(&mut pending)?;
+                    }
                     Ok((added, bytes))
                 })
                 .await?;
@@ -237,18 +270,41 @@ async fn push(
             }
             Msg::Manifest { mut manifest } => {
                 manifest.name.clone_from(&name);
-                let store = Arc::clone(store);
-                let saved = blocking(move || store.save(manifest)).await?;
-                tracing::info!(name = %saved.name, id = %saved.id, files = saved.files, new_chunks, "snapshot stored");
-                wire.send_json(&Msg::Snapshot {
-                    id: saved.id,
-                    files: saved.files,
-                    bytes: saved.bytes,
-                    new_chunks,
-                    new_bytes,
-                })
-                .await?;
-                return Ok(());
+                return finish(wire, store, pending, manifest, new_chunks, new_bytes).await;
+            }
+            Msg::ManifestDelta {
+                parent,
+                removed,
+                changed,
+                entries_blake3,
+            } => {
+                let merged = {
+                    let store = Arc::clone(store);
+                    let name = name.clone();
+                    let parent = parent.clone();
+                    blocking(move || {
+                        store.apply_delta(&name, &parent, &removed, changed, &entries_blake3)
+                    })
+                    .await?
+                };
+                let Some(entries) = merged else {
+                    tracing::info!(%name, %parent, "delta refused, asking for the whole manifest");
+                    wire.send_json(&Msg::NeedFull {
+                        text: format!("snapshot {parent} of {name} is not here or differs"),
+                    })
+                    .await?;
+                    continue;
+                };
+                let manifest = Manifest {
+                    version: crate::store::MANIFEST_VERSION,
+                    name: name.clone(),
+                    id: String::new(),
+                    time: String::new(),
+                    entries,
+                    files: 0,
+                    bytes: 0,
+                };
+                return finish(wire, store, pending, manifest, new_chunks, new_bytes).await;
             }
             other => {
                 return Err(Error::refused(
@@ -258,6 +314,35 @@ async fn push(
             }
         }
     }
+}
+
+/// Commit the push's chunks, then store its manifest and tell the client.
+async fn finish(
+    wire: &mut Wire,
+    store: &Arc<Store>,
+    pending: &Arc<std::sync::Mutex<Pending>>,
+    manifest: Manifest,
+    new_chunks: u64,
+    new_bytes: u64,
+) -> Result<(), Error> {
+    let store = Arc::clone(store);
+    let pending = Arc::clone(pending);
+    let saved = blocking(move || {
+        // The chunks first, the manifest that names them last.
+        store.commit(&mut *lock(&pending)?)?;
+        store.save(manifest)
+    })
+    .await?;
+    tracing::info!(name = %saved.name, id = %saved.id, files = saved.files, new_chunks, "snapshot stored");
+    wire.send_json(&Msg::Snapshot {
+        id: saved.id,
+        files: saved.files,
+        bytes: saved.bytes,
+        new_chunks,
+        new_bytes,
+    })
+    .await
+    .map_err(Error::from)
 }
 
 async fn restore(

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use prise_core::fs::AtomicFile;
 use prise_core::path::SafeRoot;
 use serde::{Deserialize, Serialize};
 
@@ -104,9 +103,50 @@ pub fn check_name(name: &str) -> Result<(), Error> {
     }
 }
 
+/// Put entries in the canonical order: by path, component by component, so a folder comes
+/// right before what it holds. Client and server both use it for `manifest_delta`.
+pub fn canonical_order(entries: &mut [ManifestEntry]) {
+    entries.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
+}
+
+/// BLAKE3 (hex) of `entries` as JSON: what `manifest_delta`'s `entries_blake3` names.
+///
+/// # Errors
+/// [`Error::Protocol`] if they cannot be serialized.
+pub fn entries_digest(entries: &[ManifestEntry]) -> Result<String, Error> {
+    let json = serde_json::to_vec(entries).map_err(|e| Error::Protocol(e.to_string()))?;
+    Ok(blake3::hash(&json).to_hex().to_string())
+}
+
 /// Whether `hash` is 64 lowercase hex digits.
 pub fn is_hash(hash: &str) -> bool {
     hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Chunks a push has written to temporary files, waiting for [`Store::commit`]. Dropped
+/// uncommitted, its temporary files are removed.
+#[derive(Debug, Default)]
+pub struct Pending {
+    items: Vec<(tempfile::TempPath, PathBuf)>,
+    hashes: std::collections::HashSet<String>,
+    bytes: u64,
+}
+
+impl Pending {
+    /// Chunks staged.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Bytes staged.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
 }
 
 /// The store folder.
@@ -125,9 +165,31 @@ impl Store {
             std::fs::create_dir_all(root.join(sub))
                 .map_err(|e| Error::io(format!("creating {}", root.join(sub).display()), e))?;
         }
-        Ok(Self {
+        let store = Self {
             root: root.to_owned(),
-        })
+        };
+        store.remove_partials()?;
+        Ok(store)
+    }
+
+    /// Remove the temporary chunk files a crash left (no session runs yet when the store is
+    /// opened).
+    fn remove_partials(&self) -> Result<(), Error> {
+        let chunks = self.root.join("chunks");
+        for prefix in read_names(&chunks)? {
+            let dir = chunks.join(prefix);
+            let Ok(items) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for item in items.flatten() {
+                let name = item.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(prise_core::fs::PARTIAL_SUFFIX) {
+                    let _ = std::fs::remove_file(item.path());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn chunk_path(&self, hash: &str) -> PathBuf {
@@ -139,33 +201,105 @@ impl Store {
         is_hash(hash) && self.chunk_path(hash).is_file()
     }
 
-    /// Store a chunk after checking that its bytes hash to `hash`. Returns whether it was new.
+    /// Check that `bytes` hash to `hash` and, unless the store or `pending` has the chunk
+    /// already, write it to a temporary file beside its place, without syncing. It appears
+    /// under its name only at [`Store::commit`]. Returns whether it was new.
     ///
     /// # Errors
     /// [`Error::Refused`] `hash_mismatch`, [`Error::Io`].
-    pub fn put(&self, hash: &str, bytes: &[u8]) -> Result<bool, Error> {
+    pub fn stage(&self, hash: &str, bytes: &[u8], pending: &mut Pending) -> Result<bool, Error> {
         if !is_hash(hash) || blake3::hash(bytes).to_hex().as_str() != hash {
             return Err(Error::refused(
                 "hash_mismatch",
                 "a chunk's bytes do not match its hash",
             ));
         }
-        let path = self.chunk_path(hash);
-        if path.is_file() {
+        if pending.hashes.contains(hash) || self.has(hash) {
             return Ok(false);
         }
+        let path = self.chunk_path(hash);
         let dir = path.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let mut file = AtomicFile::create(&path)?;
+        let mut file = tempfile::Builder::new()
+            .prefix(&format!(".{hash}."))
+            .suffix(prise_core::fs::PARTIAL_SUFFIX)
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
         std::io::Write::write_all(&mut file, bytes)
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-        match file.commit(false) {
-            Ok(()) => Ok(true),
-            // Another push stored the same chunk meanwhile: same bytes.
-            Err(_) if path.is_file() => Ok(false),
-            Err(e) => Err(e.into()),
+        // Closed now (a batch may hold thousands); the path still removes itself if dropped.
+        pending.items.push((file.into_temp_path(), path));
+        pending.hashes.insert(hash.to_owned());
+        pending.bytes += bytes.len() as u64;
+        Ok(true)
+    }
+
+    /// Make every staged chunk durable and put it under its name: one sync of the file system
+    /// for the whole batch, the renames, then one more sync for the folders. A chunk under its
+    /// name is always complete and on disk; a crash before this leaves only temporary files,
+    /// which [`Store::open`] removes.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (the batch's temporary files are removed).
+    pub fn commit(&self, pending: &mut Pending) -> Result<(), Error> {
+        if pending.items.is_empty() {
+            return Ok(());
         }
+        let items = std::mem::take(&mut pending.items);
+        pending.hashes.clear();
+        pending.bytes = 0;
+        self.sync(items.iter().map(|(temp, _)| temp.as_ref()))?;
+        for (temp, path) in items {
+            if let Err(e) = temp.persist_noclobber(&path) {
+                // Another push stored the same chunk meanwhile: same bytes, keep theirs.
+                if !path.is_file() {
+                    return Err(Error::io(
+                        format!("renaming into {}", path.display()),
+                        e.error,
+                    ));
+                }
+            }
+        }
+        self.sync(std::iter::empty())
+    }
+
+    /// Flush the store's file system (Linux: `syncfs`), or else each of `files` and the
+    /// chunk folders.
+    #[cfg(target_os = "linux")]
+    fn sync<'a>(&self, _files: impl Iterator<Item = &'a Path>) -> Result<(), Error> {
+        let root = std::fs::File::open(&self.root)
+            .map_err(|e| Error::io(format!("opening {}", self.root.display()), e))?;
+        rustix::fs::syncfs(&root)
+            .map_err(|e| Error::io(format!("syncing {}", self.root.display()), e.into()))
+    }
+
+    /// See the Linux version.
+    #[cfg(not(target_os = "linux"))]
+    fn sync<'a>(&self, files: impl Iterator<Item = &'a Path>) -> Result<(), Error> {
+        for file in files {
+            std::fs::File::open(file)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io(format!("syncing {}", file.display()), e))?;
+        }
+        let chunks = self.root.join("chunks");
+        for prefix in read_names(&chunks)? {
+            if let Ok(dir) = std::fs::File::open(chunks.join(prefix)) {
+                let _ = dir.sync_all();
+            }
+        }
+        Ok(())
+    }
+
+    /// Store one chunk at once: [`Store::stage`] then [`Store::commit`].
+    ///
+    /// # Errors
+    /// As those.
+    pub fn put(&self, hash: &str, bytes: &[u8]) -> Result<bool, Error> {
+        let mut pending = Pending::default();
+        let added = self.stage(hash, bytes, &mut pending)?;
+        self.commit(&mut pending)?;
+        Ok(added)
     }
 
     /// A chunk's bytes, checked against its hash.
@@ -234,6 +368,41 @@ impl Store {
         let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Protocol(e.to_string()))?;
         prise_core::fs::write_atomic(&dir.join(format!("{}.json", manifest.id)), &bytes)?;
         Ok(manifest)
+    }
+
+    /// The entries of snapshot `parent` of `name` with `removed` taken out and `changed` put
+    /// in, in canonical order, if they hash to `digest`. `Ok(None)`: the parent is not there
+    /// or the result differs from what the client meant (it sends the whole manifest then).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the parent cannot be read.
+    pub fn apply_delta(
+        &self,
+        name: &str,
+        parent: &str,
+        removed: &[String],
+        changed: Vec<ManifestEntry>,
+        digest: &str,
+    ) -> Result<Option<Vec<ManifestEntry>>, Error> {
+        let base = match self.load(name, Some(parent)) {
+            Ok(base) => base,
+            Err(Error::Refused { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut merged: std::collections::HashMap<String, ManifestEntry> = base
+            .entries
+            .into_iter()
+            .map(|e| (e.path.clone(), e))
+            .collect();
+        for path in removed {
+            merged.remove(path);
+        }
+        for entry in changed {
+            merged.insert(entry.path.clone(), entry);
+        }
+        let mut entries: Vec<ManifestEntry> = merged.into_values().collect();
+        canonical_order(&mut entries);
+        Ok((entries_digest(&entries)? == digest).then_some(entries))
     }
 
     /// The snapshots of `name` (or of every name), oldest first.

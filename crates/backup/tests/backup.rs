@@ -457,3 +457,98 @@ async fn the_index_skips_unchanged_files_and_a_lost_chunk_makes_a_full_push() {
     assert_eq!(listing(&dest), listing(&tree));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_manifest_travels_as_a_delta_and_a_lost_parent_gets_the_whole_one() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    for d in 0..10 {
+        std::fs::create_dir_all(tree.join(format!("dir{d}"))).unwrap();
+        for f in 0..20 {
+            std::fs::write(
+                tree.join(format!("dir{d}/file{f}.txt")),
+                pattern(100 + f * 7, d * 100 + f as u64),
+            )
+            .unwrap();
+        }
+    }
+    std::fs::create_dir_all(tree.join("empty")).unwrap();
+    let store = work.path().join("store");
+    let server = start(&store).await;
+    let mut config = config();
+    config.index = Some(work.path().join("cache/index.json"));
+
+    let first = client::push(&server.addr, &tree, "delta", &config)
+        .await
+        .unwrap();
+    assert_eq!(first.files, 200);
+    let before = work.path().join("before");
+    copy_tree(&tree, &before);
+
+    let same = client::push(&server.addr, &tree, "delta", &config)
+        .await
+        .unwrap();
+    assert_eq!((same.files, same.files_read, same.bytes_sent), (200, 0, 0));
+    assert!(
+        same.wire_sent < 1_000,
+        "an unchanged tree of 200 files costs a few hundred bytes, not its file list: {same:?} (the first push wrote {})",
+        first.wire_sent
+    );
+
+    // One file changed, one gone, one new in a new folder, the empty folder gone.
+    std::fs::write(tree.join("dir3/file4.txt"), b"changed").unwrap();
+    std::fs::remove_file(tree.join("dir5/file0.txt")).unwrap();
+    std::fs::create_dir_all(tree.join("new")).unwrap();
+    std::fs::write(tree.join("new/added.txt"), b"added").unwrap();
+    std::fs::remove_dir(tree.join("empty")).unwrap();
+    let changed = client::push(&server.addr, &tree, "delta", &config)
+        .await
+        .unwrap();
+    assert_eq!((changed.files, changed.files_read), (200, 2), "{changed:?}");
+    assert!(changed.wire_sent < 2_000, "{changed:?}");
+
+    let dest = work.path().join("latest");
+    client::restore(&server.addr, "delta", None, &dest, &config)
+        .await
+        .unwrap();
+    assert_eq!(listing(&dest), listing(&tree));
+    let dest = work.path().join("first");
+    client::restore(&server.addr, "delta", Some(&first.id), &dest, &config)
+        .await
+        .unwrap();
+    assert_eq!(listing(&dest), listing(&before));
+
+    // The server lost the snapshot the index names: it asks for the whole manifest, and the
+    // push still lands.
+    let manifest = store.join(format!("snapshots/delta/{}.json", changed.id));
+    std::fs::remove_file(&manifest).unwrap();
+    std::fs::write(tree.join("dir0/file0.txt"), b"again").unwrap();
+    let fallback = client::push(&server.addr, &tree, "delta", &config)
+        .await
+        .unwrap();
+    assert_eq!(fallback.files_read, 1, "{fallback:?}");
+    assert!(
+        fallback.wire_sent > 200 * 64,
+        "the whole manifest went, a hash per file: {fallback:?}"
+    );
+    let dest = work.path().join("after-fallback");
+    client::restore(&server.addr, "delta", None, &dest, &config)
+        .await
+        .unwrap();
+    assert_eq!(listing(&dest), listing(&tree));
+    server.stop().await;
+}
+
+#[test]
+fn opening_a_store_removes_what_a_crash_left_mid_write() {
+    let work = tempfile::tempdir().unwrap();
+    let prefix = work.path().join("chunks/ab");
+    std::fs::create_dir_all(&prefix).unwrap();
+    let leftover = prefix.join(format!(".{}.x1y2.prise-partial", "ab".repeat(32)));
+    std::fs::write(&leftover, b"half a chunk").unwrap();
+    let kept = prefix.join("ab".repeat(32));
+    std::fs::write(&kept, b"whatever").unwrap();
+    prise_backup::store::Store::open(work.path()).unwrap();
+    assert!(!leftover.exists());
+    assert!(kept.exists(), "only temporary files are removed");
+}

@@ -54,13 +54,14 @@ pub(crate) async fn run(
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!(
-                    "snapshot {} of {name}: {} files, {} bytes; read {} files, sent {} chunks, {} bytes, in {} ms",
+                    "snapshot {} of {name}: {} files, {} bytes; read {} files, sent {} chunks, {} bytes ({} on the wire), in {} ms",
                     report.id,
                     report.files,
                     report.bytes,
                     report.files_read,
                     report.chunks_sent,
                     report.bytes_sent,
+                    report.wire_sent,
                     report.millis
                 );
             }

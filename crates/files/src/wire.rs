@@ -135,6 +135,8 @@ pub struct Wire {
     stream: Stream,
     input: BytesMut,
     max_line: usize,
+    sent: u64,
+    received: u64,
 }
 
 impl Wire {
@@ -144,6 +146,8 @@ impl Wire {
             stream,
             input: BytesMut::with_capacity(64 * 1024),
             max_line: MAX_LINE,
+            sent: 0,
+            received: 0,
         }
     }
 
@@ -174,7 +178,9 @@ impl Wire {
         self.stream
             .write_all(&line)
             .await
-            .map_err(|e| Error::io("sending", e))
+            .map_err(|e| Error::io("sending", e))?;
+        self.sent += line.len() as u64;
+        Ok(())
     }
 
     /// The next control line as any deserializable value.
@@ -215,6 +221,7 @@ impl Wire {
                 .await
                 .map_err(|e| Error::io("sending", e))?;
         }
+        self.sent += 4 + bytes.len() as u64;
         Ok(())
     }
 
@@ -239,6 +246,7 @@ impl Wire {
         if n == 0 {
             return Err(Error::Closed);
         }
+        self.received += n as u64;
         Ok(())
     }
 
@@ -287,8 +295,20 @@ impl Wire {
             if n == 0 {
                 return Err(Error::Closed);
             }
+            self.received += n as u64;
         }
         Ok(true)
+    }
+
+    /// Protocol bytes written so far: control lines and chunk frames (before TLS, like
+    /// rsync's "Total bytes sent").
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Protocol bytes read from the peer so far (before TLS).
+    pub fn bytes_received(&self) -> u64 {
+        self.received
     }
 
     /// The stream, for its peer address.
