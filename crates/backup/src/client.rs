@@ -12,7 +12,7 @@ use prise_core::path::SafeRoot;
 use prise_files::send::{plan, Kind, Source};
 use prise_files::wire::Wire;
 
-use crate::proto::{Msg, MAX_HASHES, MAX_MANIFEST, VERSIONS};
+use crate::proto::{ChangedEntry, Msg, MAX_HASHES, MAX_MANIFEST, VERSIONS};
 use crate::store::{
     canonical_order, check_entries, entries_digest, EntryKind, Manifest, ManifestEntry,
     SnapshotInfo,
@@ -58,6 +58,7 @@ async fn open(
     config: &Config,
     op: &str,
     name: Option<&str>,
+    parent: Option<&str>,
 ) -> Result<(Wire, u32), Error> {
     let stream = connect(addr, &config.connect)
         .await
@@ -68,6 +69,7 @@ async fn open(
         token: config.token.clone(),
         op: op.into(),
         name: name.map(str::to_owned),
+        parent: parent.map(str::to_owned),
     })
     .await?;
     match reply(&mut wire, config).await? {
@@ -139,17 +141,6 @@ fn load_index(path: Option<&Path>) -> Index {
         .unwrap_or_default()
 }
 
-#[cfg(unix)]
-fn inode(meta: &std::fs::Metadata) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.ino()
-}
-
-#[cfg(not(unix))]
-fn inode(_meta: &std::fs::Metadata) -> u64 {
-    0
-}
-
 /// What the chunking thread produces.
 enum Piece {
     /// A chunk of the current file.
@@ -195,18 +186,13 @@ fn chunker(
         };
         if let Kind::File(local) = &entry.kind {
             item.kind = EntryKind::File;
-            let file = std::fs::File::open(local)
-                .map_err(|e| Error::io(format!("reading {}", local.display()), e))?;
-            let meta = file
-                .metadata()
-                .map_err(|e| Error::io(format!("reading {}", local.display()), e))?;
-            let size = meta.len();
-            let ino = inode(&meta);
-            inodes.insert(item.path.clone(), ino);
+            // The walk's metadata: an unchanged file is not even opened.
+            let size = entry.size.unwrap_or(0);
+            inodes.insert(item.path.clone(), entry.inode);
             let unchanged = known.get(item.path.as_str()).filter(|k| {
                 k.size == Some(size)
                     && k.mtime_ns == entry.mtime_ns
-                    && index.inodes.get(&item.path) == Some(&ino)
+                    && index.inodes.get(&item.path) == Some(&entry.inode)
             });
             if let Some(known) = unchanged {
                 // Unchanged since the last push: its chunks are known, nothing is read.
@@ -215,6 +201,8 @@ fn chunker(
                 manifest.push(item);
                 continue;
             }
+            let file = std::fs::File::open(local)
+                .map_err(|e| Error::io(format!("reading {}", local.display()), e))?;
             read += 1;
             let mut size = 0u64;
             for chunk in fastcdc::v2020::StreamCDC::new(file, CHUNK_MIN, CHUNK_AVG, CHUNK_MAX) {
@@ -274,7 +262,12 @@ pub async fn push(
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         }
-        prise_core::fs::write_atomic(path, &bytes)?;
+        // A cache: not synced. Lost or cut short by a crash, it does not parse and the next
+        // push reads every file.
+        let mut file = AtomicFile::create(path)?;
+        file.write_all(&bytes)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        file.commit_unsynced(true)?;
     }
     Ok(report)
 }
@@ -287,7 +280,14 @@ async fn push_once(
     index: Index,
 ) -> Result<(PushReport, Index), Error> {
     let started = Instant::now();
-    let (mut wire, version) = open(addr, config, "push", Some(name)).await?;
+    let (mut wire, version) = open(
+        addr,
+        config,
+        "push",
+        Some(name),
+        Some(index.snapshot.as_str()).filter(|s| !s.is_empty()),
+    )
+    .await?;
     let index = std::sync::Arc::new(index);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Piece, Error>>(64);
     let chunking = {
@@ -303,12 +303,19 @@ async fn push_once(
     };
     let mut report = PushReport::default();
     let mut batch: Vec<(String, Bytes)> = Vec::new();
-    let mut queued: HashSet<String> = HashSet::new();
+    // A chunk seen earlier in this push is offered once at most, and one the last snapshot
+    // has is not offered at all: the store keeps what its snapshots name. (Should it have lost
+    // one, the manifest is refused with missing_chunk and the push starts over without the
+    // index.)
+    let mut queued: HashSet<String> = index
+        .entries
+        .iter()
+        .flat_map(|e| e.chunks.iter().cloned())
+        .collect();
     let entries = loop {
         let piece = rx.recv().await;
         let done = match piece {
             Some(Ok(Piece::Chunk(hash, bytes))) => {
-                // A chunk seen earlier in this push is sent once at most.
                 if queued.insert(hash.clone()) {
                     batch.push((hash, bytes));
                 }
@@ -409,7 +416,7 @@ fn delta(index: &Index, entries: &[ManifestEntry]) -> Result<Msg, Error> {
         changed: entries
             .iter()
             .filter(|e| before.get(e.path.as_str()) != Some(e))
-            .cloned()
+            .map(|e| ChangedEntry::diff(before.get(e.path.as_str()).copied(), e))
             .collect(),
         entries_blake3: entries_digest(entries)?,
     })
@@ -451,7 +458,7 @@ pub async fn list(
     name: Option<&str>,
     config: &Config,
 ) -> Result<Vec<SnapshotInfo>, Error> {
-    let (mut wire, _) = open(addr, config, "list", name).await?;
+    let (mut wire, _) = open(addr, config, "list", name, None).await?;
     match reply(&mut wire, config).await? {
         Msg::Snapshots { snapshots } => Ok(snapshots),
         other => Err(unexpected(other, "snapshots")),
@@ -486,7 +493,7 @@ pub async fn restore(
     std::fs::create_dir_all(dest)
         .map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
     let root = SafeRoot::new(dest)?;
-    let (mut wire, _) = open(addr, config, "restore", Some(name)).await?;
+    let (mut wire, _) = open(addr, config, "restore", Some(name), None).await?;
     wire.send_json(&Msg::GetManifest {
         id: id.map(str::to_owned),
     })
@@ -578,7 +585,7 @@ pub async fn forget(
     keep_last: u64,
     config: &Config,
 ) -> Result<crate::store::Forgotten, Error> {
-    let (mut wire, _) = open(addr, config, "forget", Some(name)).await?;
+    let (mut wire, _) = open(addr, config, "forget", Some(name), None).await?;
     wire.send_json(&Msg::Forget { keep_last }).await?;
     match reply(&mut wire, config).await? {
         Msg::Forgotten { done } => Ok(done),
@@ -591,7 +598,7 @@ pub async fn forget(
 /// # Errors
 /// As [`push`].
 pub async fn check(addr: &str, config: &Config) -> Result<crate::store::Checked, Error> {
-    let (mut wire, _) = open(addr, config, "check", None).await?;
+    let (mut wire, _) = open(addr, config, "check", None, None).await?;
     match reply(&mut wire, config).await? {
         Msg::Checked { found } => Ok(found),
         other => Err(unexpected(other, "checked")),

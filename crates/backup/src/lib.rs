@@ -14,9 +14,11 @@ pub mod store;
 
 pub use error::Error;
 
-/// FastCDC sizes: 16 KiB minimum, 64 KiB average, 256 KiB maximum.
-pub const CHUNK_MIN: u32 = 16 * 1024;
+/// FastCDC sizes: 4 KiB minimum, 16 KiB average, 64 KiB maximum. Small enough that a change
+/// in one place of a large file sends about 20 KiB, as rsync's delta would; large enough that
+/// the hashes (64 hex digits per chunk) cost under 0.5 % of the data.
+pub const CHUNK_MIN: u32 = 4 * 1024;
 /// See [`CHUNK_MIN`].
-pub const CHUNK_AVG: u32 = 64 * 1024;
+pub const CHUNK_AVG: u32 = 16 * 1024;
 /// See [`CHUNK_MIN`].
-pub const CHUNK_MAX: u32 = 256 * 1024;
+pub const CHUNK_MAX: u32 = 64 * 1024;

@@ -14,6 +14,78 @@ pub const MAX_MANIFEST: usize = 64 * 1024 * 1024;
 /// Most hashes in one `want` or `get`.
 pub const MAX_HASHES: usize = 1024;
 
+/// An entry of a `manifest_delta`. A file whose path the parent has may give only the middle of
+/// its chunk list: its chunks are the parent's first `keep_head`, then `chunks`, then the
+/// parent's last `keep_tail`. A 10 MiB file changed in one place costs a hash or two, not
+/// hundreds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedEntry {
+    /// The entry (with only the middle of its chunk list when `keep_head` or `keep_tail`).
+    #[serde(flatten)]
+    pub entry: ManifestEntry,
+    /// Chunks kept from the start of the parent's list for this path.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keep_head: u64,
+    /// Chunks kept from the end of the parent's list for this path.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keep_tail: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl ChangedEntry {
+    /// `now` as a change to `before` (the parent's entry of the same path, if any): the chunks
+    /// both lists start and end with are left out.
+    pub fn diff(before: Option<&ManifestEntry>, now: &ManifestEntry) -> Self {
+        let mut entry = now.clone();
+        let (mut head, mut tail) = (0, 0);
+        if let Some(before) = before.filter(|b| b.kind == now.kind) {
+            let (old, new) = (&before.chunks, &now.chunks);
+            head = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+            let most = old.len().min(new.len()) - head;
+            tail = old[head..]
+                .iter()
+                .rev()
+                .zip(new[head..].iter().rev())
+                .take(most)
+                .take_while(|(a, b)| a == b)
+                .count();
+            entry.chunks = new[head..new.len() - tail].to_vec();
+        }
+        Self {
+            entry,
+            keep_head: head as u64,
+            keep_tail: tail as u64,
+        }
+    }
+
+    /// The whole entry, given the parent's entry of the same path. `None` if the kept counts
+    /// do not fit the parent's list.
+    pub fn apply(self, before: Option<&ManifestEntry>) -> Option<ManifestEntry> {
+        let mut entry = self.entry;
+        if self.keep_head == 0 && self.keep_tail == 0 {
+            return Some(entry);
+        }
+        let old = &before?.chunks;
+        let head = usize::try_from(self.keep_head).ok()?;
+        let tail = usize::try_from(self.keep_tail).ok()?;
+        if head.checked_add(tail)? > old.len() {
+            return None;
+        }
+        let middle = std::mem::take(&mut entry.chunks);
+        entry.chunks = old[..head]
+            .iter()
+            .cloned()
+            .chain(middle)
+            .chain(old[old.len() - tail..].iter().cloned())
+            .collect();
+        Some(entry)
+    }
+}
+
 /// One control message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -30,6 +102,10 @@ pub enum Msg {
         /// The backup's name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// Push, version 2: the snapshot the client's `manifest_delta` will name as its
+        /// parent, so the server reads it while the client walks its tree.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<String>,
     },
     /// Server's answer to a good hello.
     Welcome {
@@ -68,7 +144,7 @@ pub enum Msg {
         /// Paths of the parent that are gone.
         removed: Vec<String>,
         /// Entries that are new or differ from the parent's.
-        changed: Vec<ManifestEntry>,
+        changed: Vec<ChangedEntry>,
         /// BLAKE3 (hex) of the whole new entry list as JSON, in canonical order: the server
         /// checks that its merge gives exactly what the client meant.
         entries_blake3: String,
@@ -135,4 +211,63 @@ pub enum Msg {
         /// For people.
         text: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::EntryKind;
+    use proptest::prelude::*;
+
+    fn file(chunks: Vec<String>) -> ManifestEntry {
+        ManifestEntry {
+            path: "f".into(),
+            kind: EntryKind::File,
+            size: Some(1),
+            mode: None,
+            mtime_ns: None,
+            chunks,
+        }
+    }
+
+    proptest! {
+        /// Whatever the two chunk lists, the patch rebuilds the new one exactly.
+        #[test]
+        fn a_diff_applied_to_its_parent_gives_the_entry_back(
+            old in proptest::collection::vec("[a-d]", 0..12),
+            new in proptest::collection::vec("[a-d]", 0..12),
+        ) {
+            let (before, now) = (file(old), file(new));
+            let change = ChangedEntry::diff(Some(&before), &now);
+            prop_assert!(change.entry.chunks.len() <= now.chunks.len());
+            prop_assert_eq!(change.apply(Some(&before)), Some(now));
+        }
+    }
+
+    #[test]
+    fn one_changed_chunk_in_a_long_list_travels_alone() {
+        let old: Vec<String> = (0..640).map(|i| format!("{i}")).collect();
+        let mut new = old.clone();
+        new[300] = "changed".into();
+        let change = ChangedEntry::diff(Some(&file(old.clone())), &file(new.clone()));
+        assert_eq!((change.keep_head, change.keep_tail), (300, 339));
+        assert_eq!(change.entry.chunks, ["changed"]);
+        let json = serde_json::to_string(&change).unwrap();
+        assert!(json.contains("\"keep_head\":300"), "{json}");
+        let back: ChangedEntry = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.apply(Some(&file(old))), Some(file(new)));
+    }
+
+    #[test]
+    fn kept_counts_beyond_the_parent_are_refused() {
+        let change = ChangedEntry {
+            entry: file(vec![]),
+            keep_head: 2,
+            keep_tail: 2,
+        };
+        assert_eq!(change.clone().apply(Some(&file(vec!["a".into(); 3]))), None);
+        assert_eq!(change.apply(None), None);
+    }
 }

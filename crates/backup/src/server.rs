@@ -113,6 +113,7 @@ async fn session(wire: &mut Wire, store: &Arc<Store>, config: &Config) -> Result
         token,
         op,
         name,
+        parent,
     } = recv(wire, config).await?
     else {
         return Err(Error::refused(
@@ -154,7 +155,7 @@ async fn session(wire: &mut Wire, store: &Arc<Store>, config: &Config) -> Result
             let snapshots = blocking(move || store.list(name.as_deref())).await?;
             wire.send_json(&Msg::Snapshots { snapshots }).await?;
         }
-        ("push", Some(name)) => push(wire, store, config, name).await?,
+        ("push", Some(name)) => push(wire, store, config, name, parent).await?,
         ("forget", Some(name)) => match recv(wire, config).await? {
             Msg::Forget { keep_last } => {
                 let store = Arc::clone(store);
@@ -198,9 +199,17 @@ async fn push(
     store: &Arc<Store>,
     config: &Config,
     name: String,
+    parent: Option<String>,
 ) -> Result<(), Error> {
     let pending = Arc::new(std::sync::Mutex::new(Pending::default()));
-    let result = push_chunks(wire, store, config, name, &pending).await;
+    // The parent the client's `manifest_delta` will name: read it while the client walks its
+    // tree.
+    let latest = {
+        let store = Arc::clone(store);
+        let name = name.clone();
+        tokio::task::spawn_blocking(move || store.load(&name, Some(parent.as_deref()?)).ok())
+    };
+    let result = push_chunks(wire, store, config, name, &pending, latest).await;
     // Whatever arrived is kept, even when the client vanished: the next push will not send it
     // again (docs/PROTOCOL-backup.md, "Store layout").
     let store = Arc::clone(store);
@@ -220,7 +229,9 @@ async fn push_chunks(
     config: &Config,
     name: String,
     pending: &Arc<std::sync::Mutex<Pending>>,
+    latest: tokio::task::JoinHandle<Option<Manifest>>,
 ) -> Result<(), Error> {
+    let mut latest = Some(latest);
     let mut new_chunks = 0u64;
     let mut new_bytes = 0u64;
     let mut buf = BytesMut::new();
@@ -233,9 +244,14 @@ async fn push_chunks(
                 let store = Arc::clone(store);
                 let missing = blocking(move || {
                     let mut seen = HashSet::new();
-                    Ok(hashes
+                    let unique = hashes
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|h| seen.insert(*h));
+                    Ok(store
+                        .lacking(unique)
                         .into_iter()
-                        .filter(|h| seen.insert(h.clone()) && !store.has(h))
+                        .map(str::to_owned)
                         .collect::<Vec<_>>())
                 })
                 .await?;
@@ -243,7 +259,10 @@ async fn push_chunks(
             }
             Msg::Chunk { hash, size } => {
                 if size > u64::from(CHUNK_MAX) {
-                    return Err(Error::refused("bad_request", "chunk larger than 256 KiB"));
+                    return Err(Error::refused(
+                        "bad_request",
+                        format!("chunk larger than {CHUNK_MAX} bytes"),
+                    ));
                 }
                 if !wire.recv_chunk_into(&mut buf).await? || buf.len() as u64 != size {
                     return Err(Error::Protocol(
@@ -278,12 +297,24 @@ async fn push_chunks(
                 changed,
                 entries_blake3,
             } => {
+                let preloaded = match latest.take() {
+                    Some(handle) => handle.await.ok().flatten(),
+                    None => None,
+                };
                 let merged = {
                     let store = Arc::clone(store);
                     let name = name.clone();
                     let parent = parent.clone();
                     blocking(move || {
-                        store.apply_delta(&name, &parent, &removed, changed, &entries_blake3)
+                        let base = match preloaded.filter(|m| m.id == parent) {
+                            Some(base) => base,
+                            None => match store.load(&name, Some(&parent)) {
+                                Ok(base) => base,
+                                Err(Error::Refused { .. }) => return Ok(None),
+                                Err(e) => return Err(e),
+                            },
+                        };
+                        Store::apply_delta(base, &removed, changed, &entries_blake3)
                     })
                     .await?
                 };

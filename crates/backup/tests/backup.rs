@@ -152,11 +152,11 @@ async fn only_changed_content_travels_and_every_snapshot_restores_identical() {
         .await
         .unwrap();
     assert_eq!(second.files, 6, "{second:?}");
-    // One changed region of b.bin (a chunk or two, at most 2 x 256 KiB), the edited a.txt and
+    // One changed region of b.bin (a chunk or two, at most 2 x 64 KiB), the edited a.txt and
     // the new file; not the 2 MiB copy, not the unchanged 2 MiB file.
     assert!(second.bytes_sent > 0, "{second:?}");
     assert!(
-        second.bytes_sent <= 2 * 256 * 1024 + 14 + 10,
+        second.bytes_sent <= 2 * 64 * 1024 + 14 + 10,
         "only the changed content: {second:?}"
     );
 
@@ -247,8 +247,8 @@ async fn an_interrupted_push_leaves_no_snapshot_and_the_next_push_reuses_its_chu
     let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("tree");
     std::fs::create_dir_all(&tree).unwrap();
-    // Under the 16 KiB minimum chunk: the file is exactly one chunk.
-    let data = pattern(10_000, 5);
+    // Under the 4 KiB minimum chunk: the file is exactly one chunk.
+    let data = pattern(4_000, 5);
     std::fs::write(tree.join("one.bin"), &data).unwrap();
     std::fs::write(tree.join("two.txt"), b"second file").unwrap();
     let server = start(&work.path().join("store")).await;
@@ -263,6 +263,7 @@ async fn an_interrupted_push_leaves_no_snapshot_and_the_next_push_reuses_its_chu
         token: Some(TOKEN.into()),
         op: "push".into(),
         name: Some("cut".into()),
+        parent: None,
     })
     .await
     .unwrap();
@@ -283,7 +284,7 @@ async fn an_interrupted_push_leaves_no_snapshot_and_the_next_push_reuses_its_chu
         }
     );
     wire.send_json(&Msg::Chunk {
-        hash,
+        hash: hash.clone(),
         size: data.len() as u64,
     })
     .await
@@ -291,7 +292,21 @@ async fn an_interrupted_push_leaves_no_snapshot_and_the_next_push_reuses_its_chu
     wire.send_chunk(&data).await.unwrap();
     wire.flush().await.unwrap();
     drop(wire);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The server keeps what arrived when the session ends: the chunk appears under its name
+    // (after a sync, which takes as long as the disk wants).
+    let stored = work
+        .path()
+        .join("store/chunks")
+        .join(&hash[..2])
+        .join(&hash);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !stored.is_file() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cut push's chunk was not kept"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let listed = client::list(&server.addr, Some("cut"), &config())
         .await
@@ -396,7 +411,7 @@ async fn forget_keeps_the_last_snapshots_and_check_finds_damage() {
     // Damage one chunk, lose another: check says which.
     let mut left: Vec<_> = chunk_files.into_iter().filter(|p| p.exists()).collect();
     left.sort();
-    assert!(left.len() >= 2, "x.bin is over 16 KiB: at least two chunks");
+    assert!(left.len() >= 2, "x.bin is over 64 KiB: at least two chunks");
     let mut bytes = std::fs::read(&left[0]).unwrap();
     bytes[0] ^= 1;
     std::fs::write(&left[0], bytes).unwrap();

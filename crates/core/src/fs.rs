@@ -75,11 +75,25 @@ impl AtomicFile {
     /// [`Error::Io`] on a failed sync or rename (the temporary file is removed), including
     /// `AlreadyExists` when `overwrite` is false and the target exists.
     pub fn commit(self, overwrite: bool) -> Result<(), Error> {
-        let target = self.target;
         self.temp
             .as_file()
             .sync_all()
-            .map_err(|e| Error::io(format!("syncing {}", target.display()), e))?;
+            .map_err(|e| Error::io(format!("syncing {}", self.target.display()), e))?;
+        self.rename(overwrite, true)
+    }
+
+    /// Rename into place without syncing first: for caches, which may be lost or cut short by
+    /// a crash and are then rebuilt. Readers never see a half-written file while the system
+    /// runs.
+    ///
+    /// # Errors
+    /// As [`AtomicFile::commit`].
+    pub fn commit_unsynced(self, overwrite: bool) -> Result<(), Error> {
+        self.rename(overwrite, false)
+    }
+
+    fn rename(self, overwrite: bool, sync_dir: bool) -> Result<(), Error> {
+        let target = self.target;
         let persisted = if overwrite {
             self.temp.persist(&target)
         } else {
@@ -87,6 +101,9 @@ impl AtomicFile {
         };
         // On failure the PersistError holds the temp file; dropping it deletes the file.
         persisted.map_err(|e| Error::io(format!("renaming into {}", target.display()), e.error))?;
+        if !sync_dir {
+            return Ok(());
+        }
         if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
             // Make the rename itself durable. Failing to open a folder is not fatal on every
             // platform (some do not allow it), so this is best effort.

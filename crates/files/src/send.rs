@@ -46,6 +46,9 @@ pub struct Entry {
     pub mode: Option<u32>,
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: Option<i64>,
+    /// Inode number (Unix; 0 elsewhere and for stdin): with size and mtime, how prise backup
+    /// tells an unchanged file without reading it.
+    pub inode: u64,
 }
 
 /// The entries for `sources` (folders walked, symlinks inside them skipped), and what was
@@ -65,6 +68,7 @@ pub fn plan(sources: &[Source]) -> Result<(Vec<Entry>, Vec<String>), Error> {
                     size: None,
                     mode: None,
                     mtime_ns: None,
+                    inode: 0,
                 });
                 continue;
             }
@@ -154,6 +158,17 @@ fn mode(_meta: &std::fs::Metadata) -> Option<u32> {
     None
 }
 
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.ino()
+}
+
+#[cfg(not(unix))]
+fn inode(_meta: &std::fs::Metadata) -> u64 {
+    0
+}
+
 fn dir_entry(path: String, meta: &std::fs::Metadata) -> Entry {
     Entry {
         kind: Kind::Dir,
@@ -161,6 +176,7 @@ fn dir_entry(path: String, meta: &std::fs::Metadata) -> Entry {
         size: None,
         mode: mode(meta),
         mtime_ns: mtime_ns(meta),
+        inode: inode(meta),
     }
 }
 
@@ -171,6 +187,7 @@ fn file_entry(local: PathBuf, path: String, meta: &std::fs::Metadata) -> Entry {
         size: Some(meta.len()),
         mode: mode(meta),
         mtime_ns: mtime_ns(meta),
+        inode: inode(meta),
     }
 }
 
