@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::proto::{Msg, MAX_HASHES, VERSIONS};
-use crate::store::{check_name, Manifest, Pending, Store};
+use crate::store::{check_name, Manifest, Pending, Store, PACK_BYTES};
 use crate::{Error, CHUNK_MAX};
 
 /// How the server behaves.
@@ -188,11 +188,112 @@ async fn session(wire: &mut Wire, store: &Arc<Store>, config: &Config) -> Result
     Ok(())
 }
 
-/// A push commits its chunks (one file-system sync, then the renames) at least this often, so a
-/// server crash costs at most this much to send again.
-const COMMIT_CHUNKS: usize = 4096;
-/// See [`COMMIT_CHUNKS`].
-const COMMIT_BYTES: u64 = 256 * 1024 * 1024;
+/// What the push's writer thread is asked to do.
+enum Job {
+    /// Check and stage a chunk.
+    Chunk(String, bytes::Bytes),
+    /// Commit what is staged and say how much was new.
+    Commit(tokio::sync::oneshot::Sender<Result<(u64, u64), Error>>),
+}
+
+/// A push's writer: a thread that checks and packs the chunks while the session goes on
+/// reading, so the network and the disk work at once.
+struct Writer {
+    jobs: tokio::sync::mpsc::Sender<Job>,
+    /// Cancelled when the writer fails; `failure` then says why.
+    failed: CancellationToken,
+    failure: Arc<std::sync::Mutex<Option<Error>>>,
+    thread: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+impl Writer {
+    fn start(store: &Arc<Store>) -> Self {
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<Job>(64);
+        let failed = CancellationToken::new();
+        let failure = Arc::new(std::sync::Mutex::new(None));
+        let store = Arc::clone(store);
+        let (signal, slot) = (failed.clone(), Arc::clone(&failure));
+        let thread = tokio::task::spawn_blocking(move || {
+            let mut pending = Pending::default();
+            let (mut chunks, mut bytes) = (0u64, 0u64);
+            let mut step = |job: Job, pending: &mut Pending| -> Result<(), Error> {
+                match job {
+                    Job::Chunk(hash, data) => {
+                        if store.stage(&hash, &data, pending)? {
+                            chunks += 1;
+                            bytes += data.len() as u64;
+                        }
+                        if pending.bytes() >= PACK_BYTES {
+                            store.commit(pending)?;
+                        }
+                    }
+                    Job::Commit(reply) => {
+                        let result = store.commit(pending).map(|()| (chunks, bytes));
+                        let failed = result.is_err();
+                        let _ = reply.send(result);
+                        if failed {
+                            return Err(Error::Protocol("commit failed".into()));
+                        }
+                    }
+                }
+                Ok(())
+            };
+            while let Some(job) = queue.blocking_recv() {
+                if let Err(e) = step(job, &mut pending) {
+                    if let Ok(mut slot) = slot.lock() {
+                        *slot = Some(e);
+                    }
+                    signal.cancel();
+                    // What was staged before the failure is still good: keep it.
+                    break;
+                }
+            }
+            // The session is over (or failed): whatever arrived is kept, so the next push does
+            // not send it again (docs/PROTOCOL-backup.md, "Store layout").
+            store.commit(&mut pending)
+        });
+        Self {
+            jobs,
+            failed,
+            failure,
+            thread,
+        }
+    }
+
+    /// Why the writer stopped.
+    fn failure(&self) -> Error {
+        self.failure
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .unwrap_or_else(|| Error::Protocol("the store writer stopped".into()))
+    }
+
+    async fn send(&self, job: Job) -> Result<(), Error> {
+        if self.jobs.send(job).await.is_err() {
+            return Err(self.failure());
+        }
+        Ok(())
+    }
+
+    /// Commit everything staged; how many chunks and bytes this push added.
+    async fn commit(&self) -> Result<(u64, u64), Error> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Job::Commit(reply)).await?;
+        match answer.await {
+            Ok(result) => result,
+            Err(_) => Err(self.failure()),
+        }
+    }
+
+    /// Stop and wait: what is staged is committed.
+    async fn close(self) -> Result<(), Error> {
+        drop(self.jobs);
+        self.thread
+            .await
+            .map_err(|e| Error::Protocol(format!("store writer: {e}")))?
+    }
+}
 
 async fn push(
     wire: &mut Wire,
@@ -201,7 +302,6 @@ async fn push(
     name: String,
     parent: Option<String>,
 ) -> Result<(), Error> {
-    let pending = Arc::new(std::sync::Mutex::new(Pending::default()));
     // The parent the client's `manifest_delta` will name: read it while the client walks its
     // tree.
     let latest = {
@@ -209,18 +309,10 @@ async fn push(
         let name = name.clone();
         tokio::task::spawn_blocking(move || store.load(&name, Some(parent.as_deref()?)).ok())
     };
-    let result = push_chunks(wire, store, config, name, &pending, latest).await;
-    // Whatever arrived is kept, even when the client vanished: the next push will not send it
-    // again (docs/PROTOCOL-backup.md, "Store layout").
-    let store = Arc::clone(store);
-    let committed = blocking(move || store.commit(&mut *lock(&pending)?)).await;
-    result.and(committed)
-}
-
-fn lock(pending: &std::sync::Mutex<Pending>) -> Result<std::sync::MutexGuard<'_, Pending>, Error> {
-    pending
-        .lock()
-        .map_err(|_| Error::Protocol("a store thread failed".into()))
+    let writer = Writer::start(store);
+    let result = push_chunks(wire, store, config, name, &writer, latest).await;
+    let closed = writer.close().await;
+    result.and(closed)
 }
 
 async fn push_chunks(
@@ -228,15 +320,18 @@ async fn push_chunks(
     store: &Arc<Store>,
     config: &Config,
     name: String,
-    pending: &Arc<std::sync::Mutex<Pending>>,
+    writer: &Writer,
     latest: tokio::task::JoinHandle<Option<Manifest>>,
 ) -> Result<(), Error> {
     let mut latest = Some(latest);
-    let mut new_chunks = 0u64;
-    let mut new_bytes = 0u64;
     let mut buf = BytesMut::new();
     loop {
-        match recv(wire, config).await? {
+        let msg = tokio::select! {
+            biased;
+            () = writer.failed.cancelled() => return Err(writer.failure()),
+            msg = recv(wire, config) => msg?,
+        };
+        match msg {
             Msg::Want { hashes } => {
                 if hashes.len() > MAX_HASHES {
                     return Err(Error::refused("bad_request", "too many hashes in one want"));
@@ -269,27 +364,13 @@ async fn push_chunks(
                         "chunk frame does not match its size".into(),
                     ));
                 }
-                let store = Arc::clone(store);
-                let pending = Arc::clone(pending);
-                let bytes = std::mem::take(&mut buf);
-                let (added, bytes) = blocking(move || {
-                    let mut pending = lock(&pending)?;
-                    let added = store.stage(&hash, &bytes, &mut pending)?;
-                    if pending.len() >= COMMIT_CHUNKS || pending.bytes() >= COMMIT_BYTES {
-                        store.commit(&mut pending)?;
-                    }
-                    Ok((added, bytes))
-                })
-                .await?;
-                buf = bytes;
-                if added {
-                    new_chunks += 1;
-                    new_bytes += size;
-                }
+                writer
+                    .send(Job::Chunk(hash, buf.split().freeze()))
+                    .await?;
             }
             Msg::Manifest { mut manifest } => {
                 manifest.name.clone_from(&name);
-                return finish(wire, store, pending, manifest, new_chunks, new_bytes).await;
+                return finish(wire, store, writer, manifest).await;
             }
             Msg::ManifestDelta {
                 parent,
@@ -335,7 +416,7 @@ async fn push_chunks(
                     files: 0,
                     bytes: 0,
                 };
-                return finish(wire, store, pending, manifest, new_chunks, new_bytes).await;
+                return finish(wire, store, writer, manifest).await;
             }
             other => {
                 return Err(Error::refused(
@@ -351,19 +432,13 @@ async fn push_chunks(
 async fn finish(
     wire: &mut Wire,
     store: &Arc<Store>,
-    pending: &Arc<std::sync::Mutex<Pending>>,
+    writer: &Writer,
     manifest: Manifest,
-    new_chunks: u64,
-    new_bytes: u64,
 ) -> Result<(), Error> {
+    // The chunks first, the manifest that names them last.
+    let (new_chunks, new_bytes) = writer.commit().await?;
     let store = Arc::clone(store);
-    let pending = Arc::clone(pending);
-    let saved = blocking(move || {
-        // The chunks first, the manifest that names them last.
-        store.commit(&mut *lock(&pending)?)?;
-        store.save(manifest)
-    })
-    .await?;
+    let saved = blocking(move || store.save(manifest)).await?;
     tracing::info!(name = %saved.name, id = %saved.id, files = saved.files, new_chunks, "snapshot stored");
     wire.send_json(&Msg::Snapshot {
         id: saved.id,

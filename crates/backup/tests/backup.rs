@@ -294,13 +294,9 @@ async fn an_interrupted_push_leaves_no_snapshot_and_the_next_push_reuses_its_chu
     drop(wire);
     // The server keeps what arrived when the session ends: the chunk appears under its name
     // (after a sync, which takes as long as the disk wants).
-    let stored = work
-        .path()
-        .join("store/chunks")
-        .join(&hash[..2])
-        .join(&hash);
+    let packs = work.path().join("store/packs");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !stored.is_file() {
+    while files_ending(&packs, ".idx").is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "the cut push's chunk was not kept"
@@ -365,20 +361,15 @@ async fn forget_keeps_the_last_snapshots_and_check_finds_damage() {
         .await
         .unwrap();
 
-    // Age every chunk past the grace that protects pushes in progress.
+    // Age every pack past the grace that protects pushes in progress.
     let old = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
-    let mut chunk_files = Vec::new();
-    for prefix in std::fs::read_dir(store.join("chunks")).unwrap() {
-        for chunk in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
-            let path = chunk.unwrap().path();
-            std::fs::File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_modified(old)
-                .unwrap();
-            chunk_files.push(path);
-        }
+    for pack in files_ending(&store.join("packs"), ".pack") {
+        std::fs::File::options()
+            .write(true)
+            .open(&pack)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
     }
     let done = client::forget(&server.addr, "box", 1, &config())
         .await
@@ -408,18 +399,51 @@ async fn forget_keeps_the_last_snapshots_and_check_finds_damage() {
     );
     assert!(clean.chunks >= 1);
 
-    // Damage one chunk, lose another: check says which.
-    let mut left: Vec<_> = chunk_files.into_iter().filter(|p| p.exists()).collect();
-    left.sort();
-    assert!(left.len() >= 2, "x.bin is over 64 KiB: at least two chunks");
-    let mut bytes = std::fs::read(&left[0]).unwrap();
-    bytes[0] ^= 1;
-    std::fs::write(&left[0], bytes).unwrap();
-    std::fs::remove_file(&left[1]).unwrap();
+    // Push another version (a pack of its own), then damage a byte of the first pack's first
+    // chunk and lose the new pack: check names exactly the damaged chunk and the lost ones.
+    let packs_before = files_ending(&store.join("packs"), ".pack");
+    assert_eq!(packs_before.len(), 1, "forget left one pack");
+    std::fs::write(tree.join("x.bin"), pattern(100_000, 10)).unwrap();
+    let third = client::push(&server.addr, &tree, "box", &config())
+        .await
+        .unwrap();
+    let idx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(packs_before[0].with_extension("idx")).unwrap())
+            .unwrap();
+    let first_chunk = idx["chunks"][0].clone();
+    let damaged = first_chunk[0].as_str().unwrap().to_owned();
+    let offset = usize::try_from(first_chunk[1].as_u64().unwrap()).unwrap();
+    let mut bytes = std::fs::read(&packs_before[0]).unwrap();
+    bytes[offset] ^= 1;
+    std::fs::write(&packs_before[0], bytes).unwrap();
+    let new_pack: Vec<PathBuf> = files_ending(&store.join("packs"), ".pack")
+        .into_iter()
+        .filter(|p| !packs_before.contains(p))
+        .collect();
+    assert_eq!(new_pack.len(), 1, "the third push wrote one pack");
+    let lost: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(new_pack[0].with_extension("idx")).unwrap()).unwrap();
+    let mut lost: Vec<String> = lost["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[0].as_str().unwrap().to_owned())
+        .collect();
+    lost.sort();
+    std::fs::remove_file(&new_pack[0]).unwrap();
     let found = client::check(&server.addr, &config()).await.unwrap();
-    let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
-    assert_eq!(found.bad, [name(&left[0])]);
-    assert_eq!(found.missing, [name(&left[1])]);
+    assert_eq!(found.bad, [damaged]);
+    assert_eq!(found.missing, lost, "third snapshot {}", third.id);
+    let err = client::restore(
+        &server.addr,
+        "box",
+        None,
+        &work.path().join("r3"),
+        &config(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("missing_chunk"), "{err}");
     server.stop().await;
 }
 
@@ -458,9 +482,10 @@ async fn the_index_skips_unchanged_files_and_a_lost_chunk_makes_a_full_push() {
         "{third:?}"
     );
 
-    // The store loses every chunk: the index's promise fails, the push reads everything again.
-    std::fs::remove_dir_all(store.join("chunks")).unwrap();
-    std::fs::create_dir_all(store.join("chunks")).unwrap();
+    // The store loses every pack: the index's promise fails, the push reads everything again.
+    for pack in files_ending(&store.join("packs"), ".pack") {
+        std::fs::remove_file(pack).unwrap();
+    }
     let fourth = client::push(&server.addr, &tree, "idx", &config)
         .await
         .unwrap();
@@ -557,13 +582,138 @@ async fn the_manifest_travels_as_a_delta_and_a_lost_parent_gets_the_whole_one() 
 #[test]
 fn opening_a_store_removes_what_a_crash_left_mid_write() {
     let work = tempfile::tempdir().unwrap();
-    let prefix = work.path().join("chunks/ab");
-    std::fs::create_dir_all(&prefix).unwrap();
-    let leftover = prefix.join(format!(".{}.x1y2.prise-partial", "ab".repeat(32)));
-    std::fs::write(&leftover, b"half a chunk").unwrap();
-    let kept = prefix.join("ab".repeat(32));
-    std::fs::write(&kept, b"whatever").unwrap();
-    prise_backup::store::Store::open(work.path()).unwrap();
-    assert!(!leftover.exists());
-    assert!(kept.exists(), "only temporary files are removed");
+    let packs = work.path().join("packs");
+    std::fs::create_dir_all(&packs).unwrap();
+    let partial = packs.join(".pack.x1y2.prise-partial");
+    std::fs::write(&partial, b"half a pack").unwrap();
+    let orphan = packs.join("0123.pack");
+    std::fs::write(&orphan, b"a pack whose index never got written").unwrap();
+    // A store from an earlier build: one file per chunk, still read.
+    let data = b"loose chunk";
+    let hash = blake3::hash(data).to_hex().to_string();
+    let loose = work.path().join("chunks").join(&hash[..2]).join(&hash);
+    std::fs::create_dir_all(loose.parent().unwrap()).unwrap();
+    std::fs::write(&loose, data).unwrap();
+    let store = prise_backup::store::Store::open(work.path()).unwrap();
+    assert!(!partial.exists());
+    assert!(!orphan.exists());
+    assert!(store.has(&hash));
+    assert_eq!(store.get(&hash).unwrap(), data);
+}
+
+/// The files in `dir` whose names end with `suffix`, sorted.
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn forget_rewrites_a_pack_partly_in_use_with_only_what_is_used() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("kept.bin"), pattern(200_000, 20)).unwrap();
+    std::fs::write(tree.join("dropped.bin"), pattern(300_000, 22)).unwrap();
+    let store = work.path().join("store");
+    let server = start(&store).await;
+    client::push(&server.addr, &tree, "mix", &config())
+        .await
+        .unwrap();
+    std::fs::remove_file(tree.join("dropped.bin")).unwrap();
+    client::push(&server.addr, &tree, "mix", &config())
+        .await
+        .unwrap();
+    let packs = files_ending(&store.join("packs"), ".pack");
+    assert_eq!(packs.len(), 1, "the second push sent nothing new");
+    let old = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&packs[0])
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+
+    let done = client::forget(&server.addr, "mix", 1, &config())
+        .await
+        .unwrap();
+    assert_eq!(done.snapshots, 1);
+    assert_eq!(
+        done.bytes, 300_000,
+        "exactly dropped.bin's chunks: {done:?}"
+    );
+    let after = files_ending(&store.join("packs"), ".pack");
+    assert_eq!(after.len(), 1);
+    assert_ne!(after, packs, "the pack was rewritten");
+    assert_eq!(std::fs::metadata(&after[0]).unwrap().len(), 200_000);
+
+    let clean = client::check(&server.addr, &config()).await.unwrap();
+    assert!(
+        clean.bad.is_empty() && clean.missing.is_empty(),
+        "{clean:?}"
+    );
+    let dest = work.path().join("dest");
+    client::restore(&server.addr, "mix", None, &dest, &config())
+        .await
+        .unwrap();
+    assert_eq!(listing(&dest), listing(&tree));
+    // And after a restart, the rewritten pack is what the server reads.
+    server.stop().await;
+    let server = start(&store).await;
+    let dest = work.path().join("dest2");
+    client::restore(&server.addr, "mix", None, &dest, &config())
+        .await
+        .unwrap();
+    assert_eq!(listing(&dest), listing(&tree));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_chunk_whose_bytes_do_not_match_its_hash_is_refused_and_not_stored() {
+    use prise_backup::proto::Msg;
+    use prise_files::wire::Wire;
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let server = start(&store).await;
+    let stream = prise_core::net::connect(&server.addr, &prise_core::net::ConnectOptions::new("t"))
+        .await
+        .unwrap();
+    let mut wire = Wire::new(stream);
+    wire.send_json(&Msg::Hello {
+        versions: vec![1, 2],
+        token: Some(TOKEN.into()),
+        op: "push".into(),
+        name: Some("liar".into()),
+        parent: None,
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        wire.recv_json::<Msg>().await.unwrap(),
+        Msg::Welcome { version: 2, .. }
+    ));
+    let claimed = blake3::hash(b"what I say").to_hex().to_string();
+    wire.send_json(&Msg::Chunk {
+        hash: claimed.clone(),
+        size: 9,
+    })
+    .await
+    .unwrap();
+    wire.send_chunk(b"what I do").await.unwrap();
+    match wire.recv_json::<Msg>().await.unwrap() {
+        Msg::Error { code, .. } => assert_eq!(code, "hash_mismatch"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert!(matches!(
+        wire.recv_json::<Msg>().await,
+        Err(prise_files::Error::Closed)
+    ));
+    server.stop().await;
+    let store = prise_backup::store::Store::open(&store).unwrap();
+    assert!(!store.has(&claimed));
+    assert!(files_ending(&work.path().join("store/packs"), "").is_empty());
 }
