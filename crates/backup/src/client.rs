@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -123,22 +124,86 @@ pub struct PushReport {
 }
 
 /// The client's index (docs/PROTOCOL-backup.md, "Client index"): the last push's snapshot,
-/// its entries, and each file's inode.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+/// its entries, and each file's inode. Kept in two files: the entries and inodes in one (large,
+/// rewritten only when they change) and the snapshot id in a small `.head` beside it; both
+/// carry the same `generation`, so a pair from different pushes is not mistaken for one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Index {
     /// The snapshot the last push made: what the next push's `manifest_delta` changes.
+    #[serde(skip)]
     snapshot: String,
+    /// Ties the two files together.
+    generation: u64,
     /// Its entries, in canonical order.
     entries: Vec<ManifestEntry>,
     /// Each file's inode, by path.
     inodes: HashMap<String, u64>,
 }
 
+/// The index's small file.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct IndexHead {
+    generation: u64,
+    snapshot: String,
+}
+
+fn head_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".head");
+    PathBuf::from(name)
+}
+
 fn load_index(path: Option<&Path>) -> Index {
-    // An index from an older build does not parse: it is ignored, and the push reads every file.
-    path.and_then(|p| std::fs::read(p).ok())
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+    // A missing, damaged or mismatched pair (or an index from an older build) is ignored: that
+    // push reads every file.
+    let Some(path) = path else {
+        return Index::default();
+    };
+    let head: Option<IndexHead> = std::fs::read(head_path(path))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let body: Option<Index> = std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    match (head, body) {
+        (Some(head), Some(mut body)) if head.generation == body.generation => {
+            body.snapshot = head.snapshot;
+            body
+        }
+        _ => Index::default(),
+    }
+}
+
+/// Write `next` at `path`; the large file only if its contents differ from `before`'s. A
+/// cache: not synced. Lost or cut short by a crash, it does not parse (or the generations
+/// differ) and the next push reads every file.
+fn save_index(path: &Path, before: &Index, mut next: Index) -> Result<(), Error> {
+    let write = |path: &Path, bytes: &[u8]| -> Result<(), Error> {
+        let mut file = AtomicFile::create(path)?;
+        file.write_all(bytes)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        file.commit_unsynced(true)?;
+        Ok(())
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+    }
+    let unchanged =
+        before.generation != 0 && before.entries == next.entries && before.inodes == next.inodes;
+    if unchanged {
+        next.generation = before.generation;
+    } else {
+        next.generation = fastrand::u64(1..);
+        let body = serde_json::to_vec(&next).map_err(|e| Error::Protocol(e.to_string()))?;
+        write(path, &body)?;
+    }
+    let head = IndexHead {
+        generation: next.generation,
+        snapshot: next.snapshot,
+    };
+    let head = serde_json::to_vec(&head).map_err(|e| Error::Protocol(e.to_string()))?;
+    write(&head_path(path), &head)
 }
 
 /// What the chunking thread produces.
@@ -155,11 +220,11 @@ type Chunked = (Vec<String>, HashMap<String, u64>, u64);
 /// Cut every file under `dir` that changed since `index` into chunks and send them through
 /// `out`, then the entries in canonical order.
 fn chunker(
-    dir: &Path,
+    (entries, skipped): &Planned,
     index: &Index,
     out: &tokio::sync::mpsc::Sender<Result<Piece, Error>>,
 ) -> Result<Chunked, Error> {
-    let (entries, skipped) = plan(&[Source::Path(dir.to_owned())])?;
+    let skipped = skipped.clone();
     let known: HashMap<&str, &ManifestEntry> = index
         .entries
         .iter()
@@ -170,7 +235,7 @@ fn chunker(
     let mut inodes = HashMap::new();
     let mut read = 0u64;
     // Paths are relative to `dir` itself: drop its own entry and its name.
-    for entry in entries.into_iter().skip(1) {
+    for entry in entries.iter().skip(1) {
         let path = entry
             .path
             .split_once('/')
@@ -245,39 +310,56 @@ pub async fn push(
     name: &str,
     config: &Config,
 ) -> Result<PushReport, Error> {
-    let index = load_index(config.index.as_deref());
+    // The walk and the index load at once: neither needs the other.
+    let started = Instant::now();
+    let walking = {
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || plan(&[Source::Path(dir)]))
+    };
+    let index = {
+        let path = config.index.clone();
+        tokio::task::spawn_blocking(move || load_index(path.as_deref()))
+    };
+    let planned = walking
+        .await
+        .map_err(|e| Error::Protocol(format!("walking the tree: {e}")))??;
+    let index = Arc::new(
+        index
+            .await
+            .map_err(|e| Error::Protocol(format!("loading the index: {e}")))?,
+    );
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        "tree walked, index loaded"
+    );
+    let planned = Arc::new(planned);
     let indexed = !index.entries.is_empty();
-    let (report, next) = match push_once(addr, dir, name, config, index).await {
+    let once = push_once(addr, name, config, &index, &planned).await;
+    let (report, next) = match once {
         Err(Error::Refused { code, .. }) if indexed && code == "missing_chunk" => {
             tracing::info!(
                 "the store lacks chunks the index knew; pushing again, reading every file"
             );
-            push_once(addr, dir, name, config, Index::default()).await?
+            push_once(addr, name, config, &Arc::new(Index::default()), &planned).await?
         }
         other => other?,
     };
     if let Some(path) = &config.index {
-        let bytes = serde_json::to_vec(&next).map_err(|e| Error::Protocol(e.to_string()))?;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-        }
-        // A cache: not synced. Lost or cut short by a crash, it does not parse and the next
-        // push reads every file.
-        let mut file = AtomicFile::create(path)?;
-        file.write_all(&bytes)
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-        file.commit_unsynced(true)?;
+        save_index(path, &index, next)?;
+        tracing::debug!(ms = started.elapsed().as_millis(), "index written");
     }
     Ok(report)
 }
 
+/// The walk's result: entries and what was skipped.
+type Planned = (Vec<prise_files::send::Entry>, Vec<String>);
+
 async fn push_once(
     addr: &str,
-    dir: &Path,
     name: &str,
     config: &Config,
-    index: Index,
+    index: &Arc<Index>,
+    planned: &Arc<Planned>,
 ) -> Result<(PushReport, Index), Error> {
     let started = Instant::now();
     let (mut wire, version) = open(
@@ -288,13 +370,12 @@ async fn push_once(
         Some(index.snapshot.as_str()).filter(|s| !s.is_empty()),
     )
     .await?;
-    let index = std::sync::Arc::new(index);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Piece, Error>>(64);
     let chunking = {
-        let dir = dir.to_owned();
-        let index = std::sync::Arc::clone(&index);
+        let index = Arc::clone(index);
+        let planned = Arc::clone(planned);
         tokio::task::spawn_blocking(move || {
-            let result = chunker(&dir, &index, &tx);
+            let result = chunker(&planned, &index, &tx);
             if let Err(e) = &result {
                 let _ = tx.blocking_send(Err(Error::Protocol(e.to_string())));
             }
@@ -307,16 +388,17 @@ async fn push_once(
     // has is not offered at all: the store keeps what its snapshots name. (Should it have lost
     // one, the manifest is refused with missing_chunk and the push starts over without the
     // index.)
-    let mut queued: HashSet<String> = index
+    let known: HashSet<&str> = index
         .entries
         .iter()
-        .flat_map(|e| e.chunks.iter().cloned())
+        .flat_map(|e| e.chunks.iter().map(String::as_str))
         .collect();
+    let mut queued: HashSet<String> = HashSet::new();
     let entries = loop {
         let piece = rx.recv().await;
         let done = match piece {
             Some(Ok(Piece::Chunk(hash, bytes))) => {
-                if queued.insert(hash.clone()) {
+                if !known.contains(hash.as_str()) && queued.insert(hash.clone()) {
                     batch.push((hash, bytes));
                 }
                 None
@@ -343,9 +425,13 @@ async fn push_once(
         .map_err(|e| Error::Protocol(e.to_string()))??;
     report.skipped = skipped;
     report.files_read = read;
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        "tree walked and chunks sent"
+    );
     let answer = if version >= 2 && !index.snapshot.is_empty() {
         // Only what differs from the last push: a few bytes for an unchanged tree.
-        wire.send_json(&delta(&index, &entries)?).await?;
+        wire.send_json(&delta(index, &entries)?).await?;
         match reply(&mut wire, config).await? {
             Msg::NeedFull { text } => {
                 tracing::info!("the server needs the whole manifest: {text}");
@@ -358,6 +444,7 @@ async fn push_once(
         wire.send_json(&full_manifest(name, &entries)).await?;
         reply(&mut wire, config).await?
     };
+    tracing::debug!(ms = started.elapsed().as_millis(), "snapshot stored");
     match answer {
         Msg::Snapshot {
             id,
@@ -378,6 +465,7 @@ async fn push_once(
     report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let next = Index {
         snapshot: report.id.clone(),
+        generation: 0,
         entries,
         inodes,
     };

@@ -364,9 +364,7 @@ async fn push_chunks(
                         "chunk frame does not match its size".into(),
                     ));
                 }
-                writer
-                    .send(Job::Chunk(hash, buf.split().freeze()))
-                    .await?;
+                writer.send(Job::Chunk(hash, buf.split().freeze())).await?;
             }
             Msg::Manifest { mut manifest } => {
                 manifest.name.clone_from(&name);
@@ -382,6 +380,7 @@ async fn push_chunks(
                     Some(handle) => handle.await.ok().flatten(),
                     None => None,
                 };
+                let merging = std::time::Instant::now();
                 let merged = {
                     let store = Arc::clone(store);
                     let name = name.clone();
@@ -399,6 +398,7 @@ async fn push_chunks(
                     })
                     .await?
                 };
+                tracing::debug!(ms = merging.elapsed().as_millis(), "delta merged");
                 let Some(entries) = merged else {
                     tracing::info!(%name, %parent, "delta refused, asking for the whole manifest");
                     wire.send_json(&Msg::NeedFull {
@@ -436,9 +436,14 @@ async fn finish(
     manifest: Manifest,
 ) -> Result<(), Error> {
     // The chunks first, the manifest that names them last.
+    let started = std::time::Instant::now();
     let (new_chunks, new_bytes) = writer.commit().await?;
     let store = Arc::clone(store);
     let saved = blocking(move || store.save(manifest)).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        "chunks committed, manifest saved"
+    );
     tracing::info!(name = %saved.name, id = %saved.id, files = saved.files, new_chunks, "snapshot stored");
     wire.send_json(&Msg::Snapshot {
         id: saved.id,

@@ -482,6 +482,26 @@ async fn the_index_skips_unchanged_files_and_a_lost_chunk_makes_a_full_push() {
         "{third:?}"
     );
 
+    // The index's two files disagree (a crash between their writes): it is not trusted, and
+    // that push reads everything.
+    let head = work.path().join("cache/index.json.head");
+    let text = std::fs::read_to_string(&head).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let other = value["generation"].as_u64().unwrap() ^ 1;
+    std::fs::write(
+        &head,
+        text.replace(&value["generation"].to_string(), &other.to_string()),
+    )
+    .unwrap();
+    let mismatched = client::push(&server.addr, &tree, "idx", &config)
+        .await
+        .unwrap();
+    assert_eq!(
+        (mismatched.files_read, mismatched.bytes_sent),
+        (20, 0),
+        "{mismatched:?}"
+    );
+
     // The store loses every pack: the index's promise fails, the push reads everything again.
     for pack in files_ending(&store.join("packs"), ".pack") {
         std::fs::remove_file(pack).unwrap();
