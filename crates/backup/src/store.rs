@@ -116,7 +116,12 @@ pub fn check_name(name: &str) -> Result<(), Error> {
 pub fn canonical_order(entries: &mut [ManifestEntry]) {
     // Byte order with '/' below every other byte is the same order, without splitting.
     let key = |b: u8| if b == b'/' { 0 } else { u16::from(b) + 1 };
-    entries.sort_by(|a, b| a.path.bytes().map(key).cmp(b.path.bytes().map(key)));
+    let order =
+        |a: &ManifestEntry, b: &ManifestEntry| a.path.bytes().map(key).cmp(b.path.bytes().map(key));
+    // Mostly already in order (a stored snapshot, a sorted walk): one pass to find out.
+    if !entries.is_sorted_by(|a, b| order(a, b).is_le()) {
+        entries.sort_by(order);
+    }
 }
 
 /// BLAKE3 (hex) of `entries` as JSON: what `manifest_delta`'s `entries_blake3` names.
@@ -536,22 +541,42 @@ impl Store {
         changed: Vec<crate::proto::ChangedEntry>,
         digest: &str,
     ) -> Result<Option<Vec<ManifestEntry>>, Error> {
-        let mut merged: std::collections::HashMap<String, ManifestEntry> = base
-            .entries
-            .into_iter()
-            .map(|e| (e.path.clone(), e))
-            .collect();
-        for path in removed {
-            merged.remove(path);
+        let mut entries = base.entries;
+        if !removed.is_empty() || !changed.is_empty() {
+            // Replacements in place, additions at the end; a lookup table only for the paths
+            // that change (an unchanged tree of 10,000 files costs no map at all).
+            let at: HashMap<&str, usize> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.path.as_str(), i))
+                .collect();
+            let gone: HashSet<usize> = removed
+                .iter()
+                .filter_map(|p| at.get(p.as_str()).copied())
+                .collect();
+            let mut updates = Vec::with_capacity(changed.len());
+            for change in changed {
+                let slot = at.get(change.entry.path.as_str()).copied();
+                let Some(entry) = change.apply(slot.map(|i| &entries[i])) else {
+                    return Ok(None);
+                };
+                updates.push((slot, entry));
+            }
+            drop(at);
+            let mut added = Vec::new();
+            for (slot, entry) in updates {
+                match slot {
+                    Some(i) => entries[i] = entry,
+                    None => added.push(entry),
+                }
+            }
+            let mut i = 0;
+            entries.retain(|_| {
+                i += 1;
+                !gone.contains(&(i - 1))
+            });
+            entries.extend(added);
         }
-        for change in changed {
-            let before = merged.get(&change.entry.path);
-            let Some(entry) = change.apply(before) else {
-                return Ok(None);
-            };
-            merged.insert(entry.path.clone(), entry);
-        }
-        let mut entries: Vec<ManifestEntry> = merged.into_values().collect();
         canonical_order(&mut entries);
         Ok((entries_digest(&entries)? == digest).then_some(entries))
     }

@@ -95,50 +95,64 @@ pub fn plan(sources: &[Source]) -> Result<(Vec<Entry>, Vec<String>), Error> {
             continue;
         }
         entries.push(dir_entry(name.clone(), &meta));
-        let walk = walkdir::WalkDir::new(&base)
-            .follow_links(false)
-            .min_depth(1)
-            .sort_by_file_name();
-        for item in walk {
-            let item = item.map_err(|e| {
-                let what = e
-                    .path()
-                    .map_or_else(|| base.display().to_string(), |p| p.display().to_string());
-                Error::io(
-                    format!("reading {what}"),
-                    e.into_io_error()
-                        .unwrap_or_else(|| std::io::Error::other("file system loop")),
-                )
-            })?;
-            let Ok(relative) = item.path().strip_prefix(&base) else {
-                continue;
-            };
-            let Some(relative) = relative.to_str() else {
-                skipped.push(format!("{}: name is not UTF-8", item.path().display()));
-                continue;
-            };
-            let wire_path = format!(
-                "{name}/{}",
-                relative.replace(std::path::MAIN_SEPARATOR, "/")
-            );
-            let file_type = item.file_type();
-            if file_type.is_symlink() {
-                skipped.push(format!("{}: symlink (not followed)", item.path().display()));
-                continue;
-            }
-            let meta = item
-                .metadata()
-                .map_err(|e| Error::io(format!("reading {}", item.path().display()), e.into()))?;
-            if file_type.is_dir() {
-                entries.push(dir_entry(wire_path, &meta));
-            } else if file_type.is_file() {
-                entries.push(file_entry(item.path().to_owned(), wire_path, &meta));
-            } else {
-                skipped.push(format!("{}: not a regular file", item.path().display()));
-            }
-        }
+        walk(&base, &name, &mut entries, &mut skipped)?;
     }
     Ok((entries, skipped))
+}
+
+/// Every entry under `base` (named `name` on the wire), each folder right before its contents,
+/// names sorted. Hand-written rather than walkdir: `DirEntry::metadata` here asks the kernel
+/// relative to the open folder (one path component), where walkdir passes the whole path; for a
+/// tree of 10,000 files that is a third of the walk, and `prise backup` walks the whole tree on
+/// every push. An explicit stack, so a deep tree cannot overflow ours.
+fn walk(
+    base: &Path,
+    name: &str,
+    entries: &mut Vec<Entry>,
+    skipped: &mut Vec<String>,
+) -> Result<(), Error> {
+    let children = |dir: &Path, wire: &str| -> Result<Vec<(std::fs::DirEntry, String)>, Error> {
+        let failed = |e| Error::io(format!("reading {}", dir.display()), e);
+        let mut items = std::fs::read_dir(dir)
+            .map_err(failed)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(failed)?;
+        items.sort_by_cached_key(std::fs::DirEntry::file_name);
+        // Reversed: the stack pops them in order.
+        Ok(items
+            .into_iter()
+            .rev()
+            .map(|item| (item, wire.to_owned()))
+            .collect())
+    };
+    let mut stack = children(base, name)?;
+    while let Some((item, parent)) = stack.pop() {
+        let path = item.path();
+        let Some(file_name) = item.file_name().to_str().map(str::to_owned) else {
+            skipped.push(format!("{}: name is not UTF-8", path.display()));
+            continue;
+        };
+        let wire_path = format!("{parent}/{file_name}");
+        let file_type = item
+            .file_type()
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        if file_type.is_symlink() {
+            skipped.push(format!("{}: symlink (not followed)", path.display()));
+            continue;
+        }
+        let meta = item
+            .metadata()
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        if file_type.is_dir() {
+            entries.push(dir_entry(wire_path.clone(), &meta));
+            stack.extend(children(&path, &wire_path)?);
+        } else if file_type.is_file() {
+            entries.push(file_entry(path, wire_path, &meta));
+        } else {
+            skipped.push(format!("{}: not a regular file", path.display()));
+        }
+    }
+    Ok(())
 }
 
 fn mtime_ns(meta: &std::fs::Metadata) -> Option<i64> {
