@@ -15,7 +15,8 @@
 # bytes are its "Total bytes sent". It does not fsync (no --fsync).
 # prise: `prise backup push` into `prise backup serve`, index on (the default); bytes are
 # `wire_sent` from --json, every protocol byte the client wrote. The server fsyncs what it stores.
-# Each round makes a fresh tree and fresh destinations; the table gives medians and ratios
+# Every push starts after a `sync`, outside its timing. Each round makes a fresh tree and fresh
+# destinations; the table gives medians and ratios
 # (time: rsync / prise, > 1.00 means prise is faster; bytes: prise / rsync, < 1.00 means prise
 # sends less).
 set -euo pipefail
@@ -98,7 +99,10 @@ CONF
     sleep 0.5
 
     local times=() bytes=() start end out
+    # Each push starts from a quiet disk: what the one before left dirty is written first,
+    # outside the timing (rsync does not fsync, prise does; neither pays for the other).
     rsync_push() {
+        sync
         start=$(now)
         out=$(rsync -a --stats "$src/" "rsync://127.0.0.1:$rport/bk/")
         end=$(now)
@@ -106,6 +110,7 @@ CONF
         bytes+=("$(echo "$out" | sed -n 's/^Total bytes sent: //p' | tr -d ',')")
     }
     prise_push() {
+        sync
         start=$(now)
         out=$(XDG_CACHE_HOME=$work/cache "$prise" -q backup push "$work/src-prise" --name bench \
             --to "127.0.0.1:$pport" --token bench --json)
