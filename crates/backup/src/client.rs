@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use prise_core::fs::AtomicFile;
 use prise_core::net::{connect, ConnectOptions};
 use prise_core::path::SafeRoot;
-use prise_files::send::{plan, Kind, Source};
+use prise_files::send::{plan_with, Kind, Source};
 use prise_files::wire::Wire;
 
 use crate::proto::{ChangedEntry, Msg, MAX_HASHES, MAX_MANIFEST, VERSIONS};
@@ -33,6 +33,72 @@ pub struct Config {
     /// size, mtime and inode are unchanged since the last push are not read again. `None`: no
     /// index, every file is read.
     pub index: Option<PathBuf>,
+    /// What [`push`] leaves out: see [`Exclude`].
+    pub exclude: Exclude,
+}
+
+/// Paths a push leaves out, by glob (`*`, `?`, `[abc]`, `**`), rsync style: a pattern without
+/// `/` matches a file or folder name at any depth (`*.tmp`, `node_modules`); a pattern with `/`
+/// matches the path from the folder pushed (`build/*.o`, `/cache`); a trailing `/` matches
+/// folders only (`logs/`). What a folder excluded holds is not walked.
+#[derive(Debug, Clone, Default)]
+pub struct Exclude {
+    names: Option<globset::GlobSet>,
+    paths: Option<globset::GlobSet>,
+    dir_names: Option<globset::GlobSet>,
+    dir_paths: Option<globset::GlobSet>,
+}
+
+impl Exclude {
+    /// Compile `patterns`.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] `bad_pattern` for a pattern that is not a glob.
+    pub fn new(patterns: &[String]) -> Result<Self, Error> {
+        let mut sets: [globset::GlobSetBuilder; 4] =
+            std::array::from_fn(|_| globset::GlobSetBuilder::new());
+        let mut used = [false; 4];
+        for pattern in patterns {
+            let (body, dirs_only) = match pattern.strip_suffix('/') {
+                Some(body) => (body, true),
+                None => (pattern.as_str(), false),
+            };
+            let anchored = body.contains('/');
+            let body = body.trim_start_matches('/');
+            let glob = globset::GlobBuilder::new(body)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| {
+                    Error::refused("bad_pattern", format!("--exclude {pattern:?}: {e}"))
+                })?;
+            let slot = usize::from(anchored) + 2 * usize::from(dirs_only);
+            sets[slot].add(glob);
+            used[slot] = true;
+        }
+        let mut built = sets.into_iter().zip(used).map(|(set, used)| {
+            used.then(|| set.build())
+                .transpose()
+                .map_err(|e| Error::refused("bad_pattern", e.to_string()))
+        });
+        let mut next = || built.next().unwrap_or(Ok(None));
+        Ok(Self {
+            names: next()?,
+            paths: next()?,
+            dir_names: next()?,
+            dir_paths: next()?,
+        })
+    }
+
+    /// Whether `relative` (from the folder pushed, `/`-separated) is left out.
+    pub fn excludes(&self, relative: &str, is_dir: bool) -> bool {
+        let name = relative.rsplit('/').next().unwrap_or(relative);
+        let hit = |set: &Option<globset::GlobSet>, what: &str| {
+            set.as_ref().is_some_and(|s| s.is_match(what))
+        };
+        hit(&self.names, name)
+            || hit(&self.paths, relative)
+            || (is_dir && (hit(&self.dir_names, name) || hit(&self.dir_paths, relative)))
+    }
 }
 
 impl Config {
@@ -43,6 +109,7 @@ impl Config {
             token: None,
             reply_timeout: Duration::from_secs(120),
             index: None,
+            exclude: Exclude::default(),
         }
     }
 }
@@ -314,7 +381,12 @@ pub async fn push(
     let started = Instant::now();
     let walking = {
         let dir = dir.to_owned();
-        tokio::task::spawn_blocking(move || plan(&[Source::Path(dir)]))
+        let exclude = config.exclude.clone();
+        tokio::task::spawn_blocking(move || {
+            plan_with(&[Source::Path(dir)], &|path, is_dir| {
+                exclude.excludes(path, is_dir)
+            })
+        })
     };
     let index = {
         let path = config.index.clone();

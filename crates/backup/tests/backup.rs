@@ -737,3 +737,61 @@ async fn a_chunk_whose_bytes_do_not_match_its_hash_is_refused_and_not_stored() {
     assert!(!store.has(&claimed));
     assert!(files_ending(&work.path().join("store/packs"), "").is_empty());
 }
+
+#[tokio::test]
+async fn excluded_paths_are_neither_walked_nor_stored() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    for dir in ["node_modules/pkg", "build", "src/build", "logs"] {
+        std::fs::create_dir_all(tree.join(dir)).unwrap();
+    }
+    for file in [
+        "a.txt",
+        "b.tmp",
+        "node_modules/pkg/index.js",
+        "build/out.o",
+        "build/keep.txt",
+        "src/build/other.o",
+        "src/c.tmp",
+        "logs/today.log",
+        "logs.txt",
+    ] {
+        std::fs::write(tree.join(file), file.as_bytes()).unwrap();
+    }
+    let store = work.path().join("store");
+    let server = start(&store).await;
+    let mut config = config();
+    config.exclude = client::Exclude::new(&[
+        "*.tmp".into(),
+        "node_modules".into(),
+        "build/*.o".into(),
+        "logs/".into(),
+    ])
+    .unwrap();
+    let pushed = client::push(&server.addr, &tree, "ex", &config)
+        .await
+        .unwrap();
+    assert_eq!(pushed.files, 4, "{pushed:?}");
+    let dest = work.path().join("dest");
+    client::restore(&server.addr, "ex", None, &dest, &config)
+        .await
+        .unwrap();
+    let mut files: Vec<String> = listing(&dest)
+        .into_iter()
+        .filter_map(|l| {
+            l.strip_prefix("file ")
+                .map(|r| r.split(' ').next().unwrap().to_owned())
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["a.txt", "build/keep.txt", "logs.txt", "src/build/other.o"],
+        "names at any depth, anchored paths from the top, a trailing / for folders only"
+    );
+    assert!(!dest.join("node_modules").exists() && !dest.join("logs").exists());
+    server.stop().await;
+
+    let err = client::Exclude::new(&["a[".into()]).unwrap_err();
+    assert!(err.to_string().contains("bad_pattern"), "{err}");
+}

@@ -435,6 +435,12 @@ pub(crate) struct BackupPushArgs {
     #[arg(long)]
     pub(crate) no_index: bool,
 
+    /// Leave out what matches this glob (repeatable). Without '/', it matches a name at any
+    /// depth ('*.tmp', 'node_modules'); with '/', the path from DIR ('build/*.o', '/cache');
+    /// a trailing '/' matches folders only ('logs/').
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) exclude: Vec<String>,
+
     /// Print the outcome as JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -43,6 +43,7 @@ pub(crate) async fn run(
                     .ok_or_else(|| anyhow::anyhow!("give the backup a --name"))?,
             };
             let mut config = client_config(&args.client, trace)?;
+            config.exclude = client::Exclude::new(&args.exclude)?;
             if !args.no_index {
                 config.index = index_path(&args.to, &args.dir, &name);
             }
@@ -171,5 +172,6 @@ fn client_config(
         token: args.token.clone(),
         reply_timeout: args.timeout,
         index: None,
+        exclude: client::Exclude::default(),
     })
 }

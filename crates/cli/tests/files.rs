@@ -224,6 +224,7 @@ fn backup_push_list_restore_from_the_command_line() {
     std::fs::create_dir_all(src.join("sub")).unwrap();
     std::fs::write(src.join("sub/a.bin"), pattern(700 * 1024)).unwrap();
     std::fs::write(src.join("b.txt"), b"bonjour").unwrap();
+    std::fs::write(src.join("sub/scratch.tmp"), b"left out").unwrap();
     let mut server = prise()
         .args([
             "-q",
@@ -264,11 +265,19 @@ fn backup_push_list_restore_from_the_command_line() {
         String::from_utf8(out.stdout).unwrap()
     };
     let src_arg = src.to_str().unwrap();
-    let first: serde_json::Value =
-        serde_json::from_str(&run(&["backup", "push", src_arg, "--to", &addr, "--json"])).unwrap();
-    assert_eq!(first["bytes_sent"], 700 * 1024 + 7);
-    let again: serde_json::Value =
-        serde_json::from_str(&run(&["backup", "push", src_arg, "--to", &addr, "--json"])).unwrap();
+    let push = [
+        "backup",
+        "push",
+        src_arg,
+        "--to",
+        &addr,
+        "--json",
+        "--exclude",
+        "*.tmp",
+    ];
+    let first: serde_json::Value = serde_json::from_str(&run(&push)).unwrap();
+    assert_eq!(first["bytes_sent"], 700 * 1024 + 7, "{first}");
+    let again: serde_json::Value = serde_json::from_str(&run(&push)).unwrap();
     assert_eq!(
         again["bytes_sent"], 0,
         "nothing changed, nothing sent: {again}"
@@ -297,6 +306,7 @@ fn backup_push_list_restore_from_the_command_line() {
         pattern(700 * 1024)
     );
     assert_eq!(std::fs::read(dest.join("b.txt")).unwrap(), b"bonjour");
+    assert!(!dest.join("sub/scratch.tmp").exists(), "--exclude '*.tmp'");
     let forgot: serde_json::Value = serde_json::from_str(&run(&[
         "backup",
         "forget",

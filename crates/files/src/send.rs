@@ -57,6 +57,19 @@ pub struct Entry {
 /// # Errors
 /// [`Error::Io`] when a source does not exist or cannot be read.
 pub fn plan(sources: &[Source]) -> Result<(Vec<Entry>, Vec<String>), Error> {
+    plan_with(sources, &|_, _| false)
+}
+
+/// As [`plan`], leaving out (and not walking into) what `exclude` picks. It is asked with each
+/// path relative to the folder given as a source (`/`-separated, without the folder's own name)
+/// and whether it is a folder.
+///
+/// # Errors
+/// As [`plan`].
+pub fn plan_with(
+    sources: &[Source],
+    exclude: &dyn Fn(&str, bool) -> bool,
+) -> Result<(Vec<Entry>, Vec<String>), Error> {
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
     for source in sources {
@@ -95,7 +108,7 @@ pub fn plan(sources: &[Source]) -> Result<(Vec<Entry>, Vec<String>), Error> {
             continue;
         }
         entries.push(dir_entry(name.clone(), &meta));
-        walk(&base, &name, &mut entries, &mut skipped)?;
+        walk(&base, &name, exclude, &mut entries, &mut skipped)?;
     }
     Ok((entries, skipped))
 }
@@ -108,6 +121,7 @@ pub fn plan(sources: &[Source]) -> Result<(Vec<Entry>, Vec<String>), Error> {
 fn walk(
     base: &Path,
     name: &str,
+    exclude: &dyn Fn(&str, bool) -> bool,
     entries: &mut Vec<Entry>,
     skipped: &mut Vec<String>,
 ) -> Result<(), Error> {
@@ -138,6 +152,10 @@ fn walk(
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         if file_type.is_symlink() {
             skipped.push(format!("{}: symlink (not followed)", path.display()));
+            continue;
+        }
+        let relative = &wire_path[name.len() + 1..];
+        if exclude(relative, file_type.is_dir()) {
             continue;
         }
         let meta = item
