@@ -54,6 +54,9 @@ pub(crate) enum Command {
     /// what the server lacks.
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// Serve a folder over HTTP: files, listings, ranges, conditional requests; TLS too.
+    #[command(subcommand)]
+    Http(HttpCommand),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to complete for.
@@ -384,6 +387,37 @@ pub(crate) struct BackupServeArgs {
         hide_env_values = true
     )]
     pub(crate) token: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) common: ServeArgs,
+
+    #[command(flatten)]
+    pub(crate) tls: ServerTlsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HttpCommand {
+    /// Serve DIR (the current folder by default) until Ctrl-C.
+    Serve(HttpServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HttpServeArgs {
+    /// The folder to serve.
+    #[arg(value_name = "DIR", default_value = ".", value_hint = ValueHint::DirPath)]
+    pub(crate) dir: PathBuf,
+
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: String,
+
+    /// Serve and list names starting with '.' (hidden otherwise: answered 404, not listed).
+    #[arg(long)]
+    pub(crate) hidden: bool,
+
+    /// Follow symlinks that lead outside DIR (otherwise they are answered 404).
+    #[arg(long)]
+    pub(crate) follow_symlinks: bool,
 
     #[command(flatten)]
     pub(crate) common: ServeArgs,

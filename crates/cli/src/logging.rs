@@ -1,4 +1,5 @@
 //! Logs go to stderr through tracing; `-v`/`-q` pick the level and `RUST_LOG` overrides both.
+//! The HTTP access log (target `prise::access`, one line per request) shows unless `-q`.
 
 use tracing_subscriber::EnvFilter;
 
@@ -6,7 +7,7 @@ pub(crate) fn init(verbose: u8, quiet: u8) {
     let level = match (quiet, verbose) {
         (q, _) if q >= 2 => "off",
         (1, _) => "error",
-        (_, 0) => "warn",
+        (_, 0) => "warn,prise::access=info",
         (_, 1) => "info",
         (_, 2) => "debug",
         _ => "trace",

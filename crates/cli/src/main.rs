@@ -13,6 +13,7 @@ mod chat;
 mod config;
 mod echo;
 mod files;
+mod http;
 mod logging;
 mod server;
 mod signals;
@@ -93,6 +94,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backup(command) => {
             let result = runtime()?.block_on(backup::run(command, trace.clone()));
+            flush_trace(trace.as_ref());
+            result
+        }
+        Command::Http(command) => {
+            let result = runtime()?.block_on(http::run(command, trace.clone()));
             flush_trace(trace.as_ref());
             result
         }

@@ -229,6 +229,18 @@ impl ServerTls {
             .fingerprint
     }
 
+    /// The same certificate (reloads included), offering `protocols` by ALPN, most preferred
+    /// first (HTTP: `h2`, then `http/1.1`).
+    #[must_use]
+    pub fn with_alpn(&self, protocols: &[&[u8]]) -> Self {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        Self {
+            config: Arc::new(config),
+            current: Arc::clone(&self.current),
+        }
+    }
+
     /// The rustls configuration.
     pub fn config(&self) -> Arc<rustls::ServerConfig> {
         Arc::clone(&self.config)

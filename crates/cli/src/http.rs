@@ -1,0 +1,39 @@
+//! `prise http serve`.
+
+use std::process::ExitCode;
+
+use prise_core::net::announce;
+use prise_core::trace::TrafficLog;
+use prise_http::server;
+
+use crate::args::HttpCommand;
+
+pub(crate) async fn run(
+    command: HttpCommand,
+    trace: Option<TrafficLog>,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        HttpCommand::Serve(args) => {
+            let crate::server::Started {
+                shutdown,
+                listener,
+                local,
+                tls,
+            } = crate::server::start("http", &args.listen, &args.tls, |cli| match cli.command {
+                crate::args::Command::Http(HttpCommand::Serve(args)) => Some(args.tls),
+                _ => None,
+            })
+            .await?;
+            let mut config = server::Config::new(args.dir);
+            config.hidden = args.hidden;
+            config.follow_symlinks = args.follow_symlinks;
+            config.tls = tls;
+            config.trace = trace;
+            config.grace = args.common.grace;
+            config.max_connections = args.common.max_connections();
+            announce("http", local);
+            server::run(listener, config, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

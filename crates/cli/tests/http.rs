@@ -1,0 +1,63 @@
+//! `prise http serve` as a user runs it: the announce line, files for curl, one access-log line
+//! per request on stderr, and a clean exit on SIGTERM.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+
+fn prise() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_prise"))
+}
+
+#[test]
+fn http_serve_answers_curl_and_logs_each_request() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("hello.txt"), "bonjour\n").unwrap();
+    let mut server = prise()
+        .args(["http", "serve", "--listen", "127.0.0.1:0"])
+        .arg(work.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim_end()
+        .strip_prefix("http listening on ")
+        .unwrap_or_else(|| panic!("announce line: {line:?}"))
+        .to_owned();
+    let get = |path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "--max-time", "10"])
+            .arg(format!("http://{addr}{path}"))
+            .output()
+            .expect("curl is needed (apt-get install curl; .ci/run does)");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(get("/hello.txt"), "bonjour\n\n200");
+    assert!(get("/nope").ends_with("\n404"));
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(server.wait().unwrap().success(), "SIGTERM: exit 0");
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("GET /")).collect();
+    assert_eq!(lines.len(), 2, "one line per request: {log}");
+    assert!(
+        lines[0].contains("127.0.0.1:") && lines[0].contains("GET /hello.txt 200 8"),
+        "{log}"
+    );
+    assert!(lines[1].contains("GET /nope 404"), "{log}");
+}

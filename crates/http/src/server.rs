@@ -1,0 +1,365 @@
+//! `prise http serve`: the accept loop, the request handler and the access log.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use prise_core::path::SafeRoot;
+use prise_core::server::{serve, ServeOptions};
+use prise_core::tls::ServerTls;
+use prise_core::trace::TrafficLog;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+use crate::listing::{self, Order};
+use crate::path::{decode, resolve, Refused};
+use crate::Error;
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The folder served.
+    pub root: PathBuf,
+    /// Serve and list names starting with `.`.
+    pub hidden: bool,
+    /// Follow symlinks that lead outside the folder.
+    pub follow_symlinks: bool,
+    /// TLS for every connection.
+    pub tls: Option<ServerTls>,
+    /// Traffic log.
+    pub trace: Option<TrafficLog>,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Time a client gets to send a request's headers.
+    pub header_timeout: Duration,
+    /// Largest request head (request line and headers), bytes.
+    pub max_header_bytes: usize,
+    /// Time in-flight requests get to finish on shutdown.
+    pub grace: Duration,
+}
+
+impl Config {
+    /// Defaults for serving `root`.
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            hidden: false,
+            follow_symlinks: false,
+            tls: None,
+            trace: None,
+            max_connections: prise_core::server::MAX_CONNECTIONS,
+            header_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What every request sees.
+#[derive(Debug)]
+struct App {
+    root: SafeRoot,
+    config: Config,
+}
+
+/// The client's address, put on each request.
+#[derive(Debug, Clone, Copy)]
+struct Peer(SocketAddr);
+
+/// Serve `config.root` on `listener` until `shutdown` is cancelled.
+///
+/// # Errors
+/// [`Error::Core`] when the folder cannot be used, [`Error::Io`] when accepting fails.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    if !config.root.is_dir() {
+        return Err(Error::Setup(format!(
+            "{} is not a folder",
+            config.root.display()
+        )));
+    }
+    let root = SafeRoot::new(&config.root)?;
+    let options = ServeOptions {
+        // HTTP/2 when the client offers it, HTTP/1.1 otherwise.
+        tls: config
+            .tls
+            .as_ref()
+            .map(|tls| tls.with_alpn(&[b"h2", b"http/1.1"])),
+        grace: config.grace,
+        trace: config.trace.clone(),
+        max_connections: config.max_connections,
+        ..ServeOptions::new("http")
+    };
+    let header_timeout = config.header_timeout;
+    let max_header = config.max_header_bytes;
+    let app = Arc::new(App { root, config });
+    let router = Router::new().fallback(handle).with_state(app);
+    serve(listener, options, shutdown, move |conn| {
+        let peer = conn.peer;
+        let service = router
+            .clone()
+            .map_request(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
+                req
+            });
+        async move {
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(max_header.max(8192));
+            builder.http2().timer(TokioTimer::new());
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(conn.stream),
+                TowerToHyperService::new(service),
+            );
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, cause = %e, "http connection ended");
+                    }
+                }
+                () = conn.shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Every request: decode and check the path, then a file, a folder's `index.html`, a listing or
+/// an error page; one access-log line.
+async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    let started = Instant::now();
+    let peer = req.extensions().get::<Peer>().map(|p| p.0);
+    let method = req.method().clone();
+    let target = req.uri().to_string();
+    let response = answer(&app, req).await;
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            axum::body::HttpBody::size_hint(response.body())
+                .exact()
+                .map(|n| n.to_string())
+        })
+        .unwrap_or_else(|| "-".to_owned());
+    tracing::info!(
+        target: "prise::access",
+        "{} {method} {target} {} {bytes} {:.1}ms",
+        peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    response
+}
+
+async fn answer(app: &Arc<App>, req: Request) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+            page(StatusCode::METHOD_NOT_ALLOWED, "This server only reads."),
+        )
+            .into_response();
+    }
+    let parts = match decode(req.uri().path(), app.config.hidden) {
+        Ok(parts) => parts,
+        Err(Refused::BadRequest) => return error(StatusCode::BAD_REQUEST),
+        Err(Refused::NotFound) => return error(StatusCode::NOT_FOUND),
+    };
+    let found = {
+        let app = Arc::clone(app);
+        let parts = parts.clone();
+        tokio::task::spawn_blocking(move || {
+            let path = resolve(&app.root, &parts, app.config.follow_symlinks).ok()?;
+            let meta = std::fs::metadata(&path).ok()?;
+            Some((path, meta))
+        })
+        .await
+        .ok()
+        .flatten()
+    };
+    let Some((path, meta)) = found else {
+        return error(StatusCode::NOT_FOUND);
+    };
+    if meta.is_dir() {
+        if !req.uri().path().ends_with('/') {
+            let mut location = format!("{}/", req.uri().path());
+            if let Some(query) = req.uri().query() {
+                location.push('?');
+                location.push_str(query);
+            }
+            return (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, location)],
+            )
+                .into_response();
+        }
+        let index = path.join("index.html");
+        if let Ok(meta) = tokio::fs::metadata(&index).await {
+            if meta.is_file() {
+                return file(req, &index, &meta).await;
+            }
+        }
+        return folder(app, req, path, &parts).await;
+    }
+    if !meta.is_file() {
+        return error(StatusCode::NOT_FOUND);
+    }
+    file(req, &path, &meta).await
+}
+
+/// A strong validator from size and modification time (nanoseconds).
+fn etag(meta: &std::fs::Metadata) -> String {
+    let ns = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("\"{ns:x}-{:x}\"", meta.len())
+}
+
+/// Whether `If-None-Match` names `tag` (or is `*`).
+fn none_match(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == tag)
+}
+
+async fn file(mut req: Request, path: &Path, meta: &std::fs::Metadata) -> Response {
+    let tag = etag(meta);
+    if none_match(req.headers(), &tag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
+    }
+    // If-Range: the range only if the client's copy is still this one; else the whole file.
+    if let Some(value) = req.headers_mut().remove(header::IF_RANGE) {
+        let current = value
+            .to_str()
+            .is_ok_and(|v| v == tag || httpdate_matches(v, meta.modified().ok()));
+        if !current {
+            req.headers_mut().remove(header::RANGE);
+        }
+    }
+    match tower_http::services::ServeFile::new(path)
+        .oneshot(req)
+        .await
+    {
+        Ok(response) => {
+            let mut response = response.map(Body::new);
+            if let Ok(value) = HeaderValue::from_str(&tag) {
+                response.headers_mut().insert(header::ETAG, value);
+            }
+            response
+                .headers_mut()
+                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            response
+        }
+        Err(never) => match never {},
+    }
+}
+
+/// Whether an HTTP date equals `modified` to the second (as `Last-Modified` is sent).
+fn httpdate_matches(value: &str, modified: Option<SystemTime>) -> bool {
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    match (httpdate::parse_http_date(value), modified) {
+        (Ok(date), Some(modified)) => secs(date) == secs(modified),
+        _ => false,
+    }
+}
+
+async fn folder(app: &Arc<App>, req: Request, path: PathBuf, parts: &[String]) -> Response {
+    let listed = {
+        let app = Arc::clone(app);
+        tokio::task::spawn_blocking(move || {
+            let config = &app.config;
+            listing::read(
+                &path,
+                app.root.root(),
+                config.hidden,
+                config.follow_symlinks,
+            )
+        })
+        .await
+    };
+    let Ok(Ok(mut items)) = listed else {
+        return error(StatusCode::FORBIDDEN);
+    };
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    let order = Order::from_query(req.uri().query());
+    listing::sort(&mut items, order);
+    let (kind, body) = if wants_json {
+        ("application/json", listing::json(&items))
+    } else {
+        (
+            "text/html; charset=utf-8",
+            listing::html(parts, &items, order),
+        )
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::VARY, "Accept"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn page(status: StatusCode, text: &str) -> Response {
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+             <body><h1>{title}</h1><p>{}</p></body></html>\n",
+            listing::escape(text)
+        ),
+    )
+        .into_response()
+}
+
+fn error(status: StatusCode) -> Response {
+    let text = match status {
+        StatusCode::NOT_FOUND => "Nothing here.",
+        StatusCode::BAD_REQUEST => "That path is not one this server accepts.",
+        _ => "",
+    };
+    page(status, text)
+}

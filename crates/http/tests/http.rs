@@ -1,0 +1,433 @@
+//! prise http over real sockets on 127.0.0.1, driven by curl (and a raw TCP client for what
+//! curl will not send): the answers a user sees, and hostile paths that must not read outside
+//! the folder.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use prise_http::server::{self, Config};
+use tokio_util::sync::CancellationToken;
+
+struct Server {
+    addr: String,
+    shutdown: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(config: Config) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap().to_string()).unwrap();
+                server::run(listener, config, token).await.unwrap();
+            });
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        Self {
+            addr,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+/// What curl saw: status, headers (lower-case names), body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn curl(args: &[&str]) -> Answer {
+    let out = Command::new("curl")
+        .args(["-s", "-S", "-i", "--path-as-is", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl is needed (apt-get install curl; .ci/run does)");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = out.stdout;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head and a body");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// A folder to serve, `www`, beside a secret it must never give away.
+fn site() -> (tempfile::TempDir, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let www = work.path().join("www");
+    std::fs::create_dir_all(www.join("sub")).unwrap();
+    std::fs::create_dir_all(www.join("site")).unwrap();
+    std::fs::create_dir_all(work.path().join("outside")).unwrap();
+    std::fs::write(work.path().join("secret.txt"), "TOPSECRET").unwrap();
+    std::fs::write(work.path().join("outside/also.txt"), "TOPSECRET too").unwrap();
+    std::fs::write(www.join("a.txt"), "hello\n").unwrap();
+    std::fs::write(www.join("<script>.txt"), "<b>x</b>").unwrap();
+    std::fs::write(www.join("page.html"), "<p>page</p>").unwrap();
+    std::fs::write(www.join("site/index.html"), "<h1>home</h1>").unwrap();
+    std::fs::write(www.join("sub/b.bin"), vec![7u8; 100_000]).unwrap();
+    std::fs::write(www.join(".env"), "TOPSECRET=1").unwrap();
+    std::os::unix::fs::symlink(work.path().join("secret.txt"), www.join("link-out")).unwrap();
+    std::os::unix::fs::symlink(work.path().join("outside"), www.join("dir-out")).unwrap();
+    std::os::unix::fs::symlink("a.txt", www.join("link-in")).unwrap();
+    (work, www)
+}
+
+#[test]
+fn files_folders_listings_ranges_and_conditional_requests() {
+    let (_work, www) = site();
+    let server = Server::start(Config::new(www));
+
+    let file = curl(&[&server.url("/a.txt")]);
+    assert_eq!(file.status, 200);
+    assert_eq!(file.body, b"hello\n");
+    assert_eq!(file.header("content-type"), Some("text/plain"));
+    assert_eq!(file.header("content-length"), Some("6"));
+    let etag = file.header("etag").unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    assert!(file.header("last-modified").is_some());
+
+    let head = curl(&["-I", &server.url("/a.txt")]);
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, Some("6"))
+    );
+    assert!(head.body.is_empty());
+
+    let html = curl(&[&server.url("/page.html")]);
+    assert_eq!(html.header("content-type"), Some("text/html"));
+
+    let range = curl(&["-r", "1-3", &server.url("/a.txt")]);
+    assert_eq!(range.status, 206);
+    assert_eq!(range.body, b"ell");
+    assert_eq!(range.header("content-range"), Some("bytes 1-3/6"));
+
+    let big = curl(&["-r", "99990-", &server.url("/sub/b.bin")]);
+    assert_eq!((big.status, big.body.len()), (206, 10));
+
+    let unchanged = curl(&[
+        "-H",
+        &format!("If-None-Match: {etag}"),
+        &server.url("/a.txt"),
+    ]);
+    assert_eq!(unchanged.status, 304);
+    assert!(unchanged.body.is_empty());
+    let changed = curl(&["-H", "If-None-Match: \"other\"", &server.url("/a.txt")]);
+    assert_eq!(changed.status, 200);
+
+    // If-Range: the range only while the client's copy is current.
+    let current = curl(&[
+        "-r",
+        "0-1",
+        "-H",
+        &format!("If-Range: {etag}"),
+        &server.url("/a.txt"),
+    ]);
+    assert_eq!((current.status, current.body.as_slice()), (206, &b"he"[..]));
+    let stale = curl(&[
+        "-r",
+        "0-1",
+        "-H",
+        "If-Range: \"old\"",
+        &server.url("/a.txt"),
+    ]);
+    assert_eq!(
+        (stale.status, stale.body.as_slice()),
+        (200, &b"hello\n"[..])
+    );
+
+    let listing = curl(&[&server.url("/")]);
+    assert_eq!(listing.status, 200);
+    let text = listing.text();
+    assert!(text.contains("<a href=\"a.txt\">a.txt</a>"), "{text}");
+    assert!(text.contains("<a href=\"sub/\">sub/</a>"), "{text}");
+    assert!(
+        text.contains("&lt;script&gt;.txt") && !text.contains("<script>"),
+        "names are shown as text: {text}"
+    );
+    assert!(
+        text.contains("link-in"),
+        "a symlink inside the folder is listed"
+    );
+    for hidden in [".env", "link-out", "dir-out"] {
+        assert!(
+            !text.contains(hidden),
+            "{hidden} must not be listed: {text}"
+        );
+    }
+
+    let json = curl(&["-H", "Accept: application/json", &server.url("/sub/")]);
+    assert_eq!(json.header("content-type"), Some("application/json"));
+    let items: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+    assert_eq!(items[0]["name"], "b.bin");
+    assert_eq!(items[0]["type"], "file");
+    assert_eq!(items[0]["size"], 100_000);
+
+    let by_size = curl(&[
+        "-H",
+        "Accept: application/json",
+        &server.url("/?sort=size&order=desc"),
+    ]);
+    let items: serde_json::Value = serde_json::from_slice(&by_size.body).unwrap();
+    let names: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(&names[..2], ["site", "sub"], "folders first: {names:?}");
+    assert_eq!(names[2], "page.html", "then the largest file: {names:?}");
+
+    let redirect = curl(&[&server.url("/sub?x=1")]);
+    assert_eq!(redirect.status, 301);
+    assert_eq!(redirect.header("location"), Some("/sub/?x=1"));
+
+    let index = curl(&[&server.url("/site/")]);
+    assert_eq!(
+        (index.status, index.body.as_slice()),
+        (200, &b"<h1>home</h1>"[..])
+    );
+
+    let missing = curl(&[&server.url("/nope.txt")]);
+    assert_eq!(missing.status, 404);
+    assert!(missing.text().contains("404 Not Found"));
+
+    let post = curl(&["-X", "POST", "-d", "x", &server.url("/a.txt")]);
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+}
+
+#[test]
+fn hostile_paths_never_read_outside_the_folder() {
+    let (work, www) = site();
+    let server = Server::start(Config::new(www.clone()));
+    for path in [
+        "/../secret.txt",
+        "/sub/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/..%2fsecret.txt",
+        "/%252e%252e/secret.txt",
+        "/..%5csecret.txt",
+        "/sub%5c..%5c..%5csecret.txt",
+        "/secret.txt%00",
+        "/%00",
+        "/link-out",
+        "/dir-out/also.txt",
+        "/dir-out/",
+        "/.env",
+        "/%2eenv",
+        "//secret.txt",
+        "/a.txt/../../secret.txt",
+    ] {
+        let answer = curl(&[&server.url(path)]);
+        assert!(
+            matches!(answer.status, 400 | 404),
+            "{path}: {} {}",
+            answer.status,
+            answer.text()
+        );
+        assert!(!answer.text().contains("TOPSECRET"), "{path} leaked");
+    }
+    // The same paths as raw bytes, with what curl would not send as is.
+    for raw in ["/..\\secret.txt", "/sub/..\\..\\secret.txt"] {
+        let answer = raw_request(
+            &server.addr,
+            &format!("GET {raw} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        );
+        assert!(!answer.contains("TOPSECRET"), "{raw} leaked: {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 400") || answer.starts_with("HTTP/1.1 404"),
+            "{raw}: {answer}"
+        );
+    }
+    // An absolute-form target names this server's path, nothing else.
+    let answer = raw_request(
+        &server.addr,
+        &format!(
+            "GET http://x{}/secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            work.path().display()
+        ),
+    );
+    assert!(!answer.contains("TOPSECRET"), "{answer}");
+    // The link inside the folder works.
+    assert_eq!(curl(&[&server.url("/link-in")]).body, b"hello\n");
+    drop(server);
+
+    // --hidden and --follow-symlinks are asked for explicitly.
+    let mut config = Config::new(www);
+    config.hidden = true;
+    config.follow_symlinks = true;
+    let server = Server::start(config);
+    assert_eq!(curl(&[&server.url("/.env")]).body, b"TOPSECRET=1");
+    assert_eq!(curl(&[&server.url("/link-out")]).body, b"TOPSECRET");
+    assert_eq!(
+        curl(&[&server.url("/../secret.txt")]).status,
+        400,
+        "never .."
+    );
+}
+
+fn raw_request(addr: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn slow_and_oversized_request_heads_are_cut_off() {
+    let (_work, www) = site();
+    let mut config = Config::new(www);
+    config.header_timeout = Duration::from_millis(500);
+    let server = Server::start(config);
+
+    // Headers that never end: the server gives up instead of waiting forever.
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "the server closed a silent client: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(!String::from_utf8_lossy(&answer).contains("hello"));
+
+    // 200 KB of headers: refused, and the server still answers the next client.
+    let huge = format!(
+        "GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(200_000)
+    );
+    let mut big = TcpStream::connect(&server.addr).unwrap();
+    big.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = big.write_all(huge.as_bytes());
+    let mut answer = Vec::new();
+    let _ = big.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    assert_eq!(curl(&[&server.url("/a.txt")]).body, b"hello\n");
+}
+
+#[test]
+fn a_missing_folder_is_a_clear_error() {
+    let work = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let err = runtime
+        .block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            server::run(
+                listener,
+                Config::new(work.path().join("nope")),
+                CancellationToken::new(),
+            )
+            .await
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("is not a folder"), "{err}");
+}
+
+fn curl_version(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "10", "-w", "|%{http_version}"])
+        .args(args)
+        .output()
+        .expect("curl is needed (apt-get install curl; .ci/run does)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn http2_in_the_clear_and_over_tls_and_http1_for_who_asks() {
+    let (_work, www) = site();
+    let server = Server::start(Config::new(www.clone()));
+    let url = server.url("/a.txt");
+    assert_eq!(
+        curl_version(&["--http2-prior-knowledge", &url]),
+        "hello\n|2"
+    );
+    assert_eq!(curl_version(&[&url]), "hello\n|1.1");
+    drop(server);
+
+    let mut config = Config::new(www);
+    let names = prise_core::tls::ServerTls::default_self_signed_names();
+    config.tls = Some(prise_core::tls::ServerTls::self_signed(&names).unwrap());
+    let server = Server::start(config);
+    let url = format!("https://{}/a.txt", server.addr);
+    assert_eq!(curl_version(&["-k", &url]), "hello\n|2", "h2 by ALPN");
+    assert_eq!(curl_version(&["-k", "--http1.1", &url]), "hello\n|1.1");
+}
