@@ -419,6 +419,27 @@ pub(crate) struct HttpServeArgs {
     #[arg(long)]
     pub(crate) follow_symlinks: bool,
 
+    /// Accept uploads: `PUT /path` (`curl -T FILE URL`), stored only once complete.
+    #[arg(long)]
+    pub(crate) upload: bool,
+
+    /// Let an upload replace an existing file (otherwise 409 Conflict).
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+
+    /// Largest upload (413 beyond): bytes, or with K, M, G (powers of 1024).
+    #[arg(long, value_name = "SIZE", value_parser = size, default_value = "4G")]
+    pub(crate) max_upload: u64,
+
+    /// A user for HTTP Basic authentication (repeatable); better in the config file
+    /// (`auth = ["name:password"]`), since command lines show in `ps`.
+    #[arg(long, value_name = "USER:PASS")]
+    pub(crate) auth: Vec<String>,
+
+    /// With --auth, reads stay public and only uploads need a user.
+    #[arg(long, requires = "auth")]
+    pub(crate) auth_uploads_only: bool,
+
     #[command(flatten)]
     pub(crate) common: ServeArgs,
 

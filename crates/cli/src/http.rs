@@ -27,6 +27,11 @@ pub(crate) async fn run(
             let mut config = server::Config::new(args.dir);
             config.hidden = args.hidden;
             config.follow_symlinks = args.follow_symlinks;
+            config.upload = args.upload;
+            config.overwrite = args.overwrite;
+            config.max_upload = args.max_upload;
+            config.auth = args.auth;
+            config.auth_uploads_only = args.auth_uploads_only;
             config.tls = tls;
             config.trace = trace;
             config.grace = args.common.grace;

@@ -10,11 +10,15 @@
 //!   names and symlinks that leave the folder never reach the file system;
 //! - [`listing`]: folder listings in HTML (sortable, breadcrumbs) and JSON;
 //! - strong `ETag`s from size and modification time, with `If-None-Match`;
+//! - [`auth`]: HTTP Basic users, compared in constant time, repeated failures slowed down;
+//! - `PUT` uploads streamed into a temporary file and renamed into place only when complete;
 //! - one access-log line per request.
 
+pub mod auth;
 mod error;
 pub mod listing;
 pub mod path;
 pub mod server;
+mod upload;
 
 pub use error::Error;

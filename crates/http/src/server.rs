@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use crate::auth::{Auth, Verdict};
 use crate::listing::{self, Order};
 use crate::path::{decode, resolve, Refused};
 use crate::Error;
@@ -45,6 +46,18 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Time in-flight requests get to finish on shutdown.
     pub grace: Duration,
+    /// Accept `PUT /path` uploads.
+    pub upload: bool,
+    /// An upload may replace an existing file (otherwise 409).
+    pub overwrite: bool,
+    /// Largest upload, bytes (413 beyond).
+    pub max_upload: u64,
+    /// Longest silence in the middle of an upload's body (408 beyond).
+    pub body_timeout: Duration,
+    /// `USER:PASS` pairs for HTTP Basic authentication; none: no authentication.
+    pub auth: Vec<String>,
+    /// With `auth`, reads stay public and only uploads need a user.
+    pub auth_uploads_only: bool,
 }
 
 impl Config {
@@ -60,15 +73,22 @@ impl Config {
             header_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             grace: Duration::from_secs(5),
+            upload: false,
+            overwrite: false,
+            max_upload: 4 * 1024 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
+            auth: Vec::new(),
+            auth_uploads_only: false,
         }
     }
 }
 
 /// What every request sees.
 #[derive(Debug)]
-struct App {
-    root: SafeRoot,
-    config: Config,
+pub(crate) struct App {
+    pub(crate) root: SafeRoot,
+    pub(crate) auth: Auth,
+    pub(crate) config: Config,
 }
 
 /// The client's address, put on each request.
@@ -104,7 +124,8 @@ pub async fn run(
     };
     let header_timeout = config.header_timeout;
     let max_header = config.max_header_bytes;
-    let app = Arc::new(App { root, config });
+    let auth = Auth::new(&config.auth).map_err(Error::Setup)?;
+    let app = Arc::new(App { root, auth, config });
     let router = Router::new().fallback(handle).with_state(app);
     serve(listener, options, shutdown, move |conn| {
         let peer = conn.peer;
@@ -174,19 +195,62 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 async fn answer(app: &Arc<App>, req: Request) -> Response {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    let write = req.method() == Method::PUT;
+    let read = req.method() == Method::GET || req.method() == Method::HEAD;
+    let allowed = read || (write && app.config.upload);
+    if !allowed {
+        let allow = if app.config.upload {
+            "GET, HEAD, PUT"
+        } else {
+            "GET, HEAD"
+        };
         return (
             StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, "GET, HEAD")],
-            page(StatusCode::METHOD_NOT_ALLOWED, "This server only reads."),
+            [(header::ALLOW, allow)],
+            page(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!("This server answers {allow}."),
+            ),
         )
             .into_response();
+    }
+    if app.auth.enabled() && (write || !app.config.auth_uploads_only) {
+        let ip = req.extensions().get::<Peer>().map(|p| p.0.ip());
+        match app.auth.check(req.headers()) {
+            Verdict::User(_) => {
+                if let Some(ip) = ip {
+                    app.auth.succeeded(ip);
+                }
+            }
+            verdict => {
+                if verdict == Verdict::Wrong {
+                    if let Some(ip) = ip {
+                        tokio::time::sleep(app.auth.failed(ip)).await;
+                    }
+                }
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(
+                        header::WWW_AUTHENTICATE,
+                        "Basic realm=\"prise\", charset=\"UTF-8\"",
+                    )],
+                    page(
+                        StatusCode::UNAUTHORIZED,
+                        "A user name and password are needed.",
+                    ),
+                )
+                    .into_response();
+            }
+        }
     }
     let parts = match decode(req.uri().path(), app.config.hidden) {
         Ok(parts) => parts,
         Err(Refused::BadRequest) => return error(StatusCode::BAD_REQUEST),
         Err(Refused::NotFound) => return error(StatusCode::NOT_FOUND),
     };
+    if write {
+        return crate::upload::put(app, req, parts).await;
+    }
     let found = {
         let app = Arc::clone(app);
         let parts = parts.clone();
@@ -337,7 +401,7 @@ async fn folder(app: &Arc<App>, req: Request, path: PathBuf, parts: &[String]) -
         .into_response()
 }
 
-fn page(status: StatusCode, text: &str) -> Response {
+pub(crate) fn page(status: StatusCode, text: &str) -> Response {
     let title = format!(
         "{} {}",
         status.as_u16(),
@@ -355,7 +419,7 @@ fn page(status: StatusCode, text: &str) -> Response {
         .into_response()
 }
 
-fn error(status: StatusCode) -> Response {
+pub(crate) fn error(status: StatusCode) -> Response {
     let text = match status {
         StatusCode::NOT_FOUND => "Nothing here.",
         StatusCode::BAD_REQUEST => "That path is not one this server accepts.",

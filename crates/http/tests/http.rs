@@ -85,7 +85,12 @@ fn curl(args: &[&str]) -> Answer {
         "curl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let raw = out.stdout;
+    let mut raw = out.stdout;
+    // Interim answers (100 Continue, for curl's Expect on uploads) come first: skip them.
+    while raw.starts_with(b"HTTP/1.1 1") || raw.starts_with(b"HTTP/2 1") {
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        raw.drain(..end + 4);
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -430,4 +435,166 @@ fn http2_in_the_clear_and_over_tls_and_http1_for_who_asks() {
     let url = format!("https://{}/a.txt", server.addr);
     assert_eq!(curl_version(&["-k", &url]), "hello\n|2", "h2 by ALPN");
     assert_eq!(curl_version(&["-k", "--http1.1", &url]), "hello\n|1.1");
+}
+
+/// Every file name under `dir`, recursively, temporary ones included.
+fn all_names(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in std::fs::read_dir(dir).unwrap() {
+        let path = item.unwrap().path();
+        if path.is_dir() && !path.is_symlink() {
+            out.extend(all_names(&path));
+        }
+        out.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn uploads_land_whole_or_not_at_all() {
+    let (work, www) = site();
+    let payload = work.path().join("payload.bin");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&payload, &bytes).unwrap();
+    let file = payload.to_str().unwrap();
+
+    // Off by default.
+    let server = Server::start(Config::new(www.clone()));
+    assert_eq!(curl(&["-T", file, &server.url("/new.bin")]).status, 405);
+    drop(server);
+
+    let mut config = Config::new(www.clone());
+    config.upload = true;
+    config.max_upload = 400_000;
+    let server = Server::start(config);
+    let before = all_names(&www);
+    let created = curl(&["-T", file, &server.url("/sub/new.bin")]);
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(
+        curl(&[&server.url("/sub/new.bin")]).body,
+        bytes,
+        "PUT then GET: same bytes"
+    );
+    assert_eq!(std::fs::read(www.join("sub/new.bin")).unwrap(), bytes);
+    assert_eq!(
+        curl(&["-T", file, &server.url("/sub/new.bin")]).status,
+        409,
+        "no --overwrite"
+    );
+    for (path, status) in [
+        ("/nowhere/x.bin", 409),
+        ("/sub", 409),
+        ("/.hidden", 404),
+        ("/../escaped.bin", 400),
+        ("/%2e%2e/escaped.bin", 400),
+        ("/dir-out/escaped.bin", 404),
+    ] {
+        let answer = curl(&["-T", file, &server.url(path)]);
+        assert_eq!(answer.status, status, "PUT {path}: {}", answer.text());
+    }
+    assert!(!work.path().join("escaped.bin").exists());
+    assert!(!work.path().join("outside/escaped.bin").exists());
+
+    // Too large: refused by its Content-Length, and when it streams without one.
+    let big = work.path().join("big.bin");
+    std::fs::write(&big, vec![1u8; 500_000]).unwrap();
+    let answer = curl(&["-T", big.to_str().unwrap(), &server.url("/big.bin")]);
+    assert_eq!(answer.status, 413);
+    let answer = curl(&[
+        "-T",
+        big.to_str().unwrap(),
+        "-H",
+        "Transfer-Encoding: chunked",
+        &server.url("/big.bin"),
+    ]);
+    assert_eq!(answer.status, 413);
+
+    // A client that announces 100,000 bytes, sends 1,000 and vanishes: once its temporary
+    // file exists (the upload is under way), it hangs up; then nothing of it may remain.
+    let mut cut = TcpStream::connect(&server.addr).unwrap();
+    cut.write_all(b"PUT /cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
+    cut.write_all(&[9u8; 1000]).unwrap();
+    let partial = |names: &[String]| names.iter().any(|n| n.starts_with(".cut.bin."));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !partial(&all_names(&www)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(cut);
+    let mut expected = before.clone();
+    expected.push("new.bin".into());
+    expected.sort();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = all_names(&www);
+        if now == expected {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "left behind: {now:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(server);
+
+    let mut config = Config::new(www.clone());
+    config.upload = true;
+    config.overwrite = true;
+    let server = Server::start(config);
+    let replaced = curl(&["-T", big.to_str().unwrap(), &server.url("/sub/new.bin")]);
+    assert_eq!(replaced.status, 204);
+    assert_eq!(
+        std::fs::read(www.join("sub/new.bin")).unwrap().len(),
+        500_000
+    );
+}
+
+#[test]
+fn authentication_for_everything_or_for_uploads_only() {
+    let (work, www) = site();
+    let payload = work.path().join("p.txt");
+    std::fs::write(&payload, "up").unwrap();
+    let file = payload.to_str().unwrap();
+    let mut config = Config::new(www.clone());
+    config.upload = true;
+    config.auth = vec!["alice:s3cret".into()];
+    let server = Server::start(config.clone());
+    let url = server.url("/a.txt");
+    let anonymous = curl(&[&url]);
+    assert_eq!(anonymous.status, 401);
+    assert!(anonymous
+        .header("www-authenticate")
+        .is_some_and(|v| v.starts_with("Basic realm=")));
+    assert!(!anonymous.text().contains("hello"));
+    assert_eq!(curl(&["-u", "alice:wrong", &url]).status, 401);
+    assert_eq!(curl(&["-u", "mallory:s3cret", &url]).status, 401);
+    assert_eq!(curl(&["-u", "alice:s3cret", &url]).body, b"hello\n");
+    assert_eq!(curl(&["-T", file, &server.url("/x.txt")]).status, 401);
+    assert_eq!(
+        curl(&["-u", "alice:s3cret", "-T", file, &server.url("/x.txt")]).status,
+        201
+    );
+    drop(server);
+
+    config.auth_uploads_only = true;
+    let server = Server::start(config);
+    assert_eq!(
+        curl(&[&server.url("/a.txt")]).body,
+        b"hello\n",
+        "public reads"
+    );
+    assert_eq!(curl(&["-T", file, &server.url("/y.txt")]).status, 401);
+    assert_eq!(
+        curl(&["-u", "alice:nope", "-T", file, &server.url("/y.txt")]).status,
+        401
+    );
+    assert!(!www.join("y.txt").exists());
+    assert_eq!(
+        curl(&["-u", "alice:s3cret", "-T", file, &server.url("/y.txt")]).status,
+        201
+    );
+    assert_eq!(std::fs::read(www.join("y.txt")).unwrap(), b"up");
 }

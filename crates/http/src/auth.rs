@@ -1,0 +1,172 @@
+//! HTTP Basic authentication: users from `--auth USER:PASS`, compared in constant time, and
+//! clients that keep failing slowed down.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{header, HeaderMap};
+use base64::Engine as _;
+
+/// Failures an address may make before answers to it are delayed.
+const FREE_FAILURES: u32 = 3;
+/// The longest delay.
+const MAX_DELAY: Duration = Duration::from_secs(5);
+/// An address's count is forgotten after this long without a failure.
+const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+/// Addresses remembered at most (the oldest are dropped first).
+const MAX_TRACKED: usize = 10_000;
+
+/// The users, and the failures seen per address.
+#[derive(Debug, Default)]
+pub struct Auth {
+    users: Vec<(String, String)>,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+/// What a request's credentials are worth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A known user with the right password.
+    User(String),
+    /// No `Authorization` header.
+    Anonymous,
+    /// Credentials that are wrong or malformed.
+    Wrong,
+}
+
+impl Auth {
+    /// Users from `USER:PASS` strings.
+    ///
+    /// # Errors
+    /// A string without `:` or with an empty user name.
+    pub fn new(pairs: &[String]) -> Result<Self, String> {
+        let users = pairs
+            .iter()
+            .map(|pair| match pair.split_once(':') {
+                Some((user, pass)) if !user.is_empty() => Ok((user.to_owned(), pass.to_owned())),
+                _ => Err(format!("--auth wants USER:PASS, got {pair:?}")),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            users,
+            failures: Mutex::default(),
+        })
+    }
+
+    /// Whether any user is configured.
+    pub fn enabled(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    /// Check the `Authorization` header.
+    pub fn check(&self, headers: &HeaderMap) -> Verdict {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Verdict::Anonymous;
+        };
+        let decoded = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("basic").then_some(rest.trim())
+            })
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        let Some((user, pass)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+            return Verdict::Wrong;
+        };
+        // Every user is compared, so the time taken does not tell which names exist.
+        let mut found = None;
+        for (name, secret) in &self.users {
+            let name_ok = prise_core::same_secret(name.as_bytes(), user.as_bytes());
+            let pass_ok = prise_core::same_secret(secret.as_bytes(), pass.as_bytes());
+            if name_ok && pass_ok {
+                found = Some(name.clone());
+            }
+        }
+        found.map_or(Verdict::Wrong, Verdict::User)
+    }
+
+    /// Count a failure from `ip`; how long to wait before answering it.
+    pub fn failed(&self, ip: IpAddr) -> Duration {
+        let Ok(mut failures) = self.failures.lock() else {
+            return MAX_DELAY;
+        };
+        let now = Instant::now();
+        if failures.len() >= MAX_TRACKED {
+            failures.retain(|_, (_, last)| now.duration_since(*last) < FORGET_AFTER);
+            if failures.len() >= MAX_TRACKED {
+                failures.clear();
+            }
+        }
+        let entry = failures.entry(ip).or_insert((0, now));
+        if now.duration_since(entry.1) >= FORGET_AFTER {
+            entry.0 = 0;
+        }
+        entry.0 += 1;
+        entry.1 = now;
+        let over = entry.0.saturating_sub(FREE_FAILURES);
+        if over == 0 {
+            return Duration::ZERO;
+        }
+        (Duration::from_millis(100) * 2u32.saturating_pow(over.min(16) - 1)).min(MAX_DELAY)
+    }
+
+    /// A success from `ip` clears its count.
+    pub fn succeeded(&self, ip: IpAddr) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&ip);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn basic(user_pass: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let value = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        );
+        headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn users_passwords_and_malformed_headers() {
+        let auth = Auth::new(&["alice:s3cret".into(), "bob:pa:ss".into()]).unwrap();
+        assert_eq!(
+            auth.check(&basic("alice:s3cret")),
+            Verdict::User("alice".into())
+        );
+        assert_eq!(auth.check(&basic("bob:pa:ss")), Verdict::User("bob".into()));
+        assert_eq!(auth.check(&basic("alice:wrong")), Verdict::Wrong);
+        assert_eq!(auth.check(&basic("carol:s3cret")), Verdict::Wrong);
+        assert_eq!(auth.check(&HeaderMap::new()), Verdict::Anonymous);
+        let mut bad = HeaderMap::new();
+        bad.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
+        assert_eq!(auth.check(&bad), Verdict::Wrong);
+        assert!(Auth::new(&["nocolon".into()]).is_err());
+        assert!(Auth::new(&[":pass".into()]).is_err());
+    }
+
+    #[test]
+    fn repeated_failures_are_slowed_down_and_a_success_forgives() {
+        let auth = Auth::new(&["a:b".into()]).unwrap();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let delays: Vec<Duration> = (0..6).map(|_| auth.failed(ip)).collect();
+        assert_eq!(delays[..3], [Duration::ZERO; 3]);
+        assert_eq!(delays[3], Duration::from_millis(100));
+        assert_eq!(delays[5], Duration::from_millis(400));
+        assert_eq!((0..20).map(|_| auth.failed(ip)).max().unwrap(), MAX_DELAY);
+        assert_eq!(auth.failed("192.0.2.2".parse().unwrap()), Duration::ZERO);
+        auth.succeeded(ip);
+        assert_eq!(auth.failed(ip), Duration::ZERO);
+    }
+}
