@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -18,7 +18,10 @@ use prise_core::tls::ServerTls;
 use prise_core::trace::TrafficLog;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::util::MapResponseLayer;
 use tower::ServiceExt as _;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate as _};
+use tower_http::compression::CompressionLayer;
 
 use crate::auth::{Auth, Verdict};
 use crate::listing::{self, Order};
@@ -126,7 +129,19 @@ pub async fn run(
     let max_header = config.max_header_bytes;
     let auth = Auth::new(&config.auth).map_err(Error::Setup)?;
     let app = Arc::new(App { root, auth, config });
-    let router = Router::new().fallback(handle).with_state(app);
+    // Inside out: the handler, compression (not for partial content), then the ETag of a
+    // compressed answer made its own, then the access log, which sees what is sent.
+    let compress = DefaultPredicate::new().and(
+        |status: StatusCode, _: Version, headers: &HeaderMap, _: &Extensions| {
+            status != StatusCode::PARTIAL_CONTENT && !headers.contains_key(header::CONTENT_RANGE)
+        },
+    );
+    let router = Router::new()
+        .fallback(answer_request)
+        .with_state(app)
+        .layer(CompressionLayer::new().compress_when(compress))
+        .layer(MapResponseLayer::new(etag_per_encoding))
+        .layer(axum::middleware::from_fn(access_log));
     serve(listener, options, shutdown, move |conn| {
         let peer = conn.peer;
         let service = router
@@ -165,14 +180,14 @@ pub async fn run(
     Ok(())
 }
 
-/// Every request: decode and check the path, then a file, a folder's `index.html`, a listing or
-/// an error page; one access-log line.
-async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+/// One access-log line per request: client, method, target, status, bytes sent (`-` when the
+/// body streams without a known length, as compressed bodies do), time to the answer's head.
+async fn access_log(req: Request, next: axum::middleware::Next) -> Response {
     let started = Instant::now();
     let peer = req.extensions().get::<Peer>().map(|p| p.0);
     let method = req.method().clone();
     let target = req.uri().to_string();
-    let response = answer(&app, req).await;
+    let response = next.run(req).await;
     let bytes = response
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -192,6 +207,34 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         started.elapsed().as_secs_f64() * 1000.0
     );
     response
+}
+
+/// A compressed answer is another representation: its ETag gets the encoding's name, so a
+/// cache never takes one for the other.
+fn etag_per_encoding(mut response: Response) -> Response {
+    let encoding = response
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(encoding) = encoding {
+        let tagged = response
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.strip_suffix('"'))
+            .map(|t| format!("{t}-{encoding}\""));
+        if let Some(value) = tagged.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+    }
+    response
+}
+
+/// Every request: decode and check the path, then a file, a folder's `index.html`, a listing or
+/// an error page.
+async fn answer_request(State(app): State<Arc<App>>, req: Request) -> Response {
+    answer(&app, req).await
 }
 
 async fn answer(app: &Arc<App>, req: Request) -> Response {
@@ -311,7 +354,60 @@ fn none_match(headers: &HeaderMap, tag: &str) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == "*" || t == tag)
+        .any(|t| t == "*" || t == tag || same_but_encoded(t, tag))
+}
+
+/// The first precompressed sibling of `path` that `Accept-Encoding` allows: brotli, zstd,
+/// then gzip.
+async fn precompressed(headers: &HeaderMap, path: &Path) -> Option<(PathBuf, &'static str)> {
+    let refused = |item: &str| {
+        // `gzip;q=0` refuses gzip.
+        item.split(';')
+            .nth(1)
+            .and_then(|q| q.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            == Some(0.0)
+    };
+    let accepted: Vec<String> = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter(|item| !refused(item))
+        .map(|item| {
+            item.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    for (encoding, extension) in [("br", "br"), ("zstd", "zst"), ("gzip", "gz")] {
+        if !accepted.iter().any(|a| a == encoding) {
+            continue;
+        }
+        let mut name = path.as_os_str().to_owned();
+        name.push(".");
+        name.push(extension);
+        let sibling = PathBuf::from(name);
+        if tokio::fs::metadata(&sibling)
+            .await
+            .is_ok_and(|m| m.is_file())
+        {
+            return Some((sibling, encoding));
+        }
+    }
+    None
+}
+
+/// Whether `given` is `tag` with an encoding's name added (see [`etag_per_encoding`]).
+fn same_but_encoded(given: &str, tag: &str) -> bool {
+    let (Some(given), Some(tag)) = (given.strip_suffix('"'), tag.strip_suffix('"')) else {
+        return false;
+    };
+    given
+        .strip_prefix(tag)
+        .is_some_and(|rest| matches!(rest, "-gzip" | "-br" | "-zstd"))
 }
 
 async fn file(mut req: Request, path: &Path, meta: &std::fs::Metadata) -> Response {
@@ -328,12 +424,23 @@ async fn file(mut req: Request, path: &Path, meta: &std::fs::Metadata) -> Respon
             req.headers_mut().remove(header::RANGE);
         }
     }
-    match tower_http::services::ServeFile::new(path)
-        .oneshot(req)
-        .await
-    {
+    // A precompressed sibling (`app.js.br`, `.zst`, `.gz`) the client accepts is sent as is.
+    let sibling = precompressed(req.headers(), path).await;
+    let serve = match &sibling {
+        Some((sibling, _)) => {
+            let mime = mime_guess::from_path(path).first_or_octet_stream();
+            tower_http::services::ServeFile::new_with_mime(sibling, &mime)
+        }
+        None => tower_http::services::ServeFile::new(path),
+    };
+    match serve.oneshot(req).await {
         Ok(response) => {
             let mut response = response.map(Body::new);
+            if let Some((_, encoding)) = sibling {
+                let headers = response.headers_mut();
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+                headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
             if let Ok(value) = HeaderValue::from_str(&tag) {
                 response.headers_mut().insert(header::ETAG, value);
             }

@@ -598,3 +598,64 @@ fn authentication_for_everything_or_for_uploads_only() {
     );
     assert_eq!(std::fs::read(www.join("y.txt")).unwrap(), b"up");
 }
+
+#[test]
+fn compression_is_negotiated_and_precompressed_siblings_are_served() {
+    let (_work, www) = site();
+    let text = "prise compresses text. ".repeat(200);
+    std::fs::write(www.join("long.txt"), &text).unwrap();
+    std::fs::write(www.join("styles.css"), "body{}").unwrap();
+    // A precompressed sibling (made by gzip itself), served as is.
+    std::fs::write(www.join("big.js"), "console.log('x');\n".repeat(100)).unwrap();
+    let status = Command::new("gzip")
+        .args(["-k", "-9"])
+        .arg(www.join("big.js"))
+        .status()
+        .expect("gzip");
+    assert!(status.success());
+    let server = Server::start(Config::new(www.clone()));
+    let url = server.url("/long.txt");
+    let identity = curl(&[&url]);
+    assert_eq!(identity.header("content-encoding"), None);
+    let identity_tag = identity.header("etag").unwrap().to_owned();
+    for encoding in ["gzip", "br", "zstd"] {
+        let raw = curl(&["-H", &format!("Accept-Encoding: {encoding}"), &url]);
+        assert_eq!(raw.header("content-encoding"), Some(encoding));
+        assert!(
+            raw.body.len() < text.len() / 4,
+            "{encoding}: {} bytes",
+            raw.body.len()
+        );
+        let tag = raw.header("etag").unwrap();
+        assert_ne!(
+            tag, identity_tag,
+            "{encoding}: another representation, another ETag"
+        );
+        let again = curl(&[
+            "-H",
+            &format!("Accept-Encoding: {encoding}"),
+            "-H",
+            &format!("If-None-Match: {tag}"),
+            &url,
+        ]);
+        assert_eq!(again.status, 304);
+    }
+    // curl decodes what it asked for: the same text comes back.
+    let decoded = curl(&["--compressed", &url]);
+    assert_eq!(decoded.text(), text);
+    // No compression of a range.
+    let part = curl(&["-H", "Accept-Encoding: gzip", "-r", "0-9", &url]);
+    assert_eq!((part.status, part.header("content-encoding")), (206, None));
+    assert_eq!(part.body, &text.as_bytes()[..10]);
+    // Tiny bodies are not worth it.
+    let tiny = curl(&["-H", "Accept-Encoding: gzip", &server.url("/styles.css")]);
+    assert_eq!(tiny.header("content-encoding"), None);
+
+    let pre = curl(&["-H", "Accept-Encoding: gzip", &server.url("/big.js")]);
+    assert_eq!(pre.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        pre.body,
+        std::fs::read(www.join("big.js.gz")).unwrap(),
+        "the sibling's bytes"
+    );
+}
