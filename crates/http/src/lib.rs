@@ -10,6 +10,7 @@
 //!   names and symlinks that leave the folder never reach the file system;
 //! - [`listing`]: folder listings in HTML (sortable, breadcrumbs) and JSON;
 //! - strong `ETag`s from size and modification time, with `If-None-Match`;
+//! - [`ranges`]: several ranges in one `multipart/byteranges` answer;
 //! - [`auth`]: HTTP Basic users, compared in constant time, repeated failures slowed down;
 //! - `PUT` uploads streamed into a temporary file and renamed into place only when complete;
 //! - one access-log line per request.
@@ -18,6 +19,7 @@ pub mod auth;
 mod error;
 pub mod listing;
 pub mod path;
+pub mod ranges;
 pub mod server;
 mod upload;
 

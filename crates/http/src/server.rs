@@ -357,6 +357,42 @@ fn none_match(headers: &HeaderMap, tag: &str) -> bool {
         .any(|t| t == "*" || t == tag || same_but_encoded(t, tag))
 }
 
+async fn several_ranges(
+    head: bool,
+    path: &Path,
+    len: u64,
+    ranges: Vec<(u64, u64)>,
+    tag: &str,
+) -> Response {
+    let mime = mime_guess::from_path(path)
+        .first_or_octet_stream()
+        .to_string();
+    let owned = path.to_owned();
+    let built =
+        tokio::task::spawn_blocking(move || crate::ranges::body(&owned, len, &mime, &ranges)).await;
+    let Ok(Ok((body, boundary))) = built else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let length = body.len();
+    let mut response = (
+        StatusCode::PARTIAL_CONTENT,
+        [
+            (
+                header::CONTENT_TYPE,
+                format!("multipart/byteranges; boundary={boundary}"),
+            ),
+            (header::ETAG, tag.to_owned()),
+            (header::ACCEPT_RANGES, "bytes".to_owned()),
+        ],
+        if head { Vec::new() } else { body },
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&length.to_string()) {
+        response.headers_mut().insert(header::CONTENT_LENGTH, value);
+    }
+    response
+}
+
 /// The first precompressed sibling of `path` that `Accept-Encoding` allows: brotli, zstd,
 /// then gzip.
 async fn precompressed(headers: &HeaderMap, path: &Path) -> Option<(PathBuf, &'static str)> {
@@ -422,6 +458,22 @@ async fn file(mut req: Request, path: &Path, meta: &std::fs::Metadata) -> Respon
             .is_ok_and(|v| v == tag || httpdate_matches(v, meta.modified().ok()));
         if !current {
             req.headers_mut().remove(header::RANGE);
+        }
+    }
+    // Several ranges: one multipart answer (or the whole file, past the limits).
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match crate::ranges::ask(range.as_deref(), meta.len()) {
+        crate::ranges::Ask::Single => {}
+        crate::ranges::Ask::Whole => {
+            req.headers_mut().remove(header::RANGE);
+        }
+        crate::ranges::Ask::Several(ranges) => {
+            let head = req.method() == Method::HEAD;
+            return several_ranges(head, path, meta.len(), ranges, &tag).await;
         }
     }
     // A precompressed sibling (`app.js.br`, `.zst`, `.gz`) the client accepts is sent as is.

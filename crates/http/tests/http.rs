@@ -169,6 +169,29 @@ fn files_folders_listings_ranges_and_conditional_requests() {
     let big = curl(&["-r", "99990-", &server.url("/sub/b.bin")]);
     assert_eq!((big.status, big.body.len()), (206, 10));
 
+    // Several ranges: one multipart answer; overlapping ones: the whole file.
+    let multi = curl(&["-r", "0-1,3-4", &server.url("/a.txt")]);
+    assert_eq!(multi.status, 206);
+    let kind = multi.header("content-type").unwrap();
+    let boundary = kind
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("{kind}"));
+    assert_eq!(
+        multi.text(),
+        format!(
+            "--{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/6\r\n\r\nhe\r\n\
+             --{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 3-4/6\r\n\r\nlo\r\n\
+             --{boundary}--\r\n"
+        )
+    );
+    let length = multi.body.len().to_string();
+    assert_eq!(multi.header("content-length"), Some(length.as_str()));
+    let overlapping = curl(&["-r", "0-3,2-4", &server.url("/a.txt")]);
+    assert_eq!(
+        (overlapping.status, overlapping.body.as_slice()),
+        (200, &b"hello\n"[..])
+    );
+
     let unchanged = curl(&[
         "-H",
         &format!("If-None-Match: {etag}"),
