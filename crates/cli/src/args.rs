@@ -436,8 +436,13 @@ pub(crate) struct HttpServeArgs {
     #[arg(long, value_name = "USER:PASS")]
     pub(crate) auth: Vec<String>,
 
-    /// With --auth, reads stay public and only uploads need a user.
-    #[arg(long, requires = "auth")]
+    /// More users, from an htpasswd file (bcrypt from `htpasswd -B`, SHA-crypt from
+    /// `openssl passwd -5/-6`, or Argon2).
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) htpasswd: Option<PathBuf>,
+
+    /// With --auth or --htpasswd, reads stay public and only uploads need a user.
+    #[arg(long)]
     pub(crate) auth_uploads_only: bool,
 
     #[command(flatten)]

@@ -31,6 +31,7 @@ pub(crate) async fn run(
             config.overwrite = args.overwrite;
             config.max_upload = args.max_upload;
             config.auth = args.auth;
+            config.htpasswd = args.htpasswd;
             config.auth_uploads_only = args.auth_uploads_only;
             config.tls = tls;
             config.trace = trace;

@@ -1,5 +1,6 @@
-//! HTTP Basic authentication: users from `--auth USER:PASS`, compared in constant time, and
-//! clients that keep failing slowed down.
+//! HTTP Basic authentication: users from `--auth USER:PASS` (compared in constant time) and
+//! from an htpasswd file (verified by their hash's own algorithm), and clients that keep
+//! failing slowed down.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap};
 use base64::Engine as _;
+
+use crate::htpasswd::Hash;
 
 /// Failures an address may make before answers to it are delayed.
 const FREE_FAILURES: u32 = 3;
@@ -22,6 +25,7 @@ const MAX_TRACKED: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct Auth {
     users: Vec<(String, String)>,
+    hashed: Vec<(String, Hash)>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
@@ -37,11 +41,12 @@ pub enum Verdict {
 }
 
 impl Auth {
-    /// Users from `USER:PASS` strings.
+    /// Users from `USER:PASS` strings, and users with hashed passwords (from an htpasswd
+    /// file, [`crate::htpasswd::parse`]).
     ///
     /// # Errors
     /// A string without `:` or with an empty user name.
-    pub fn new(pairs: &[String]) -> Result<Self, String> {
+    pub fn new(pairs: &[String], hashed: Vec<(String, Hash)>) -> Result<Self, String> {
         let users = pairs
             .iter()
             .map(|pair| match pair.split_once(':') {
@@ -51,16 +56,18 @@ impl Auth {
             .collect::<Result<_, _>>()?;
         Ok(Self {
             users,
+            hashed,
             failures: Mutex::default(),
         })
     }
 
     /// Whether any user is configured.
     pub fn enabled(&self) -> bool {
-        !self.users.is_empty()
+        !self.users.is_empty() || !self.hashed.is_empty()
     }
 
-    /// Check the `Authorization` header.
+    /// Check the `Authorization` header. With htpasswd users this takes milliseconds (their
+    /// hashes are slow on purpose): call it off the async runtime.
     pub fn check(&self, headers: &HeaderMap) -> Verdict {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Verdict::Anonymous;
@@ -86,7 +93,27 @@ impl Auth {
                 found = Some(name.clone());
             }
         }
-        found.map_or(Verdict::Wrong, Verdict::User)
+        if let Some(name) = found {
+            return Verdict::User(name);
+        }
+        // Every name is compared (the last match wins), so the time does not tell which exist.
+        let named = self.hashed.iter().fold(None, |found, entry| {
+            if prise_core::same_secret(entry.0.as_bytes(), user.as_bytes()) {
+                Some(entry)
+            } else {
+                found
+            }
+        });
+        match (named, self.hashed.first()) {
+            (Some((name, hash)), _) if hash.verify(pass) => Verdict::User(name.clone()),
+            (Some(_), _) => Verdict::Wrong,
+            (None, Some((_, any))) => {
+                // An unknown name costs as much as a wrong password.
+                let _ = any.verify(pass);
+                Verdict::Wrong
+            }
+            (None, None) => Verdict::Wrong,
+        }
     }
 
     /// Count a failure from `ip`; how long to wait before answering it.
@@ -140,7 +167,7 @@ mod tests {
 
     #[test]
     fn users_passwords_and_malformed_headers() {
-        let auth = Auth::new(&["alice:s3cret".into(), "bob:pa:ss".into()]).unwrap();
+        let auth = Auth::new(&["alice:s3cret".into(), "bob:pa:ss".into()], Vec::new()).unwrap();
         assert_eq!(
             auth.check(&basic("alice:s3cret")),
             Verdict::User("alice".into())
@@ -152,13 +179,68 @@ mod tests {
         let mut bad = HeaderMap::new();
         bad.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
         assert_eq!(auth.check(&bad), Verdict::Wrong);
-        assert!(Auth::new(&["nocolon".into()]).is_err());
-        assert!(Auth::new(&[":pass".into()]).is_err());
+        assert!(Auth::new(&["nocolon".into()], Vec::new()).is_err());
+        assert!(Auth::new(&[":pass".into()], Vec::new()).is_err());
+    }
+
+    /// Hashes made by the real tools: Debian's apache2-utils `htpasswd -B`, `openssl passwd -5`
+    /// and `-6`, and the `argon2` command.
+    #[test]
+    fn htpasswd_hashes_made_by_real_tools_are_accepted() {
+        let run = |program: &str, args: &[&str], input: Option<&str>| -> String {
+            let mut child = std::process::Command::new(program)
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("{program} is needed (apt-get install apache2-utils openssl argon2; .ci/run does): {e}")
+                });
+            if let Some(input) = input {
+                use std::io::Write as _;
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+            }
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{program} {args:?}");
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        let file = format!(
+            "{}\ncarol:{}\ndave:{}\nerin:{}\n",
+            run("htpasswd", &["-nbB", "bob", "b-pass"], None),
+            run("openssl", &["passwd", "-5", "c-pass"], None),
+            run("openssl", &["passwd", "-6", "d-pass"], None),
+            run("argon2", &["somesaltvalue", "-id", "-e"], Some("e-pass")),
+        );
+        let users = crate::htpasswd::parse(&file).unwrap();
+        assert_eq!(users.len(), 4, "{file}");
+        let auth = Auth::new(&[], users).unwrap();
+        for (user, pass) in [
+            ("bob", "b-pass"),
+            ("carol", "c-pass"),
+            ("dave", "d-pass"),
+            ("erin", "e-pass"),
+        ] {
+            assert_eq!(
+                auth.check(&basic(&format!("{user}:{pass}"))),
+                Verdict::User(user.into())
+            );
+            assert_eq!(
+                auth.check(&basic(&format!("{user}:wrong"))),
+                Verdict::Wrong,
+                "{user}"
+            );
+        }
+        assert_eq!(auth.check(&basic("mallory:b-pass")), Verdict::Wrong);
     }
 
     #[test]
     fn repeated_failures_are_slowed_down_and_a_success_forgives() {
-        let auth = Auth::new(&["a:b".into()]).unwrap();
+        let auth = Auth::new(&["a:b".into()], Vec::new()).unwrap();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let delays: Vec<Duration> = (0..6).map(|_| auth.failed(ip)).collect();
         assert_eq!(delays[..3], [Duration::ZERO; 3]);

@@ -17,6 +17,7 @@
 
 pub mod auth;
 mod error;
+pub mod htpasswd;
 pub mod listing;
 pub mod path;
 pub mod ranges;

@@ -59,6 +59,8 @@ pub struct Config {
     pub body_timeout: Duration,
     /// `USER:PASS` pairs for HTTP Basic authentication; none: no authentication.
     pub auth: Vec<String>,
+    /// An htpasswd file of more users (bcrypt, SHA-crypt or Argon2 hashes).
+    pub htpasswd: Option<PathBuf>,
     /// With `auth`, reads stay public and only uploads need a user.
     pub auth_uploads_only: bool,
 }
@@ -81,6 +83,7 @@ impl Config {
             max_upload: 4 * 1024 * 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             auth: Vec::new(),
+            htpasswd: None,
             auth_uploads_only: false,
         }
     }
@@ -127,7 +130,21 @@ pub async fn run(
     };
     let header_timeout = config.header_timeout;
     let max_header = config.max_header_bytes;
-    let auth = Auth::new(&config.auth).map_err(Error::Setup)?;
+    let hashed = match &config.htpasswd {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::Setup(format!("reading {}: {e}", path.display())))?;
+            crate::htpasswd::parse(&text)
+                .map_err(|e| Error::Setup(format!("{}: {e}", path.display())))?
+        }
+        None => Vec::new(),
+    };
+    let auth = Auth::new(&config.auth, hashed).map_err(Error::Setup)?;
+    if config.auth_uploads_only && !auth.enabled() {
+        return Err(Error::Setup(
+            "--auth-uploads-only needs users (--auth or --htpasswd)".into(),
+        ));
+    }
     let app = Arc::new(App { root, auth, config });
     // Inside out: the handler, compression (not for partial content), then the ETag of a
     // compressed answer made its own, then the access log, which sees what is sent.
@@ -259,7 +276,15 @@ async fn answer(app: &Arc<App>, req: Request) -> Response {
     }
     if app.auth.enabled() && (write || !app.config.auth_uploads_only) {
         let ip = req.extensions().get::<Peer>().map(|p| p.0.ip());
-        match app.auth.check(req.headers()) {
+        let verdict = {
+            // Hashed passwords take milliseconds to check: off the runtime.
+            let app = Arc::clone(app);
+            let headers = req.headers().clone();
+            tokio::task::spawn_blocking(move || app.auth.check(&headers))
+                .await
+                .unwrap_or(Verdict::Wrong)
+        };
+        match verdict {
             Verdict::User(_) => {
                 if let Some(ip) = ip {
                     app.auth.succeeded(ip);

@@ -682,3 +682,51 @@ fn compression_is_negotiated_and_precompressed_siblings_are_served() {
         "the sibling's bytes"
     );
 }
+
+#[test]
+fn htpasswd_users_made_by_htpasswd_log_in_and_old_hashes_are_refused_at_start() {
+    let (work, www) = site();
+    let file = work.path().join("users");
+    let status = Command::new("htpasswd")
+        .args(["-c", "-b", "-B"])
+        .arg(&file)
+        .args(["frank", "f-pass"])
+        .status()
+        .expect("htpasswd is needed (apt-get install apache2-utils; .ci/run does)");
+    assert!(status.success());
+    let mut config = Config::new(www.clone());
+    config.htpasswd = Some(file.clone());
+    let server = Server::start(config);
+    assert_eq!(curl(&[&server.url("/a.txt")]).status, 401);
+    assert_eq!(
+        curl(&["-u", "frank:nope", &server.url("/a.txt")]).status,
+        401
+    );
+    assert_eq!(
+        curl(&["-u", "frank:f-pass", &server.url("/a.txt")]).body,
+        b"hello\n"
+    );
+    drop(server);
+
+    let status = Command::new("htpasswd")
+        .args(["-b", "-m"])
+        .arg(&file)
+        .args(["grace", "g-pass"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut config = Config::new(www);
+    config.htpasswd = Some(file);
+    let err = runtime
+        .block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            server::run(listener, config, CancellationToken::new()).await
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("line 2: grace's password is hashed with MD5"),
+        "{err}"
+    );
+}
