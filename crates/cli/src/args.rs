@@ -445,6 +445,14 @@ pub(crate) struct HttpServeArgs {
     #[arg(long)]
     pub(crate) auth_uploads_only: bool,
 
+    /// Let pages of any origin read (and, with --upload, write) through the browser (CORS).
+    #[arg(long)]
+    pub(crate) cors: bool,
+
+    /// Add this header to every answer (repeatable): --header 'Cache-Control: max-age=60'.
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    pub(crate) header: Vec<String>,
+
     #[command(flatten)]
     pub(crate) common: ServeArgs,
 

@@ -33,6 +33,8 @@ pub(crate) async fn run(
             config.auth = args.auth;
             config.htpasswd = args.htpasswd;
             config.auth_uploads_only = args.auth_uploads_only;
+            config.cors = args.cors;
+            config.headers = args.header;
             config.tls = tls;
             config.trace = trace;
             config.grace = args.common.grace;

@@ -9,12 +9,14 @@
 //! - [`path`]: the request path, decoded once and checked: `..`, NUL, backslashes, hidden
 //!   names and symlinks that leave the folder never reach the file system;
 //! - [`listing`]: folder listings in HTML (sortable, breadcrumbs) and JSON;
+//! - a folder as a tar archive, streamed while it is built;
 //! - strong `ETag`s from size and modification time, with `If-None-Match`;
 //! - [`ranges`]: several ranges in one `multipart/byteranges` answer;
 //! - [`auth`]: HTTP Basic users, compared in constant time, repeated failures slowed down;
 //! - `PUT` uploads streamed into a temporary file and renamed into place only when complete;
 //! - one access-log line per request.
 
+mod archive;
 pub mod auth;
 mod error;
 pub mod htpasswd;

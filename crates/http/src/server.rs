@@ -63,6 +63,10 @@ pub struct Config {
     pub htpasswd: Option<PathBuf>,
     /// With `auth`, reads stay public and only uploads need a user.
     pub auth_uploads_only: bool,
+    /// Answer cross-origin requests from any origin (CORS), preflights included.
+    pub cors: bool,
+    /// Headers added to every answer, as `Name: value`.
+    pub headers: Vec<String>,
 }
 
 impl Config {
@@ -85,6 +89,8 @@ impl Config {
             auth: Vec::new(),
             htpasswd: None,
             auth_uploads_only: false,
+            cors: false,
+            headers: Vec::new(),
         }
     }
 }
@@ -153,11 +159,32 @@ pub async fn run(
             status != StatusCode::PARTIAL_CONTENT && !headers.contains_key(header::CONTENT_RANGE)
         },
     );
+    let extra = extra_headers(&app.config.headers)?;
+    let cors = app.config.cors.then(|| {
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::Any)
+            .allow_methods([Method::GET, Method::HEAD, Method::PUT, Method::OPTIONS])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::RANGE,
+                header::IF_NONE_MATCH,
+                header::IF_RANGE,
+            ])
+            .expose_headers([header::CONTENT_RANGE, header::ETAG, header::CONTENT_LENGTH])
+    });
     let router = Router::new()
         .fallback(answer_request)
         .with_state(app)
         .layer(CompressionLayer::new().compress_when(compress))
         .layer(MapResponseLayer::new(etag_per_encoding))
+        .layer(MapResponseLayer::new(move |mut response: Response| {
+            for (name, value) in &extra {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+            response
+        }))
+        .layer(tower::util::option_layer(cors))
         .layer(axum::middleware::from_fn(access_log));
     serve(listener, options, shutdown, move |conn| {
         let peer = conn.peer;
@@ -195,6 +222,23 @@ pub async fn run(
     })
     .await?;
     Ok(())
+}
+
+/// `Name: value` strings as headers.
+fn extra_headers(lines: &[String]) -> Result<Vec<(header::HeaderName, HeaderValue)>, Error> {
+    lines
+        .iter()
+        .map(|line| {
+            let parsed = line.split_once(':').and_then(|(name, value)| {
+                Some((
+                    header::HeaderName::from_bytes(name.trim().as_bytes()).ok()?,
+                    HeaderValue::from_str(value.trim()).ok()?,
+                ))
+            });
+            parsed
+                .ok_or_else(|| Error::Setup(format!("--header wants 'Name: value', got {line:?}")))
+        })
+        .collect()
 }
 
 /// One access-log line per request: client, method, target, status, bytes sent (`-` when the
@@ -543,6 +587,40 @@ fn httpdate_matches(value: &str, modified: Option<SystemTime>) -> bool {
 }
 
 async fn folder(app: &Arc<App>, req: Request, path: PathBuf, parts: &[String]) -> Response {
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "download=tar"))
+    {
+        let name = parts.last().cloned().unwrap_or_else(|| {
+            path.file_name()
+                .map_or_else(|| "root".to_owned(), |n| n.to_string_lossy().into_owned())
+        });
+        let rx = crate::archive::tar(
+            path,
+            name.clone(),
+            app.root.root().to_owned(),
+            app.config.hidden,
+            app.config.follow_symlinks,
+        );
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+        });
+        let disposition = format!(
+            "attachment; filename=\"{}.tar\"",
+            name.replace(['"', '\\', '\r', '\n'], "_")
+        );
+        return (
+            [
+                (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            Body::from_stream(stream),
+        )
+            .into_response();
+    }
     let listed = {
         let app = Arc::clone(app);
         tokio::task::spawn_blocking(move || {

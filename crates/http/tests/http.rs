@@ -730,3 +730,101 @@ fn htpasswd_users_made_by_htpasswd_log_in_and_old_hashes_are_refused_at_start() 
         "{err}"
     );
 }
+
+#[test]
+fn a_folder_downloads_as_a_tar_with_what_the_listing_shows() {
+    let (work, www) = site();
+    let server = Server::start(Config::new(www.clone()));
+    let answer = curl(&[&server.url("/?download=tar")]);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("content-type"), Some("application/x-tar"));
+    assert_eq!(
+        answer.header("content-disposition"),
+        Some("attachment; filename=\"www.tar\"")
+    );
+    let archive = work.path().join("www.tar");
+    std::fs::write(&archive, &answer.body).unwrap();
+    let listed = Command::new("tar")
+        .arg("-tf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "tar reads it whole");
+    let names = String::from_utf8(listed.stdout).unwrap();
+    for present in [
+        "www/a.txt",
+        "www/sub/b.bin",
+        "www/site/index.html",
+        "www/link-in",
+    ] {
+        assert!(names.lines().any(|l| l == present), "{present} in {names}");
+    }
+    for absent in [".env", "link-out", "dir-out", "secret"] {
+        assert!(!names.contains(absent), "{absent} in {names}");
+    }
+    let out = work.path().join("unpacked");
+    std::fs::create_dir_all(&out).unwrap();
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read(out.join("www/sub/b.bin")).unwrap(),
+        std::fs::read(www.join("sub/b.bin")).unwrap()
+    );
+    let sub = curl(&[&server.url("/sub/?download=tar")]);
+    assert_eq!(
+        sub.header("content-disposition"),
+        Some("attachment; filename=\"sub.tar\"")
+    );
+}
+
+#[test]
+fn cors_and_extra_headers_when_asked() {
+    let (_work, www) = site();
+    let server = Server::start(Config::new(www.clone()));
+    let plain = curl(&[
+        "-H",
+        "Origin: http://elsewhere.example",
+        &server.url("/a.txt"),
+    ]);
+    assert_eq!(
+        plain.header("access-control-allow-origin"),
+        None,
+        "off by default"
+    );
+    drop(server);
+
+    let mut config = Config::new(www);
+    config.cors = true;
+    config.headers = vec![
+        "X-Frame-Options: DENY".into(),
+        "Cache-Control: max-age=60".into(),
+    ];
+    let server = Server::start(config);
+    let answer = curl(&[
+        "-H",
+        "Origin: http://elsewhere.example",
+        &server.url("/a.txt"),
+    ]);
+    assert_eq!(answer.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(answer.header("x-frame-options"), Some("DENY"));
+    assert_eq!(answer.header("cache-control"), Some("max-age=60"));
+    let preflight = curl(&[
+        "-X",
+        "OPTIONS",
+        "-H",
+        "Origin: http://elsewhere.example",
+        "-H",
+        "Access-Control-Request-Method: PUT",
+        &server.url("/a.txt"),
+    ]);
+    assert_eq!(preflight.status, 200);
+    assert!(preflight
+        .header("access-control-allow-methods")
+        .is_some_and(|m| m.contains("PUT")));
+}
