@@ -172,8 +172,17 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// The HTML page for the folder at URL path `parts` (decoded components).
-pub fn html(parts: &[String], items: &[Item], order: Order) -> String {
+/// The forms a listing shows when uploads are on: files, a whole folder, a new folder.
+const UPLOAD_FORMS: &str = "<form method=\"post\" enctype=\"multipart/form-data\">\
+<label>Files <input type=\"file\" name=\"file\" multiple></label> \
+<label>A folder <input type=\"file\" name=\"file\" webkitdirectory></label> \
+<button>Upload</button></form>\n\
+<form method=\"post\"><label>New folder <input name=\"mkdir\" required></label> \
+<button>Create</button></form>\n";
+
+/// The HTML page for the folder at URL path `parts` (decoded components), with the upload
+/// forms when `upload`.
+pub fn html(parts: &[String], items: &[Item], order: Order, upload: bool) -> String {
     let title = format!("/{}", parts.join("/"));
     let mut crumbs = String::from("<a href=\"/\">/</a>");
     let mut href = String::from("/");
@@ -221,12 +230,13 @@ pub fn html(parts: &[String], items: &[Item], order: Order) -> String {
          <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
          td,th{{padding:.2em 1em;text-align:left}}td:nth-child(2){{text-align:right}}</style>\
          </head><body>\n<h1>Index of {crumbs}</h1>\n<p><a href=\"?download=tar\">Download this folder (tar)</a></p>\n<table>\n<tr>{}{}{}</tr>\n{rows}</table>\n\
-         <p><small>prise http</small></p></body></html>\n",
+         {forms}<p><small>prise http</small></p></body></html>\n",
         header(Key::Name, "Name"),
         header(Key::Size, "Size"),
         header(Key::Date, "Modified"),
         crumbs = crumbs,
         title = escape(&title),
+        forms = if upload { UPLOAD_FORMS } else { "" },
     )
 }
 

@@ -28,6 +28,16 @@ pub fn decode(url_path: &str, hidden: bool) -> Result<Vec<String>, Refused> {
     let decoded = percent_decode_str(url_path)
         .decode_utf8()
         .map_err(|_| Refused::BadRequest)?;
+    components(&decoded, hidden)
+}
+
+/// A `/`-separated relative name that is not URL-encoded (an uploaded file's name, which a
+/// browser sends with its folder path when a whole folder is uploaded), checked as
+/// [`decode`] checks a URL path.
+///
+/// # Errors
+/// As [`decode`].
+pub fn components(decoded: &str, hidden: bool) -> Result<Vec<String>, Refused> {
     if decoded.contains(['\0', '\\']) || decoded.chars().any(char::is_control) {
         return Err(Refused::BadRequest);
     }

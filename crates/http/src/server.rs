@@ -163,7 +163,13 @@ pub async fn run(
     let cors = app.config.cors.then(|| {
         tower_http::cors::CorsLayer::new()
             .allow_origin(tower_http::cors::Any)
-            .allow_methods([Method::GET, Method::HEAD, Method::PUT, Method::OPTIONS])
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::PUT,
+                Method::POST,
+                Method::OPTIONS,
+            ])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
@@ -299,12 +305,12 @@ async fn answer_request(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 async fn answer(app: &Arc<App>, req: Request) -> Response {
-    let write = req.method() == Method::PUT;
+    let write = req.method() == Method::PUT || req.method() == Method::POST;
     let read = req.method() == Method::GET || req.method() == Method::HEAD;
     let allowed = read || (write && app.config.upload);
     if !allowed {
         let allow = if app.config.upload {
-            "GET, HEAD, PUT"
+            "GET, HEAD, PUT, POST"
         } else {
             "GET, HEAD"
         };
@@ -360,8 +366,11 @@ async fn answer(app: &Arc<App>, req: Request) -> Response {
         Err(Refused::BadRequest) => return error(StatusCode::BAD_REQUEST),
         Err(Refused::NotFound) => return error(StatusCode::NOT_FOUND),
     };
-    if write {
+    if req.method() == Method::PUT {
         return crate::upload::put(app, req, parts).await;
+    }
+    if write {
+        return crate::upload::post(app, req, parts).await;
     }
     let found = {
         let app = Arc::clone(app);
@@ -649,7 +658,7 @@ async fn folder(app: &Arc<App>, req: Request, path: PathBuf, parts: &[String]) -
     } else {
         (
             "text/html; charset=utf-8",
-            listing::html(parts, &items, order),
+            listing::html(parts, &items, order, app.config.upload),
         )
     };
     (

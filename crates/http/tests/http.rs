@@ -828,3 +828,110 @@ fn cors_and_extra_headers_when_asked() {
         .header("access-control-allow-methods")
         .is_some_and(|m| m.contains("PUT")));
 }
+
+#[test]
+fn the_upload_form_takes_several_files_a_folder_and_makes_folders() {
+    let (work, www) = site();
+    let a = work.path().join("one.txt");
+    let b = work.path().join("two.txt");
+    std::fs::write(&a, "first").unwrap();
+    std::fs::write(&b, "second").unwrap();
+    let file = |path: &PathBuf| format!("file=@{}", path.display());
+
+    let server = Server::start(Config::new(www.clone()));
+    assert_eq!(curl(&["-F", &file(&a), &server.url("/sub/")]).status, 405);
+    assert!(!curl(&[&server.url("/")])
+        .text()
+        .contains("multipart/form-data"));
+    drop(server);
+
+    let mut config = Config::new(www.clone());
+    config.upload = true;
+    let server = Server::start(config);
+    assert!(curl(&[&server.url("/")])
+        .text()
+        .contains("enctype=\"multipart/form-data\""));
+
+    let several = curl(&["-F", &file(&a), "-F", &file(&b), &server.url("/sub/")]);
+    assert_eq!(several.status, 201, "{}", several.text());
+    assert_eq!(
+        several.text(),
+        "stored one.txt (5 bytes), two.txt (6 bytes)\n"
+    );
+    assert_eq!(std::fs::read(www.join("sub/one.txt")).unwrap(), b"first");
+    assert_eq!(std::fs::read(www.join("sub/two.txt")).unwrap(), b"second");
+
+    // A whole-folder upload names each file with its path inside the folder.
+    let folder = curl(&[
+        "-F",
+        &format!("{};filename=album/2026/one.txt", file(&a)),
+        &server.url("/"),
+    ]);
+    assert_eq!(folder.status, 201, "{}", folder.text());
+    assert_eq!(
+        std::fs::read(www.join("album/2026/one.txt")).unwrap(),
+        b"first"
+    );
+
+    // A browser is sent back to the listing.
+    let browser = curl(&[
+        "-H",
+        "Accept: text/html",
+        "-F",
+        &file(&b),
+        &server.url("/site/"),
+    ]);
+    assert_eq!(browser.status, 303);
+    assert_eq!(browser.header("location"), Some("/site/"));
+
+    for hostile in [
+        "../../evil.txt",
+        "/etc/evil.txt",
+        "a/../../evil.txt",
+        ".hidden",
+        "x\\\\..\\\\evil",
+    ] {
+        let answer = curl(&[
+            "-F",
+            &format!("{};filename={hostile}", file(&a)),
+            &server.url("/sub/"),
+        ]);
+        assert!(
+            matches!(answer.status, 400 | 404),
+            "{hostile}: {}",
+            answer.status
+        );
+    }
+    assert!(!work.path().join("evil.txt").exists());
+    assert!(
+        !www.join("etc").exists(),
+        "an absolute name is not taken from the root either"
+    );
+    assert_eq!(
+        curl(&["-F", &file(&a), &server.url("/sub/")]).status,
+        409,
+        "one.txt is there"
+    );
+    assert_eq!(
+        curl(&["-F", &file(&a), &server.url("/nowhere/")]).status,
+        404
+    );
+
+    assert_eq!(
+        curl(&["-d", "mkdir=fresh", &server.url("/sub/")]).status,
+        201
+    );
+    assert!(www.join("sub/fresh").is_dir());
+    assert_eq!(
+        curl(&["-d", "mkdir=fresh", &server.url("/sub/")]).status,
+        409
+    );
+    for bad in ["mkdir=..", "mkdir=a/b", "mkdir=", "mkdir=.git"] {
+        let answer = curl(&["-d", bad, &server.url("/sub/")]);
+        assert!(
+            matches!(answer.status, 400 | 404),
+            "{bad}: {}",
+            answer.status
+        );
+    }
+}
