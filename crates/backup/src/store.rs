@@ -919,21 +919,10 @@ fn read_names_all(dir: &Path) -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
+/// The names in `dir` not starting with `.`; none if it does not exist.
 fn read_names(dir: &Path) -> Result<Vec<String>, Error> {
-    let mut names = Vec::new();
-    let items = match std::fs::read_dir(dir) {
-        Ok(items) => items,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
-        Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
-    };
-    for item in items {
-        let item = item.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
-        if let Some(name) = item.file_name().to_str() {
-            if !name.starts_with('.') {
-                names.push(name.to_owned());
-            }
-        }
-    }
+    let mut names = read_names_all(dir)?;
+    names.retain(|name| !name.starts_with('.'));
     Ok(names)
 }
 
