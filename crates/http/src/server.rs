@@ -372,46 +372,53 @@ async fn answer(app: &Arc<App>, req: Request) -> Response {
     if write {
         return crate::upload::post(app, req, parts).await;
     }
+    // One trip to the blocking pool finds everything: the path, what it is, the file to send
+    // (a folder's index.html) and a precompressed sibling of it the client takes.
+    let encodings = accepted_encodings(req.headers());
     let found = {
         let app = Arc::clone(app);
         let parts = parts.clone();
         tokio::task::spawn_blocking(move || {
             let path = resolve(&app.root, &parts, app.config.follow_symlinks).ok()?;
             let meta = std::fs::metadata(&path).ok()?;
-            Some((path, meta))
+            let candidate = if meta.is_dir() {
+                path.join("index.html")
+            } else {
+                path.clone()
+            };
+            let send = std::fs::metadata(&candidate)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|file_meta| {
+                    let sibling = sibling(&candidate, &encodings);
+                    (candidate, file_meta, sibling)
+                });
+            Some((path, meta, send))
         })
         .await
         .ok()
         .flatten()
     };
-    let Some((path, meta)) = found else {
+    let Some((path, meta, send)) = found else {
         return error(StatusCode::NOT_FOUND);
     };
-    if meta.is_dir() {
-        if !req.uri().path().ends_with('/') {
-            let mut location = format!("{}/", req.uri().path());
-            if let Some(query) = req.uri().query() {
-                location.push('?');
-                location.push_str(query);
-            }
-            return (
-                StatusCode::MOVED_PERMANENTLY,
-                [(header::LOCATION, location)],
-            )
-                .into_response();
+    if meta.is_dir() && !req.uri().path().ends_with('/') {
+        let mut location = format!("{}/", req.uri().path());
+        if let Some(query) = req.uri().query() {
+            location.push('?');
+            location.push_str(query);
         }
-        let index = path.join("index.html");
-        if let Ok(meta) = tokio::fs::metadata(&index).await {
-            if meta.is_file() {
-                return file(req, &index, &meta).await;
-            }
-        }
-        return folder(app, req, path, &parts).await;
+        return (
+            StatusCode::MOVED_PERMANENTLY,
+            [(header::LOCATION, location)],
+        )
+            .into_response();
     }
-    if !meta.is_file() {
-        return error(StatusCode::NOT_FOUND);
+    match send {
+        Some((file_path, file_meta, sibling)) => file(req, &file_path, &file_meta, sibling).await,
+        None if meta.is_dir() => folder(app, req, path, &parts).await,
+        None => error(StatusCode::NOT_FOUND),
     }
-    file(req, &path, &meta).await
 }
 
 /// A strong validator from size and modification time (nanoseconds).
@@ -471,9 +478,9 @@ async fn several_ranges(
     response
 }
 
-/// The first precompressed sibling of `path` that `Accept-Encoding` allows: brotli, zstd,
-/// then gzip.
-async fn precompressed(headers: &HeaderMap, path: &Path) -> Option<(PathBuf, &'static str)> {
+/// The encodings of precompressed siblings (`br`, `zstd`, `gzip`) that `Accept-Encoding`
+/// allows, in our order of preference.
+fn accepted_encodings(headers: &HeaderMap) -> Vec<&'static str> {
     let refused = |item: &str| {
         // `gzip;q=0` refuses gzip.
         item.split(';')
@@ -496,22 +503,28 @@ async fn precompressed(headers: &HeaderMap, path: &Path) -> Option<(PathBuf, &'s
                 .to_ascii_lowercase()
         })
         .collect();
-    for (encoding, extension) in [("br", "br"), ("zstd", "zst"), ("gzip", "gz")] {
-        if !accepted.iter().any(|a| a == encoding) {
-            continue;
-        }
+    ["br", "zstd", "gzip"]
+        .into_iter()
+        .filter(|e| accepted.iter().any(|a| a == e))
+        .collect()
+}
+
+/// The first precompressed sibling of `path` in one of `encodings`. Blocking.
+fn sibling(path: &Path, encodings: &[&'static str]) -> Option<(PathBuf, &'static str)> {
+    encodings.iter().find_map(|&encoding| {
+        let extension = match encoding {
+            "br" => "br",
+            "zstd" => "zst",
+            _ => "gz",
+        };
         let mut name = path.as_os_str().to_owned();
         name.push(".");
         name.push(extension);
-        let sibling = PathBuf::from(name);
-        if tokio::fs::metadata(&sibling)
-            .await
+        let candidate = PathBuf::from(name);
+        std::fs::metadata(&candidate)
             .is_ok_and(|m| m.is_file())
-        {
-            return Some((sibling, encoding));
-        }
-    }
-    None
+            .then_some((candidate, encoding))
+    })
 }
 
 /// Whether `given` is `tag` with an encoding's name added (see [`etag_per_encoding`]).
@@ -524,7 +537,12 @@ fn same_but_encoded(given: &str, tag: &str) -> bool {
         .is_some_and(|rest| matches!(rest, "-gzip" | "-br" | "-zstd"))
 }
 
-async fn file(mut req: Request, path: &Path, meta: &std::fs::Metadata) -> Response {
+async fn file(
+    mut req: Request,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    sibling: Option<(PathBuf, &'static str)>,
+) -> Response {
     let tag = etag(meta);
     if none_match(req.headers(), &tag) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
@@ -555,7 +573,6 @@ async fn file(mut req: Request, path: &Path, meta: &std::fs::Metadata) -> Respon
         }
     }
     // A precompressed sibling (`app.js.br`, `.zst`, `.gz`) the client accepts is sent as is.
-    let sibling = precompressed(req.headers(), path).await;
     let serve = match &sibling {
         Some((sibling, _)) => {
             let mime = mime_guess::from_path(path).first_or_octet_stream();
