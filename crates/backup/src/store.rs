@@ -194,16 +194,6 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Chunks staged.
-    pub fn len(&self) -> usize {
-        self.written.len()
-    }
-
-    /// Whether nothing is staged.
-    pub fn is_empty(&self) -> bool {
-        self.written.is_empty()
-    }
-
     /// Bytes staged.
     pub fn bytes(&self) -> u64 {
         self.bytes
@@ -419,17 +409,6 @@ impl Store {
             return Err(e.into());
         }
         Ok(Some((id, written)))
-    }
-
-    /// Store one chunk at once: [`Store::stage`] then [`Store::commit`].
-    ///
-    /// # Errors
-    /// As those.
-    pub fn put(&self, hash: &str, bytes: &[u8]) -> Result<bool, Error> {
-        let mut pending = Pending::default();
-        let added = self.stage(hash, bytes, &mut pending)?;
-        self.commit(&mut pending)?;
-        Ok(added)
     }
 
     /// A chunk's bytes, checked against its hash.
