@@ -23,6 +23,7 @@ pub mod htpasswd;
 pub mod listing;
 pub mod path;
 pub mod ranges;
+mod send;
 pub mod server;
 mod upload;
 

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -26,6 +26,7 @@ use tower_http::compression::CompressionLayer;
 use crate::auth::{Auth, Verdict};
 use crate::listing::{self, Order};
 use crate::path::{decode, resolve, Refused};
+use crate::send::{Open, Wants};
 use crate::Error;
 
 /// How the server behaves.
@@ -372,37 +373,16 @@ async fn answer(app: &Arc<App>, req: Request) -> Response {
     if write {
         return crate::upload::post(app, req, parts).await;
     }
-    // One trip to the blocking pool finds everything: the path, what it is, the file to send
-    // (a folder's index.html) and a precompressed sibling of it the client takes.
-    let encodings = accepted_encodings(req.headers());
-    let found = {
-        let app = Arc::clone(app);
-        let parts = parts.clone();
-        tokio::task::spawn_blocking(move || {
-            let path = resolve(&app.root, &parts, app.config.follow_symlinks).ok()?;
-            let meta = std::fs::metadata(&path).ok()?;
-            let candidate = if meta.is_dir() {
-                path.join("index.html")
-            } else {
-                path.clone()
-            };
-            let send = std::fs::metadata(&candidate)
-                .ok()
-                .filter(std::fs::Metadata::is_file)
-                .map(|file_meta| {
-                    let sibling = sibling(&candidate, &encodings);
-                    (candidate, file_meta, sibling)
-                });
-            Some((path, meta, send))
-        })
-        .await
-        .ok()
-        .flatten()
-    };
-    let Some((path, meta, send)) = found else {
+    // Found on the spot, without a trip to the blocking pool (see `send`): the path, what it
+    // is, the file to send (a folder's index.html) and a precompressed sibling the client takes.
+    let Ok(path) = resolve(&app.root, &parts, app.config.follow_symlinks) else {
         return error(StatusCode::NOT_FOUND);
     };
-    if meta.is_dir() && !req.uri().path().ends_with('/') {
+    let Some(found) = Open::new(&path) else {
+        return error(StatusCode::NOT_FOUND);
+    };
+    let is_dir = found.meta.is_dir();
+    if is_dir && !req.uri().path().ends_with('/') {
         let mut location = format!("{}/", req.uri().path());
         if let Some(query) = req.uri().query() {
             location.push('?');
@@ -414,68 +394,32 @@ async fn answer(app: &Arc<App>, req: Request) -> Response {
         )
             .into_response();
     }
-    match send {
-        Some((file_path, file_meta, sibling)) => file(req, &file_path, &file_meta, sibling).await,
-        None if meta.is_dir() => folder(app, req, path, &parts).await,
-        None => error(StatusCode::NOT_FOUND),
-    }
-}
-
-/// A strong validator from size and modification time (nanoseconds).
-fn etag(meta: &std::fs::Metadata) -> String {
-    let ns = meta
-        .modified()
-        .ok()
-        .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    format!("\"{ns:x}-{:x}\"", meta.len())
-}
-
-/// Whether `If-None-Match` names `tag` (or is `*`).
-fn none_match(headers: &HeaderMap, tag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == "*" || t == tag || same_but_encoded(t, tag))
-}
-
-async fn several_ranges(
-    head: bool,
-    path: &Path,
-    len: u64,
-    ranges: Vec<(u64, u64)>,
-    tag: &str,
-) -> Response {
-    let mime = mime_guess::from_path(path)
-        .first_or_octet_stream()
-        .to_string();
-    let owned = path.to_owned();
-    let built =
-        tokio::task::spawn_blocking(move || crate::ranges::body(&owned, len, &mime, &ranges)).await;
-    let Ok(Ok((body, boundary))) = built else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR);
+    let (name, file) = if is_dir {
+        let mut index = parts.clone();
+        index.push("index.html".to_owned());
+        let index = resolve(&app.root, &index, app.config.follow_symlinks)
+            .ok()
+            .and_then(|path| Some((Open::new(&path)?, path)));
+        match index {
+            Some((open, path)) if open.meta.is_file() => (path, open),
+            _ => return folder(app, req, path, &parts).await,
+        }
+    } else if found.meta.is_file() {
+        (path, found)
+    } else {
+        return error(StatusCode::NOT_FOUND);
     };
-    let length = body.len();
-    let mut response = (
-        StatusCode::PARTIAL_CONTENT,
-        [
-            (
-                header::CONTENT_TYPE,
-                format!("multipart/byteranges; boundary={boundary}"),
-            ),
-            (header::ETAG, tag.to_owned()),
-            (header::ACCEPT_RANGES, "bytes".to_owned()),
-        ],
-        if head { Vec::new() } else { body },
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&length.to_string()) {
-        response.headers_mut().insert(header::CONTENT_LENGTH, value);
-    }
-    response
+    // A sibling only for a whole-file answer: a range is of the file itself.
+    let sibling = if req.headers().contains_key(header::RANGE) {
+        None
+    } else {
+        sibling(app, &name, &accepted_encodings(req.headers()))
+    };
+    let wants = Wants {
+        head: req.method() == Method::HEAD,
+        headers: req.headers(),
+    };
+    crate::send::answer(&wants, &name, file, sibling)
 }
 
 /// The encodings of precompressed siblings (`br`, `zstd`, `gzip`) that `Accept-Encoding`
@@ -509,107 +453,24 @@ fn accepted_encodings(headers: &HeaderMap) -> Vec<&'static str> {
         .collect()
 }
 
-/// The first precompressed sibling of `path` in one of `encodings`. Blocking.
-fn sibling(path: &Path, encodings: &[&'static str]) -> Option<(PathBuf, &'static str)> {
+/// The first precompressed sibling of `path` (`app.js.br`, `.zst`, `.gz`) in one of
+/// `encodings`, checked as the file itself is (a symlink out of the folder is not followed).
+fn sibling(app: &App, path: &Path, encodings: &[&'static str]) -> Option<(Open, &'static str)> {
+    let relative = path.strip_prefix(app.root.root()).ok()?.to_str()?;
     encodings.iter().find_map(|&encoding| {
         let extension = match encoding {
             "br" => "br",
             "zstd" => "zst",
             _ => "gz",
         };
-        let mut name = path.as_os_str().to_owned();
-        name.push(".");
-        name.push(extension);
-        let candidate = PathBuf::from(name);
-        std::fs::metadata(&candidate)
-            .is_ok_and(|m| m.is_file())
-            .then_some((candidate, encoding))
+        let parts: Vec<String> = format!("{relative}.{extension}")
+            .split('/')
+            .map(str::to_owned)
+            .collect();
+        let candidate = resolve(&app.root, &parts, app.config.follow_symlinks).ok()?;
+        let open = Open::new(&candidate)?;
+        open.meta.is_file().then_some((open, encoding))
     })
-}
-
-/// Whether `given` is `tag` with an encoding's name added (see [`etag_per_encoding`]).
-fn same_but_encoded(given: &str, tag: &str) -> bool {
-    let (Some(given), Some(tag)) = (given.strip_suffix('"'), tag.strip_suffix('"')) else {
-        return false;
-    };
-    given
-        .strip_prefix(tag)
-        .is_some_and(|rest| matches!(rest, "-gzip" | "-br" | "-zstd"))
-}
-
-async fn file(
-    mut req: Request,
-    path: &Path,
-    meta: &std::fs::Metadata,
-    sibling: Option<(PathBuf, &'static str)>,
-) -> Response {
-    let tag = etag(meta);
-    if none_match(req.headers(), &tag) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
-    }
-    // If-Range: the range only if the client's copy is still this one; else the whole file.
-    if let Some(value) = req.headers_mut().remove(header::IF_RANGE) {
-        let current = value
-            .to_str()
-            .is_ok_and(|v| v == tag || httpdate_matches(v, meta.modified().ok()));
-        if !current {
-            req.headers_mut().remove(header::RANGE);
-        }
-    }
-    // Several ranges: one multipart answer (or the whole file, past the limits).
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    match crate::ranges::ask(range.as_deref(), meta.len()) {
-        crate::ranges::Ask::Single => {}
-        crate::ranges::Ask::Whole => {
-            req.headers_mut().remove(header::RANGE);
-        }
-        crate::ranges::Ask::Several(ranges) => {
-            let head = req.method() == Method::HEAD;
-            return several_ranges(head, path, meta.len(), ranges, &tag).await;
-        }
-    }
-    // A precompressed sibling (`app.js.br`, `.zst`, `.gz`) the client accepts is sent as is.
-    let serve = match &sibling {
-        Some((sibling, _)) => {
-            let mime = mime_guess::from_path(path).first_or_octet_stream();
-            tower_http::services::ServeFile::new_with_mime(sibling, &mime)
-        }
-        None => tower_http::services::ServeFile::new(path),
-    };
-    match serve.oneshot(req).await {
-        Ok(response) => {
-            let mut response = response.map(Body::new);
-            if let Some((_, encoding)) = sibling {
-                let headers = response.headers_mut();
-                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
-                headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-            }
-            if let Ok(value) = HeaderValue::from_str(&tag) {
-                response.headers_mut().insert(header::ETAG, value);
-            }
-            response
-                .headers_mut()
-                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-            response
-        }
-        Err(never) => match never {},
-    }
-}
-
-/// Whether an HTTP date equals `modified` to the second (as `Last-Modified` is sent).
-fn httpdate_matches(value: &str, modified: Option<SystemTime>) -> bool {
-    let secs = |t: SystemTime| {
-        t.duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    };
-    match (httpdate::parse_http_date(value), modified) {
-        (Ok(date), Some(modified)) => secs(date) == secs(modified),
-        _ => false,
-    }
 }
 
 async fn folder(app: &Arc<App>, req: Request, path: PathBuf, parts: &[String]) -> Response {

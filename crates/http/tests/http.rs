@@ -145,7 +145,10 @@ fn files_folders_listings_ranges_and_conditional_requests() {
     let file = curl(&[&server.url("/a.txt")]);
     assert_eq!(file.status, 200);
     assert_eq!(file.body, b"hello\n");
-    assert_eq!(file.header("content-type"), Some("text/plain"));
+    assert_eq!(
+        file.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(file.header("content-length"), Some("6"));
     let etag = file.header("etag").unwrap().to_owned();
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
@@ -159,7 +162,10 @@ fn files_folders_listings_ranges_and_conditional_requests() {
     assert!(head.body.is_empty());
 
     let html = curl(&[&server.url("/page.html")]);
-    assert_eq!(html.header("content-type"), Some("text/html"));
+    assert_eq!(
+        html.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
 
     let range = curl(&["-r", "1-3", &server.url("/a.txt")]);
     assert_eq!(range.status, 206);
@@ -179,8 +185,8 @@ fn files_folders_listings_ranges_and_conditional_requests() {
     assert_eq!(
         multi.text(),
         format!(
-            "--{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/6\r\n\r\nhe\r\n\
-             --{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 3-4/6\r\n\r\nlo\r\n\
+            "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 0-1/6\r\n\r\nhe\r\n\
+             --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 3-4/6\r\n\r\nlo\r\n\
              --{boundary}--\r\n"
         )
     );
@@ -353,6 +359,106 @@ fn hostile_paths_never_read_outside_the_folder() {
         400,
         "never .."
     );
+}
+
+#[test]
+fn preconditions_unsatisfiable_ranges_and_dates() {
+    let (_work, www) = site();
+    let server = Server::start(Config::new(www));
+    let url = server.url("/a.txt");
+    let file = curl(&[&url]);
+    let etag = file.header("etag").unwrap().to_owned();
+    let date = file.header("last-modified").unwrap().to_owned();
+
+    let since = curl(&["-H", &format!("If-Modified-Since: {date}"), &url]);
+    assert_eq!((since.status, since.body.len()), (304, 0));
+    assert_eq!(since.header("etag"), Some(etag.as_str()));
+    let old = curl(&[
+        "-H",
+        "If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT",
+        &url,
+    ]);
+    assert_eq!(old.status, 200);
+    // If-None-Match wins over If-Modified-Since (RFC 9110, 13.2.2).
+    let both = curl(&[
+        "-H",
+        "If-None-Match: \"other\"",
+        "-H",
+        &format!("If-Modified-Since: {date}"),
+        &url,
+    ]);
+    assert_eq!(both.status, 200);
+
+    let matching = curl(&["-H", &format!("If-Match: {etag}"), &url]);
+    assert_eq!(matching.status, 200);
+    let stale = curl(&["-H", "If-Match: \"other\"", &url]);
+    assert_eq!(stale.status, 412);
+    let unmodified = curl(&[
+        "-H",
+        "If-Unmodified-Since: Sat, 01 Jan 2000 00:00:00 GMT",
+        &url,
+    ]);
+    assert_eq!(unmodified.status, 412);
+
+    let beyond = curl(&["-r", "100-200", &url]);
+    assert_eq!(beyond.status, 416);
+    assert_eq!(beyond.header("content-range"), Some("bytes */6"));
+    let suffix = curl(&["-r", "-2", &url]);
+    assert_eq!((suffix.status, suffix.body.as_slice()), (206, &b"o\n"[..]));
+    // A Range header that does not parse is ignored: the whole file.
+    let junk = curl(&["-H", "Range: bytes=x-y", &url]);
+    assert_eq!((junk.status, junk.body.as_slice()), (200, &b"hello\n"[..]));
+    // If-Range with the date the file was sent with.
+    let by_date = curl(&["-r", "0-1", "-H", &format!("If-Range: {date}"), &url]);
+    assert_eq!((by_date.status, by_date.body.as_slice()), (206, &b"he"[..]));
+}
+
+#[test]
+fn large_files_stream_whole_and_a_file_cut_short_never_looks_complete() {
+    let (_work, www) = site();
+    // Larger than what is read at once: it streams in pieces.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(www.join("big.bin"), &big).unwrap();
+    let server = Server::start(Config::new(www.clone()));
+    let whole = curl(&[&server.url("/big.bin")]);
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("content-length"), Some("3000000"));
+    assert!(whole.body == big, "the same bytes");
+    let part = curl(&["-r", "1000000-2999999", &server.url("/big.bin")]);
+    assert_eq!(part.status, 206);
+    assert!(part.body == big[1_000_000..], "the same bytes");
+    let head = curl(&["-I", &server.url("/big.bin")]);
+    assert_eq!(
+        (head.header("content-length"), head.body.len()),
+        (Some("3000000"), 0)
+    );
+
+    // A 64 MiB file cut to nothing while a slow client reads it: the connection ends before
+    // Content-Length bytes came, so no client takes what it got for the whole file.
+    let len = 64 * 1024 * 1024;
+    let victim = www.join("victim.bin");
+    std::fs::write(&victim, vec![1u8; len]).unwrap();
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /victim.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut first = vec![0; 64 * 1024];
+    let n = stream.read(&mut first).unwrap();
+    let head = String::from_utf8_lossy(&first[..n]).to_lowercase();
+    assert!(head.contains(&format!("content-length: {len}")), "{head}");
+    std::fs::File::options()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    let got = n + rest.len();
+    assert!(got < len, "{got} bytes came for a {len}-byte answer");
 }
 
 fn raw_request(addr: &str, request: &str) -> String {
