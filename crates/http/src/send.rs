@@ -53,7 +53,11 @@ pub(crate) struct Open {
 impl Open {
     /// Open `path` if it is a regular file (or a folder: the caller decides). Blocking, briefly.
     pub(crate) fn new(path: &Path) -> Option<Self> {
-        let file = File::open(path).ok()?;
+        Self::from_file(File::open(path).ok()?)
+    }
+
+    /// What `fstat` says of an open file.
+    pub(crate) fn from_file(file: File) -> Option<Self> {
         let meta = file.metadata().ok()?;
         Some(Self { file, meta })
     }

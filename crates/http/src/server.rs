@@ -1,15 +1,16 @@
 //! `prise http serve`: the accept loop, the request handler and the access log.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use prise_core::path::SafeRoot;
@@ -18,8 +19,6 @@ use prise_core::tls::ServerTls;
 use prise_core::trace::TrafficLog;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::util::MapResponseLayer;
-use tower::ServiceExt as _;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate as _};
 use tower_http::compression::CompressionLayer;
 
@@ -100,13 +99,11 @@ impl Config {
 #[derive(Debug)]
 pub(crate) struct App {
     pub(crate) root: SafeRoot,
+    /// The served folder, open: paths are opened from it.
+    pub(crate) root_dir: std::fs::File,
     pub(crate) auth: Auth,
     pub(crate) config: Config,
 }
-
-/// The client's address, put on each request.
-#[derive(Debug, Clone, Copy)]
-struct Peer(SocketAddr);
 
 /// Serve `config.root` on `listener` until `shutdown` is cancelled.
 ///
@@ -152,15 +149,22 @@ pub async fn run(
             "--auth-uploads-only needs users (--auth or --htpasswd)".into(),
         ));
     }
-    let app = Arc::new(App { root, auth, config });
+    let root_dir = std::fs::File::open(root.root())
+        .map_err(|e| Error::Setup(format!("opening {}: {e}", root.root().display())))?;
+    let app = Arc::new(App {
+        root,
+        root_dir,
+        auth,
+        config,
+    });
     // Inside out: the handler, compression (not for partial content), then the ETag of a
-    // compressed answer made its own, then the access log, which sees what is sent.
+    // compressed answer made its own and the extra headers, then CORS, then the access log,
+    // which sees what is sent.
     let compress = DefaultPredicate::new().and(
         |status: StatusCode, _: Version, headers: &HeaderMap, _: &Extensions| {
             status != StatusCode::PARTIAL_CONTENT && !headers.contains_key(header::CONTENT_RANGE)
         },
     );
-    let extra = extra_headers(&app.config.headers)?;
     let cors = app.config.cors.then(|| {
         tower_http::cors::CorsLayer::new()
             .allow_origin(tower_http::cors::Any)
@@ -180,26 +184,22 @@ pub async fn run(
             ])
             .expose_headers([header::CONTENT_RANGE, header::ETAG, header::CONTENT_LENGTH])
     });
-    let router = Router::new()
-        .fallback(answer_request)
-        .with_state(app)
-        .layer(CompressionLayer::new().compress_when(compress))
-        .layer(MapResponseLayer::new(etag_per_encoding))
-        .layer(MapResponseLayer::new(move |mut response: Response| {
-            for (name, value) in &extra {
-                response.headers_mut().insert(name.clone(), value.clone());
-            }
-            response
-        }))
-        .layer(tower::util::option_layer(cors))
-        .layer(axum::middleware::from_fn(access_log));
+    let extra = Arc::new(extra_headers(&app.config.headers)?);
+    let compression = CompressionLayer::new().compress_when(compress);
     serve(listener, options, shutdown, move |conn| {
         let peer = conn.peer;
-        let service = router
-            .clone()
-            .map_request(move |mut req: Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(Peer(peer));
-                req
+        let app = Arc::clone(&app);
+        let extra = Arc::clone(&extra);
+        // One stack per connection, plain tower services (no router, nothing boxed): the
+        // client's address is captured, not looked up per request.
+        let service = tower::ServiceBuilder::new()
+            .layer_fn(move |inner| AccessLog { inner, peer })
+            .option_layer(cors.clone())
+            .map_response(move |response| finish(response, &extra))
+            .layer(compression.clone())
+            .service_fn(move |req: Request<hyper::body::Incoming>| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(answer(&app, peer, req.map(Body::new)).await) }
             });
         async move {
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -250,36 +250,75 @@ fn extra_headers(lines: &[String]) -> Result<Vec<(header::HeaderName, HeaderValu
 
 /// One access-log line per request: client, method, target, status, bytes sent (`-` when the
 /// body streams without a known length, as compressed bodies do), time to the answer's head.
-async fn access_log(req: Request, next: axum::middleware::Next) -> Response {
-    let started = Instant::now();
-    let peer = req.extensions().get::<Peer>().map(|p| p.0);
-    let method = req.method().clone();
-    let target = req.uri().to_string();
-    let response = next.run(req).await;
-    let bytes = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| {
-            axum::body::HttpBody::size_hint(response.body())
-                .exact()
-                .map(|n| n.to_string())
-        })
-        .unwrap_or_else(|| "-".to_owned());
-    tracing::info!(
-        target: "prise::access",
-        "{} {method} {target} {} {bytes} {:.1}ms",
-        peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
+/// With the log off (`-q`), requests pass through untouched.
+#[derive(Debug, Clone)]
+struct AccessLog<S> {
+    inner: S,
+    peer: SocketAddr,
+}
+
+impl<S, In, Out> tower::Service<Request<In>> for AccessLog<S>
+where
+    S: tower::Service<Request<In>, Response = Response<Out>, Error = Infallible>,
+    S::Future: Send + 'static,
+    Out: axum::body::HttpBody,
+{
+    type Response = Response<Out>;
+    type Error = Infallible;
+    type Future = futures_util::future::Either<
+        S::Future,
+        std::pin::Pin<Box<dyn Future<Output = Result<Response<Out>, Infallible>> + Send>>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<In>) -> Self::Future {
+        if !tracing::enabled!(target: "prise::access", tracing::Level::INFO) {
+            return futures_util::future::Either::Left(self.inner.call(req));
+        }
+        let started = Instant::now();
+        let peer = self.peer;
+        let method = req.method().clone();
+        let target = req.uri().to_string();
+        let answer = self.inner.call(req);
+        futures_util::future::Either::Right(Box::pin(async move {
+            let Ok(response) = answer.await;
+            let bytes = response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .or_else(|| response.body().size_hint().exact().map(|n| n.to_string()))
+                .unwrap_or_else(|| "-".to_owned());
+            tracing::info!(
+                target: "prise::access",
+                "{peer} {method} {target} {} {bytes} {:.1}ms",
+                response.status().as_u16(),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            Ok(response)
+        }))
+    }
+}
+
+/// What every answer gets last: the `--header` headers, and a compressed answer's ETag made its
+/// own.
+fn finish<B>(response: Response<B>, extra: &[(header::HeaderName, HeaderValue)]) -> Response<B> {
+    let mut response = etag_per_encoding(response);
+    for (name, value) in extra {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
     response
 }
 
 /// A compressed answer is another representation: its ETag gets the encoding's name, so a
 /// cache never takes one for the other.
-fn etag_per_encoding(mut response: Response) -> Response {
+fn etag_per_encoding<B>(mut response: Response<B>) -> Response<B> {
     let encoding = response
         .headers()
         .get(header::CONTENT_ENCODING)
@@ -301,11 +340,7 @@ fn etag_per_encoding(mut response: Response) -> Response {
 
 /// Every request: decode and check the path, then a file, a folder's `index.html`, a listing or
 /// an error page.
-async fn answer_request(State(app): State<Arc<App>>, req: Request) -> Response {
-    answer(&app, req).await
-}
-
-async fn answer(app: &Arc<App>, req: Request) -> Response {
+async fn answer(app: &Arc<App>, peer: SocketAddr, req: Request) -> Response {
     let write = req.method() == Method::PUT || req.method() == Method::POST;
     let read = req.method() == Method::GET || req.method() == Method::HEAD;
     let allowed = read || (write && app.config.upload);
@@ -326,7 +361,7 @@ async fn answer(app: &Arc<App>, req: Request) -> Response {
             .into_response();
     }
     if app.auth.enabled() && (write || !app.config.auth_uploads_only) {
-        let ip = req.extensions().get::<Peer>().map(|p| p.0.ip());
+        let ip = Some(peer.ip());
         let verdict = {
             // Hashed passwords take milliseconds to check: off the runtime.
             let app = Arc::clone(app);
@@ -375,10 +410,7 @@ async fn answer(app: &Arc<App>, req: Request) -> Response {
     }
     // Found on the spot, without a trip to the blocking pool (see `send`): the path, what it
     // is, the file to send (a folder's index.html) and a precompressed sibling the client takes.
-    let Ok(path) = resolve(&app.root, &parts, app.config.follow_symlinks) else {
-        return error(StatusCode::NOT_FOUND);
-    };
-    let Some(found) = Open::new(&path) else {
+    let Some((path, found)) = open_in(app, &parts) else {
         return error(StatusCode::NOT_FOUND);
     };
     let is_dir = found.meta.is_dir();
@@ -397,11 +429,8 @@ async fn answer(app: &Arc<App>, req: Request) -> Response {
     let (name, file) = if is_dir {
         let mut index = parts.clone();
         index.push("index.html".to_owned());
-        let index = resolve(&app.root, &index, app.config.follow_symlinks)
-            .ok()
-            .and_then(|path| Some((Open::new(&path)?, path)));
-        match index {
-            Some((open, path)) if open.meta.is_file() => (path, open),
+        match open_in(app, &index) {
+            Some((path, open)) if open.meta.is_file() => (path, open),
             _ => return folder(app, req, path, &parts).await,
         }
     } else if found.meta.is_file() {
@@ -453,6 +482,40 @@ fn accepted_encodings(headers: &HeaderMap) -> Vec<&'static str> {
         .collect()
 }
 
+/// Open what `parts` names under the served folder, and its path.
+///
+/// Without `--follow-symlinks`, one `openat2` with `RESOLVE_BENEATH` from the folder's open
+/// handle does what [`resolve`] does with a `lstat` per component: the kernel refuses any step
+/// out of the folder, and nothing can swap a component between the check and the open. The
+/// kernel also refuses absolute symlinks, even ones that lead back inside; for those (and on
+/// kernels older than 5.6) the path is checked by [`resolve`] and opened after.
+fn open_in(app: &App, parts: &[String]) -> Option<(PathBuf, Open)> {
+    use rustix::fs::{OFlags, ResolveFlags};
+    let path = app.root.root().join(parts.join("/"));
+    if app.config.follow_symlinks {
+        return Some((path.clone(), Open::new(&path)?));
+    }
+    let relative = if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    };
+    match rustix::fs::openat2(
+        &app.root_dir,
+        relative.as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+        rustix::fs::Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Ok(fd) => Some((path, Open::from_file(std::fs::File::from(fd))?)),
+        Err(e) if e == rustix::io::Errno::XDEV || e == rustix::io::Errno::NOSYS => {
+            let path = resolve(&app.root, parts, false).ok()?;
+            Some((path.clone(), Open::new(&path)?))
+        }
+        Err(_) => None,
+    }
+}
+
 /// The first precompressed sibling of `path` (`app.js.br`, `.zst`, `.gz`) in one of
 /// `encodings`, checked as the file itself is (a symlink out of the folder is not followed).
 fn sibling(app: &App, path: &Path, encodings: &[&'static str]) -> Option<(Open, &'static str)> {
@@ -467,8 +530,7 @@ fn sibling(app: &App, path: &Path, encodings: &[&'static str]) -> Option<(Open, 
             .split('/')
             .map(str::to_owned)
             .collect();
-        let candidate = resolve(&app.root, &parts, app.config.follow_symlinks).ok()?;
-        let open = Open::new(&candidate)?;
+        let (_, open) = open_in(app, &parts)?;
         open.meta.is_file().then_some((open, encoding))
     })
 }

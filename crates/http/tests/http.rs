@@ -293,8 +293,15 @@ fn files_folders_listings_ranges_and_conditional_requests() {
 #[test]
 fn hostile_paths_never_read_outside_the_folder() {
     let (work, www) = site();
+    // A relative link that climbs out, a precompressed "sibling" that is one, and an absolute
+    // link that stays inside.
+    std::os::unix::fs::symlink("../secret.txt", www.join("rel-out")).unwrap();
+    std::os::unix::fs::symlink("../../secret.txt", www.join("sub/page.html.gz")).unwrap();
+    std::fs::write(www.join("sub/page.html"), "<p>sub page</p>").unwrap();
+    std::os::unix::fs::symlink(www.join("a.txt"), www.join("abs-in")).unwrap();
     let server = Server::start(Config::new(www.clone()));
     for path in [
+        "/rel-out",
         "/../secret.txt",
         "/sub/../../secret.txt",
         "/%2e%2e/secret.txt",
@@ -343,8 +350,13 @@ fn hostile_paths_never_read_outside_the_folder() {
         ),
     );
     assert!(!answer.contains("TOPSECRET"), "{answer}");
-    // The link inside the folder works.
+    // The links inside the folder work, relative or absolute.
     assert_eq!(curl(&[&server.url("/link-in")]).body, b"hello\n");
+    assert_eq!(curl(&[&server.url("/abs-in")]).body, b"hello\n");
+    // The sibling that leads out is not taken for the page's compressed copy.
+    let page = curl(&["-H", "Accept-Encoding: gzip", &server.url("/sub/page.html")]);
+    assert!(!page.text().contains("TOPSECRET"), "{}", page.text());
+    assert_eq!(page.header("content-encoding"), None);
     drop(server);
 
     // --hidden and --follow-symlinks are asked for explicitly.
