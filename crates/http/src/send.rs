@@ -186,10 +186,20 @@ pub(crate) fn answer(
 }
 
 /// Add the representation's headers (the type unless already set).
-fn finish(mut response: Response, mime: &str, tag: &str, modified: Option<SystemTime>) -> Response {
+#[allow(clippy::ptr_arg)] // a borrowed type becomes a static header value, with no copy
+fn finish(
+    mut response: Response,
+    mime: &std::borrow::Cow<'static, str>,
+    tag: &str,
+    modified: Option<SystemTime>,
+) -> Response {
     let out = response.headers_mut();
     if !out.contains_key(header::CONTENT_TYPE) {
-        if let Ok(value) = HeaderValue::from_str(mime) {
+        let value = match mime {
+            std::borrow::Cow::Borrowed(name) => Ok(HeaderValue::from_static(name)),
+            std::borrow::Cow::Owned(name) => HeaderValue::from_str(name),
+        };
+        if let Ok(value) = value {
             out.insert(header::CONTENT_TYPE, value);
         }
     }
@@ -206,12 +216,14 @@ fn finish(mut response: Response, mime: &str, tag: &str, modified: Option<System
 }
 
 /// The content type for a name: text types say UTF-8, which browsers would not assume.
-pub(crate) fn mime(name: &Path) -> String {
-    let guess = mime_guess::from_path(name).first_or_octet_stream();
-    if guess.type_() == mime_guess::mime::TEXT && guess.get_param("charset").is_none() {
-        format!("{guess}; charset=utf-8")
+pub(crate) fn mime(name: &Path) -> std::borrow::Cow<'static, str> {
+    let guess = mime_guess::from_path(name)
+        .first_raw()
+        .unwrap_or("application/octet-stream");
+    if guess.starts_with("text/") && !guess.contains("charset") {
+        std::borrow::Cow::Owned(format!("{guess}; charset=utf-8"))
     } else {
-        guess.to_string()
+        std::borrow::Cow::Borrowed(guess)
     }
 }
 

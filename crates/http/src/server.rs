@@ -338,9 +338,23 @@ fn etag_per_encoding<B>(mut response: Response<B>) -> Response<B> {
     response
 }
 
-/// Every request: decode and check the path, then a file, a folder's `index.html`, a listing or
-/// an error page.
-async fn answer(app: &Arc<App>, peer: SocketAddr, req: Request) -> Response {
+/// An answer: ready at once (files, errors), or a boxed future for what waits (password
+/// checks, uploads, listings). The ready path has no async state to build and move.
+type Answer = futures_util::future::Either<
+    std::future::Ready<Response>,
+    std::pin::Pin<Box<dyn Future<Output = Response> + Send>>,
+>;
+
+fn ready(response: Response) -> Answer {
+    futures_util::future::Either::Left(std::future::ready(response))
+}
+
+fn later(future: std::pin::Pin<Box<dyn Future<Output = Response> + Send>>) -> Answer {
+    futures_util::future::Either::Right(future)
+}
+
+/// Every request: the method, then the user if one is needed, then [`answer_checked`].
+fn answer(app: &Arc<App>, peer: SocketAddr, req: Request) -> Answer {
     let write = req.method() == Method::PUT || req.method() == Method::POST;
     let read = req.method() == Method::GET || req.method() == Method::HEAD;
     let allowed = read || (write && app.config.upload);
@@ -350,21 +364,27 @@ async fn answer(app: &Arc<App>, peer: SocketAddr, req: Request) -> Response {
         } else {
             "GET, HEAD"
         };
-        return (
-            StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, allow)],
-            page(
+        return ready(
+            (
                 StatusCode::METHOD_NOT_ALLOWED,
-                &format!("This server answers {allow}."),
-            ),
-        )
-            .into_response();
+                [(header::ALLOW, allow)],
+                page(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &format!("This server answers {allow}."),
+                ),
+            )
+                .into_response(),
+        );
     }
-    if app.auth.enabled() && (write || !app.config.auth_uploads_only) {
-        let ip = Some(peer.ip());
+    if !(app.auth.enabled() && (write || !app.config.auth_uploads_only)) {
+        return answer_checked(app, req);
+    }
+    let app = Arc::clone(app);
+    later(Box::pin(async move {
+        let ip = peer.ip();
         let verdict = {
             // Hashed passwords take milliseconds to check: off the runtime.
-            let app = Arc::clone(app);
+            let app = Arc::clone(&app);
             let headers = req.headers().clone();
             tokio::task::spawn_blocking(move || app.auth.check(&headers))
                 .await
@@ -372,17 +392,15 @@ async fn answer(app: &Arc<App>, peer: SocketAddr, req: Request) -> Response {
         };
         match verdict {
             Verdict::User(_) => {
-                if let Some(ip) = ip {
-                    app.auth.succeeded(ip);
-                }
+                app.auth.succeeded(ip);
+                let next = answer_checked(&app, req);
+                next.await
             }
             verdict => {
                 if verdict == Verdict::Wrong {
-                    if let Some(ip) = ip {
-                        tokio::time::sleep(app.auth.failed(ip)).await;
-                    }
+                    tokio::time::sleep(app.auth.failed(ip)).await;
                 }
-                return (
+                (
                     StatusCode::UNAUTHORIZED,
                     [(
                         header::WWW_AUTHENTICATE,
@@ -393,25 +411,32 @@ async fn answer(app: &Arc<App>, peer: SocketAddr, req: Request) -> Response {
                         "A user name and password are needed.",
                     ),
                 )
-                    .into_response();
+                    .into_response()
             }
         }
-    }
+    }))
+}
+
+/// A request allowed through: decode and check the path, then an upload, a file, a folder's
+/// `index.html`, a listing or an error page.
+fn answer_checked(app: &Arc<App>, req: Request) -> Answer {
     let parts = match decode(req.uri().path(), app.config.hidden) {
         Ok(parts) => parts,
-        Err(Refused::BadRequest) => return error(StatusCode::BAD_REQUEST),
-        Err(Refused::NotFound) => return error(StatusCode::NOT_FOUND),
+        Err(Refused::BadRequest) => return ready(error(StatusCode::BAD_REQUEST)),
+        Err(Refused::NotFound) => return ready(error(StatusCode::NOT_FOUND)),
     };
     if req.method() == Method::PUT {
-        return crate::upload::put(app, req, parts).await;
+        let app = Arc::clone(app);
+        return later(Box::pin(crate::upload::put(app, req, parts)));
     }
-    if write {
-        return crate::upload::post(app, req, parts).await;
+    if req.method() == Method::POST {
+        let app = Arc::clone(app);
+        return later(Box::pin(crate::upload::post(app, req, parts)));
     }
     // Found on the spot, without a trip to the blocking pool (see `send`): the path, what it
     // is, the file to send (a folder's index.html) and a precompressed sibling the client takes.
     let Some((path, found)) = open_in(app, &parts) else {
-        return error(StatusCode::NOT_FOUND);
+        return ready(error(StatusCode::NOT_FOUND));
     };
     let is_dir = found.meta.is_dir();
     if is_dir && !req.uri().path().ends_with('/') {
@@ -420,23 +445,28 @@ async fn answer(app: &Arc<App>, peer: SocketAddr, req: Request) -> Response {
             location.push('?');
             location.push_str(query);
         }
-        return (
-            StatusCode::MOVED_PERMANENTLY,
-            [(header::LOCATION, location)],
-        )
-            .into_response();
+        return ready(
+            (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, location)],
+            )
+                .into_response(),
+        );
     }
     let (name, file) = if is_dir {
         let mut index = parts.clone();
         index.push("index.html".to_owned());
         match open_in(app, &index) {
             Some((path, open)) if open.meta.is_file() => (path, open),
-            _ => return folder(app, req, path, &parts).await,
+            _ => {
+                let app = Arc::clone(app);
+                return later(Box::pin(folder_owned(app, req, path, parts)));
+            }
         }
     } else if found.meta.is_file() {
         (path, found)
     } else {
-        return error(StatusCode::NOT_FOUND);
+        return ready(error(StatusCode::NOT_FOUND));
     };
     // A sibling only for a whole-file answer: a range is of the file itself.
     let sibling = if req.headers().contains_key(header::RANGE) {
@@ -448,7 +478,7 @@ async fn answer(app: &Arc<App>, peer: SocketAddr, req: Request) -> Response {
         head: req.method() == Method::HEAD,
         headers: req.headers(),
     };
-    crate::send::answer(&wants, &name, file, sibling)
+    ready(crate::send::answer(&wants, &name, file, sibling))
 }
 
 /// The encodings of precompressed siblings (`br`, `zstd`, `gzip`) that `Accept-Encoding`
@@ -533,6 +563,10 @@ fn sibling(app: &App, path: &Path, encodings: &[&'static str]) -> Option<(Open, 
         let (_, open) = open_in(app, &parts)?;
         open.meta.is_file().then_some((open, encoding))
     })
+}
+
+async fn folder_owned(app: Arc<App>, req: Request, path: PathBuf, parts: Vec<String>) -> Response {
+    folder(&app, req, path, &parts).await
 }
 
 async fn folder(app: &Arc<App>, req: Request, path: PathBuf, parts: &[String]) -> Response {

@@ -158,7 +158,8 @@ fn too_large(max: u64) -> Response {
 }
 
 /// `PUT /path`.
-pub(crate) async fn put(app: &Arc<App>, req: Request, parts: Vec<String>) -> Response {
+pub(crate) async fn put(app: Arc<App>, req: Request, parts: Vec<String>) -> Response {
+    let app = &app;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -203,7 +204,8 @@ pub(crate) async fn put(app: &Arc<App>, req: Request, parts: Vec<String>) -> Res
 }
 
 /// `POST /folder/`: files from a form, or a new folder.
-pub(crate) async fn post(app: &Arc<App>, req: Request, folder: Vec<String>) -> Response {
+pub(crate) async fn post(app: Arc<App>, req: Request, folder: Vec<String>) -> Response {
+    let app = &app;
     let kind = req
         .headers()
         .get(header::CONTENT_TYPE)
