@@ -254,9 +254,20 @@ fn body(head: bool, status: StatusCode, file: File, start: u64, count: u64) -> R
     response
 }
 
+/// `count` bytes from `start`, read into fresh memory without zeroing it first.
 fn read_exact_at(file: &File, start: u64, count: u64) -> io::Result<Vec<u8>> {
-    let mut buffer = vec![0; usize::try_from(count).map_err(io::Error::other)?];
-    file.read_exact_at(&mut buffer, start)?;
+    let count = usize::try_from(count).map_err(io::Error::other)?;
+    let mut buffer = Vec::with_capacity(count);
+    while buffer.len() < count {
+        let at = start + buffer.len() as u64;
+        if rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buffer), at)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while being read",
+            ));
+        }
+    }
+    buffer.truncate(count);
     Ok(buffer)
 }
 

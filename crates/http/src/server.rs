@@ -612,6 +612,9 @@ fn open_in(app: &App, parts: &[String]) -> Option<(PathBuf, Open)> {
 /// The first precompressed sibling of `path` (`app.js.br`, `.zst`, `.gz`) in one of
 /// `encodings`, checked as the file itself is (a symlink out of the folder is not followed).
 fn sibling(app: &App, path: &Path, encodings: &[&'static str]) -> Option<(Open, &'static str)> {
+    if encodings.is_empty() {
+        return None;
+    }
     let relative = path.strip_prefix(app.root.root()).ok()?.to_str()?;
     encodings.iter().find_map(|&encoding| {
         let extension = match encoding {
