@@ -21,12 +21,33 @@ const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Addresses remembered at most (the oldest are dropped first).
 const MAX_TRACKED: usize = 10_000;
 
-/// The users, and the failures seen per address.
-#[derive(Debug, Default)]
+/// How long a verified htpasswd login is remembered.
+const REMEMBER_FOR: Duration = Duration::from_secs(10 * 60);
+/// Verified logins remembered at most.
+const MAX_REMEMBERED: usize = 1024;
+
+/// The users, the failures seen per address, and recent htpasswd logins.
+///
+/// An htpasswd hash takes tens of milliseconds to check on purpose, and a browser sends the
+/// same credentials with every request: a page with twenty images would cost twenty checks.
+/// A login that checked out is remembered for [`REMEMBER_FOR`], as an HMAC of the credentials
+/// under a key made at start (never the password itself), so the next requests are answered
+/// at once.
 pub struct Auth {
     users: Vec<(String, String)>,
     hashed: Vec<(String, Hash)>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    remembered: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    key: ring::hmac::Key,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("users", &self.users.len())
+            .field("hashed", &self.hashed.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a request's credentials are worth.
@@ -38,6 +59,22 @@ pub enum Verdict {
     Anonymous,
     /// Credentials that are wrong or malformed.
     Wrong,
+}
+
+/// The user and password of a Basic `Authorization` header; `None` when there is none or it
+/// is malformed.
+fn credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let decoded = String::from_utf8(bytes).ok()?;
+    let (user, pass) = decoded.split_once(':')?;
+    Some((user.to_owned(), pass.to_owned()))
 }
 
 impl Auth {
@@ -54,10 +91,15 @@ impl Auth {
                 _ => Err(format!("--auth wants USER:PASS, got {pair:?}")),
             })
             .collect::<Result<_, _>>()?;
+        let key =
+            ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())
+                .map_err(|_| "no randomness for the login cache".to_owned())?;
         Ok(Self {
             users,
             hashed,
             failures: Mutex::default(),
+            remembered: Mutex::default(),
+            key,
         })
     }
 
@@ -66,25 +108,75 @@ impl Auth {
         !self.users.is_empty() || !self.hashed.is_empty()
     }
 
+    /// The verdict when it comes cheap: no credentials, a `--auth` user, malformed
+    /// credentials, or an htpasswd login remembered. `None`: a hash must be checked, with
+    /// [`Auth::check`], off the async runtime.
+    pub fn quick(&self, headers: &HeaderMap) -> Option<Verdict> {
+        let Some((user, pass)) = credentials(headers) else {
+            return Some(if headers.contains_key(header::AUTHORIZATION) {
+                Verdict::Wrong
+            } else {
+                Verdict::Anonymous
+            });
+        };
+        if let Some(name) = self.plain_user(&user, &pass) {
+            return Some(Verdict::User(name));
+        }
+        if self.hashed.is_empty() {
+            return Some(Verdict::Wrong);
+        }
+        let tag = self.tag(&user, &pass);
+        let remembered = self.remembered.lock().ok()?;
+        match remembered.get(&tag) {
+            Some((name, when)) if when.elapsed() < REMEMBER_FOR => {
+                Some(Verdict::User(name.clone()))
+            }
+            _ => None,
+        }
+    }
+
     /// Check the `Authorization` header. With htpasswd users this takes milliseconds (their
     /// hashes are slow on purpose): call it off the async runtime.
     pub fn check(&self, headers: &HeaderMap) -> Verdict {
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Verdict::Anonymous;
+        let Some((user, pass)) = credentials(headers) else {
+            return if headers.contains_key(header::AUTHORIZATION) {
+                Verdict::Wrong
+            } else {
+                Verdict::Anonymous
+            };
         };
-        let decoded = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("basic").then_some(rest.trim())
-            })
-            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-            .and_then(|bytes| String::from_utf8(bytes).ok());
-        let Some((user, pass)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
-            return Verdict::Wrong;
-        };
-        // Every user is compared, so the time taken does not tell which names exist.
+        if let Some(name) = self.plain_user(&user, &pass) {
+            return Verdict::User(name);
+        }
+        let verdict = self.hashed_user(&user, &pass);
+        if let Verdict::User(name) = &verdict {
+            let tag = self.tag(&user, &pass);
+            if let Ok(mut remembered) = self.remembered.lock() {
+                if remembered.len() >= MAX_REMEMBERED {
+                    remembered.retain(|_, (_, when)| when.elapsed() < REMEMBER_FOR);
+                    if remembered.len() >= MAX_REMEMBERED {
+                        remembered.clear();
+                    }
+                }
+                remembered.insert(tag, (name.clone(), Instant::now()));
+            }
+        }
+        verdict
+    }
+
+    fn tag(&self, user: &str, pass: &str) -> [u8; 32] {
+        let mut context = ring::hmac::Context::with_key(&self.key);
+        context.update(user.as_bytes());
+        context.update(b":");
+        context.update(pass.as_bytes());
+        let mut tag = [0; 32];
+        tag.copy_from_slice(context.sign().as_ref());
+        tag
+    }
+
+    /// A `--auth` user with this password. Every user is compared, so the time taken does not
+    /// tell which names exist.
+    fn plain_user(&self, user: &str, pass: &str) -> Option<String> {
         let mut found = None;
         for (name, secret) in &self.users {
             let name_ok = prise_core::same_secret(name.as_bytes(), user.as_bytes());
@@ -93,9 +185,10 @@ impl Auth {
                 found = Some(name.clone());
             }
         }
-        if let Some(name) = found {
-            return Verdict::User(name);
-        }
+        found
+    }
+
+    fn hashed_user(&self, user: &str, pass: &str) -> Verdict {
         // Every name is compared (the last match wins), so the time does not tell which exist.
         let named = self.hashed.iter().fold(None, |found, entry| {
             if prise_core::same_secret(entry.0.as_bytes(), user.as_bytes()) {
@@ -236,6 +329,43 @@ mod tests {
             );
         }
         assert_eq!(auth.check(&basic("mallory:b-pass")), Verdict::Wrong);
+    }
+
+    #[test]
+    fn a_checked_htpasswd_login_is_remembered_and_nothing_else_is() {
+        let hash = bcrypt::hash("b-pass", 4).unwrap();
+        let users = crate::htpasswd::parse(&format!("bob:{hash}\n")).unwrap();
+        let auth = Auth::new(&["ann:a-pass".into()], users).unwrap();
+        // Cheap verdicts come at once.
+        assert_eq!(auth.quick(&HeaderMap::new()), Some(Verdict::Anonymous));
+        assert_eq!(
+            auth.quick(&basic("ann:a-pass")),
+            Some(Verdict::User("ann".into()))
+        );
+        let mut junk = HeaderMap::new();
+        junk.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
+        assert_eq!(auth.quick(&junk), Some(Verdict::Wrong));
+        // A hashed user needs the slow check once.
+        assert_eq!(auth.quick(&basic("bob:b-pass")), None);
+        assert_eq!(auth.check(&basic("bob:wrong")), Verdict::Wrong);
+        assert_eq!(
+            auth.quick(&basic("bob:wrong")),
+            None,
+            "failures are not remembered"
+        );
+        assert_eq!(
+            auth.check(&basic("bob:b-pass")),
+            Verdict::User("bob".into())
+        );
+        assert_eq!(
+            auth.quick(&basic("bob:b-pass")),
+            Some(Verdict::User("bob".into()))
+        );
+        assert_eq!(
+            auth.quick(&basic("bob:b-pasS")),
+            None,
+            "another password is checked"
+        );
     }
 
     #[test]
