@@ -403,9 +403,13 @@ pub(crate) enum HttpCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct HttpServeArgs {
-    /// The folder to serve.
-    #[arg(value_name = "DIR", default_value = ".", value_hint = ValueHint::DirPath)]
-    pub(crate) dir: PathBuf,
+    /// The folder to serve (default: the current folder).
+    #[arg(value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub(crate) dir: Option<PathBuf>,
+
+    /// The folder to serve, as a setting (`root = "/srv/www"` in a config file); DIR wins.
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub(crate) root: Option<PathBuf>,
 
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]

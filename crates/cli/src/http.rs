@@ -24,7 +24,8 @@ pub(crate) async fn run(
                 _ => None,
             })
             .await?;
-            let mut config = server::Config::new(args.dir);
+            let dir = args.dir.or(args.root).unwrap_or_else(|| ".".into());
+            let mut config = server::Config::new(dir);
             config.hidden = args.hidden;
             config.follow_symlinks = args.follow_symlinks;
             config.upload = args.upload;

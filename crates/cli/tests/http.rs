@@ -61,3 +61,76 @@ fn http_serve_answers_curl_and_logs_each_request() {
     );
     assert!(lines[1].contains("GET /nope 404"), "{log}");
 }
+
+#[test]
+fn http_serve_takes_every_setting_from_a_config_file() {
+    let work = tempfile::tempdir().unwrap();
+    let www = work.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("hello.txt"), "bonjour\n").unwrap();
+    let config = work.path().join("http.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "root = {:?}\nlisten = \"127.0.0.1:0\"\nupload = true\nauth = [\"ann:s3cret\"]\n\
+             auth_uploads_only = true\nheader = [\"X-Served-By: prise\"]\nmax-upload = \"1K\"\n",
+            www.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut server = prise()
+        .args(["-q", "http", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim_end()
+        .strip_prefix("http listening on ")
+        .unwrap_or_else(|| panic!("announce line: {line:?}"))
+        .to_owned();
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "--max-time", "10"])
+            .args(args)
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let url = |path: &str| format!("http://{addr}{path}");
+    let read = curl(&[&url("/hello.txt")]);
+    assert!(read.starts_with("HTTP/1.1 200"), "public reads: {read}");
+    assert!(read.to_lowercase().contains("x-served-by: prise"), "{read}");
+    let upload = work.path().join("up.txt");
+    std::fs::write(&upload, "new").unwrap();
+    let anonymous = curl(&["-T", upload.to_str().unwrap(), &url("/up.txt")]);
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    let user = curl(&[
+        "-u",
+        "ann:s3cret",
+        "-T",
+        upload.to_str().unwrap(),
+        &url("/up.txt"),
+    ]);
+    assert!(user.contains("HTTP/1.1 201"), "{user}");
+    assert_eq!(std::fs::read_to_string(www.join("up.txt")).unwrap(), "new");
+    std::fs::write(&upload, vec![b'x'; 2048]).unwrap();
+    let big = curl(&[
+        "-u",
+        "ann:s3cret",
+        "-T",
+        upload.to_str().unwrap(),
+        &url("/big.txt"),
+    ]);
+    assert!(
+        big.contains("HTTP/1.1 413"),
+        "max-upload from the file: {big}"
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+}
