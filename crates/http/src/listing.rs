@@ -229,7 +229,7 @@ pub fn html(parts: &[String], items: &[Item], order: Order, upload: bool) -> Str
          <title>Index of {title}</title>\
          <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
          td,th{{padding:.2em 1em;text-align:left}}td:nth-child(2){{text-align:right}}</style>\
-         </head><body>\n<h1>Index of {crumbs}</h1>\n<p><a href=\"?download=tar\">Download this folder (tar)</a></p>\n<table>\n<tr>{}{}{}</tr>\n{rows}</table>\n\
+         </head><body>\n<h1>Index of {crumbs}</h1>\n<p>Download this folder: <a href=\"?download=zip\">zip</a> · <a href=\"?download=tar\">tar</a></p>\n<table>\n<tr>{}{}{}</tr>\n{rows}</table>\n\
          {forms}<p><small>prise http</small></p></body></html>\n",
         header(Key::Name, "Name"),
         header(Key::Size, "Size"),

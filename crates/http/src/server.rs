@@ -639,21 +639,20 @@ async fn folder_owned(app: Arc<App>, req: Request, path: PathBuf, parts: Vec<Str
 }
 
 async fn folder(app: &Arc<App>, req: Request, path: PathBuf, parts: &[String]) -> Response {
-    if req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p == "download=tar"))
-    {
+    if let Some(format) = crate::archive::Format::from_query(req.uri().query()) {
         let name = parts.last().cloned().unwrap_or_else(|| {
             path.file_name()
                 .map_or_else(|| "root".to_owned(), |n| n.to_string_lossy().into_owned())
         });
-        let rx = crate::archive::tar(
-            path,
-            name.clone(),
-            app.root.root().to_owned(),
-            app.config.hidden,
-            app.config.follow_symlinks,
+        let rx = crate::archive::archive(
+            format,
+            crate::archive::Source {
+                dir: path,
+                name: name.clone(),
+                root: app.root.root().to_owned(),
+                hidden: app.config.hidden,
+                follow_symlinks: app.config.follow_symlinks,
+            },
         );
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv()
@@ -661,12 +660,13 @@ async fn folder(app: &Arc<App>, req: Request, path: PathBuf, parts: &[String]) -
                 .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
         });
         let disposition = format!(
-            "attachment; filename=\"{}.tar\"",
-            name.replace(['"', '\\', '\r', '\n'], "_")
+            "attachment; filename=\"{}.{}\"",
+            name.replace(['"', '\\', '\r', '\n'], "_"),
+            format.extension()
         );
         return (
             [
-                (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+                (header::CONTENT_TYPE, format.mime().to_owned()),
                 (header::CONTENT_DISPOSITION, disposition),
             ],
             Body::from_stream(stream),

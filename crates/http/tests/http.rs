@@ -902,6 +902,89 @@ fn a_folder_downloads_as_a_tar_with_what_the_listing_shows() {
 }
 
 #[test]
+fn a_folder_downloads_as_a_zip_that_python_reads_whole() {
+    let (work, www) = site();
+    // Larger than one network chunk, so the archive crosses several.
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(www.join("sub/big.bin"), &big).unwrap();
+    let server = Server::start(Config::new(www.clone()));
+    let answer = curl(&[&server.url("/?download=zip")]);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("content-type"), Some("application/zip"));
+    assert_eq!(
+        answer.header("content-disposition"),
+        Some("attachment; filename=\"www.zip\"")
+    );
+    let archive = work.path().join("www.zip");
+    std::fs::write(&archive, &answer.body).unwrap();
+    // Python's zipfile checks every CRC (testzip) and gives back each file's bytes.
+    let script = r#"
+import sys, zipfile, hashlib
+z = zipfile.ZipFile(sys.argv[1])
+bad = z.testzip()
+assert bad is None, bad
+for info in z.infolist():
+    data = b"" if info.is_dir() else z.read(info)
+    print(info.filename, len(data), hashlib.sha256(data).hexdigest(), info.date_time[0])
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&archive)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8(out.stdout).unwrap();
+    let entry = |name: &str| {
+        listed
+            .lines()
+            .find(|l| l.split(' ').next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {listed}"))
+            .to_owned()
+    };
+    assert!(entry("www/").starts_with("www/ 0 "));
+    assert!(entry("www/sub/").starts_with("www/sub/ 0 "));
+    let sha = |data: &[u8]| {
+        let out = Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(data)?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+    };
+    // Each file's own time, not zip's 1980 default (the last field: the year, in UTC).
+    let dated = |line: String| {
+        let (rest, year) = line.rsplit_once(' ').unwrap();
+        assert!(year.parse::<u32>().unwrap() >= 2025, "{line}");
+        rest.to_owned()
+    };
+    assert_eq!(
+        dated(entry("www/sub/big.bin")),
+        format!("www/sub/big.bin 1000000 {}", sha(&big))
+    );
+    assert_eq!(
+        dated(entry("www/a.txt")),
+        format!("www/a.txt 6 {}", sha(b"hello\n"))
+    );
+    for absent in [".env", "link-out", "dir-out", "secret"] {
+        assert!(!listed.contains(absent), "{absent} in {listed}");
+    }
+    // The listing offers both.
+    let page = curl(&[&server.url("/")]).text();
+    assert!(
+        page.contains("?download=zip") && page.contains("?download=tar"),
+        "{page}"
+    );
+}
+
+#[test]
 fn cors_and_extra_headers_when_asked() {
     let (_work, www) = site();
     let server = Server::start(Config::new(www.clone()));
