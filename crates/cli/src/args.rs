@@ -441,7 +441,7 @@ pub(crate) struct HttpServeArgs {
     pub(crate) auth: Vec<String>,
 
     /// More users, from an htpasswd file (bcrypt from `htpasswd -B`, SHA-crypt from
-    /// `openssl passwd -5/-6`, or Argon2).
+    /// `openssl passwd -5/-6`, or Argon2). SIGHUP reads it again.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) htpasswd: Option<PathBuf>,
 

@@ -37,6 +37,13 @@ pub(crate) async fn run(
             config.cors = args.cors;
             config.headers = args.header;
             config.tls = tls;
+            if config.htpasswd.is_some() {
+                // SIGHUP reads the htpasswd file again (and the certificate, see server.rs).
+                let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+                let notifier = std::sync::Arc::clone(&notify);
+                crate::signals::on_reload(shutdown.clone(), move || notifier.notify_one())?;
+                config.reload_users = Some(notify);
+            }
             config.trace = trace;
             config.grace = args.common.grace;
             config.max_connections = args.common.max_connections();

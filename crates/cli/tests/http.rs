@@ -134,3 +134,91 @@ fn http_serve_takes_every_setting_from_a_config_file() {
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+#[test]
+fn sighup_reads_the_htpasswd_file_again_and_a_broken_one_changes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("hello.txt"), "bonjour\n").unwrap();
+    let users = work.path().join("users");
+    let line = |user: &str, pass: &str| {
+        let out = Command::new("openssl")
+            .args(["passwd", "-5", pass])
+            .output()
+            .expect("openssl");
+        format!("{user}:{}", String::from_utf8(out.stdout).unwrap().trim())
+    };
+    std::fs::write(&users, format!("{}\n", line("bob", "b-pass"))).unwrap();
+    let mut server = prise()
+        .args(["http", "serve", "--listen", "127.0.0.1:0", "--htpasswd"])
+        .arg(&users)
+        .arg(work.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut announce = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut announce)
+        .unwrap();
+    let addr = announce
+        .trim_end()
+        .strip_prefix("http listening on ")
+        .unwrap_or_else(|| panic!("announce line: {announce:?}"))
+        .to_owned();
+    let status = |user: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "10",
+                "-u",
+                user,
+            ])
+            .arg(format!("http://{addr}/hello.txt"))
+            .output()
+            .expect("curl");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let hup = || {
+        let ok = Command::new("kill")
+            .args(["-HUP", &server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let settles = |user: &str, want: &str| {
+        for _ in 0..50 {
+            if status(user) == want {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    };
+    assert_eq!(status("bob:b-pass"), "200");
+    assert_eq!(status("carol:c-pass"), "401");
+    std::fs::write(&users, format!("{}\n", line("carol", "c-pass"))).unwrap();
+    hup();
+    assert!(settles("carol:c-pass", "200"), "carol is in after SIGHUP");
+    assert_eq!(status("bob:b-pass"), "401", "bob is out");
+    // A broken file is refused: carol stays.
+    std::fs::write(&users, "carol:$apr1$old$md5hash\n").unwrap();
+    hup();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(status("carol:c-pass"), "200");
+    server.kill().unwrap();
+    let _ = server.wait();
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("users reloaded"), "{log}");
+    assert!(log.contains("users not reloaded"), "{log}");
+}

@@ -67,6 +67,8 @@ pub struct Config {
     pub cors: bool,
     /// Headers added to every answer, as `Name: value`.
     pub headers: Vec<String>,
+    /// Each notification reads the htpasswd file again (the CLI notifies on SIGHUP).
+    pub reload_users: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Config {
@@ -91,6 +93,7 @@ impl Config {
             auth_uploads_only: false,
             cors: false,
             headers: Vec::new(),
+            reload_users: None,
         }
     }
 }
@@ -101,7 +104,10 @@ pub(crate) struct App {
     pub(crate) root: SafeRoot,
     /// The served folder, open: paths are opened from it.
     pub(crate) root_dir: std::fs::File,
-    pub(crate) auth: Auth,
+    /// Whether requests need users at all (fixed at start: a reload never turns it off).
+    pub(crate) auth_enabled: bool,
+    /// The users, swapped whole when the htpasswd file is reloaded.
+    pub(crate) auth: std::sync::RwLock<Arc<Auth>>,
     pub(crate) config: Config,
 }
 
@@ -134,16 +140,7 @@ pub async fn run(
     };
     let header_timeout = config.header_timeout;
     let max_header = config.max_header_bytes;
-    let hashed = match &config.htpasswd {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::Setup(format!("reading {}: {e}", path.display())))?;
-            crate::htpasswd::parse(&text)
-                .map_err(|e| Error::Setup(format!("{}: {e}", path.display())))?
-        }
-        None => Vec::new(),
-    };
-    let auth = Auth::new(&config.auth, hashed).map_err(Error::Setup)?;
+    let auth = users(&config).map_err(Error::Setup)?;
     if config.auth_uploads_only && !auth.enabled() {
         return Err(Error::Setup(
             "--auth-uploads-only needs users (--auth or --htpasswd)".into(),
@@ -154,9 +151,23 @@ pub async fn run(
     let app = Arc::new(App {
         root,
         root_dir,
-        auth,
+        auth_enabled: auth.enabled(),
+        auth: std::sync::RwLock::new(Arc::new(auth)),
         config,
     });
+    if let (Some(reload), Some(_)) = (&app.config.reload_users, &app.config.htpasswd) {
+        let app = Arc::clone(&app);
+        let reload = Arc::clone(reload);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = reload.notified() => reload_users(&app),
+                }
+            }
+        });
+    }
     // Inside out: the handler, compression (not for partial content), then the ETag of a
     // compressed answer made its own and the extra headers, then CORS, then the access log,
     // which sees what is sent.
@@ -401,6 +412,35 @@ fn etag_per_encoding<B>(mut response: Response<B>) -> Response<B> {
     response
 }
 
+/// The users of `config`: `--auth` pairs and the htpasswd file, read now.
+fn users(config: &Config) -> Result<Auth, String> {
+    let hashed = match &config.htpasswd {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            crate::htpasswd::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    Auth::new(&config.auth, hashed)
+}
+
+/// Read the htpasswd file again (on SIGHUP). A file that cannot be read or parsed, or that
+/// leaves no user at all, is refused: the users in place stay, and the log says why.
+fn reload_users(app: &App) {
+    match users(&app.config) {
+        Ok(auth) if auth.enabled() => {
+            if let Ok(mut current) = app.auth.write() {
+                *current = Arc::new(auth);
+                // A warning, like the certificate's reload: it shows at the default level.
+                tracing::warn!("users reloaded from the htpasswd file");
+            }
+        }
+        Ok(_) => tracing::error!("users not reloaded: the new file has no user; the old ones stay"),
+        Err(e) => tracing::error!("users not reloaded: {e}; the old ones stay"),
+    }
+}
+
 /// An answer: ready at once (files, errors), or a boxed future for what waits (password
 /// checks, uploads, listings). The ready path has no async state to build and move.
 type Answer = futures_util::future::Either<
@@ -439,32 +479,35 @@ fn answer(app: &Arc<App>, peer: SocketAddr, req: Request) -> Answer {
                 .into_response(),
         );
     }
-    if !(app.auth.enabled() && (write || !app.config.auth_uploads_only)) {
+    if !(app.auth_enabled && (write || !app.config.auth_uploads_only)) {
         return answer_checked(app, req);
     }
     let app = Arc::clone(app);
     later(Box::pin(async move {
         let ip = peer.ip();
-        let verdict = match app.auth.quick(req.headers()) {
+        let Ok(auth) = app.auth.read().map(|auth| Arc::clone(&auth)) else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR);
+        };
+        let verdict = match auth.quick(req.headers()) {
             Some(verdict) => verdict,
             None => {
                 // Hashed passwords take milliseconds to check: off the runtime.
-                let app = Arc::clone(&app);
+                let auth = Arc::clone(&auth);
                 let headers = req.headers().clone();
-                tokio::task::spawn_blocking(move || app.auth.check(&headers))
+                tokio::task::spawn_blocking(move || auth.check(&headers))
                     .await
                     .unwrap_or(Verdict::Wrong)
             }
         };
         match verdict {
             Verdict::User(_) => {
-                app.auth.succeeded(ip);
+                auth.succeeded(ip);
                 let next = answer_checked(&app, req);
                 next.await
             }
             verdict => {
                 if verdict == Verdict::Wrong {
-                    tokio::time::sleep(app.auth.failed(ip)).await;
+                    tokio::time::sleep(auth.failed(ip)).await;
                 }
                 (
                     StatusCode::UNAUTHORIZED,
