@@ -3,7 +3,8 @@
 #
 #   bench/http/run.sh [SECONDS] [ROUNDS]     (defaults: 10 s per measurement, 3 rounds)
 #
-# Needs: apt-get install nginx wrk (the anchor and the load generator).
+# Needs: apt-get install nginx wrk (the anchor and the load generator). Measured too when
+# installed (or named by SWS=/MINISERVE=): static-web-server and miniserve, the Rust peers.
 #
 # Both servers serve the same folder on loopback: nginx with sendfile, one worker per core
 # (auto), no access log; prise with `-q` (no access log either). Per round and server:
@@ -112,27 +113,54 @@ measure() {
     echo "$small $medium $large"
 }
 
-declare -a P N
+# The Rust peers the issue names, when they are installed (cargo install static-web-server
+# miniserve): measured in the same rounds, same folder, their access logs off.
+tools=(nginx prise)
+sws=${SWS:-$(command -v static-web-server || true)}
+miniserve=${MINISERVE:-$(command -v miniserve || true)}
+[[ -n "$sws" ]] && tools+=(sws)
+[[ -n "$miniserve" ]] && tools+=(miniserve)
+start_sws() {
+    "$sws" --host 127.0.0.1 --port "$1" --root "$work/www" --log-level error >/dev/null 2>&1 &
+    echo $!
+}
+start_miniserve() {
+    "$miniserve" --interfaces 127.0.0.1 --port "$1" "$work/www" >/dev/null 2>&1 &
+    echo $!
+}
+
+results=()
 for round in $(seq 1 "$rounds"); do
-    N+=("$(measure nginx)")
-    P+=("$(measure prise)")
-    echo "round $round: nginx ${N[-1]}; prise ${P[-1]} (1k req/s p99ms, 100k req/s p99ms, 100M cpu-ms wall-ms)" >&2
+    line="round $round:"
+    for tool in "${tools[@]}"; do
+        r=$(measure "$tool")
+        results+=("$tool $r")
+        line="$line $tool $r;"
+    done
+    echo "$line (1k req/s p99ms, 100k req/s p99ms, 100M cpu-ms wall-ms)" >&2
 done
 
-python3 - "${N[@]}" -- "${P[@]}" <<'PY'
+python3 - "${results[@]}" <<'PY'
 import statistics, sys
-args = sys.argv[1:]
-cut = args.index("--")
-n = [list(map(float, a.split())) for a in args[:cut]]
-p = [list(map(float, a.split())) for a in args[cut + 1:]]
-med = lambda rows, i: statistics.median(r[i] for r in rows)
-print(f"{'scenario':<34} {'nginx':>10} {'prise':>10} {'prise/nginx':>12}")
-rows = [
+rows = {}
+for arg in sys.argv[1:]:
+    tool, *values = arg.split()
+    rows.setdefault(tool, []).append(list(map(float, values)))
+tools = list(rows)
+med = lambda tool, i: statistics.median(r[i] for r in rows[tool])
+head = f"{'scenario':<34}" + "".join(f"{t:>11}" for t in tools)
+head += "".join(f"{t + '/nginx':>16}" for t in tools if t != "nginx")
+print(head)
+scenarios = [
     ("1 KiB, 64 conns: req/s", 0), ("1 KiB, 64 conns: p99 ms", 1),
     ("100 KiB, 16 conns: req/s", 2), ("100 KiB, 16 conns: p99 ms", 3),
     ("100 MiB: server CPU ms/download", 4), ("100 MiB: wall ms/download", 5),
 ]
-for name, i in rows:
-    a, b = med(n, i), med(p, i)
-    print(f"{name:<34} {a:>10.2f} {b:>10.2f} {b / a if a else float('nan'):>11.2f}x")
+for name, i in scenarios:
+    base = med("nginx", i)
+    line = f"{name:<34}" + "".join(f"{med(t, i):>11.2f}" for t in tools)
+    line += "".join(
+        f"{(med(t, i) / base if base else float('nan')):>15.2f}x" for t in tools if t != "nginx"
+    )
+    print(line)
 PY
