@@ -57,6 +57,9 @@ pub(crate) enum Command {
     /// Serve a folder over HTTP: files, listings, ranges, conditional requests; TLS too.
     #[command(subcommand)]
     Http(HttpCommand),
+    /// Ask NTP servers for the time (SNTP over UDP) and show how far this clock is from
+    /// theirs. Never sets the clock. Exit 0 when a server answered, 1 when none did.
+    Time(TimeArgs),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to complete for.
@@ -462,6 +465,38 @@ pub(crate) struct HttpServeArgs {
 
     #[command(flatten)]
     pub(crate) tls: ServerTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TimeArgs {
+    /// Servers to ask, as NAME, NAME:PORT, an address or [IPv6]:PORT; every address a name
+    /// resolves to is asked. Default: pool.ntp.org.
+    #[arg(value_name = "SERVER")]
+    pub(crate) servers: Vec<String>,
+
+    /// Requests per server; the one with the smallest round trip is the answer.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) samples: u32,
+
+    /// Time between two requests to one server (public servers refuse faster than 2 s).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    pub(crate) interval: Duration,
+
+    /// How long to wait for each reply.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub(crate) timeout: Duration,
+
+    /// IPv4 addresses only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub(crate) ipv4: bool,
+
+    /// IPv6 addresses only.
+    #[arg(short = '6')]
+    pub(crate) ipv6: bool,
+
+    /// One JSON object per server on stdout, for scripts.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// What every client of a token-protected server takes (`prise send`, the backup commands).

@@ -17,6 +17,7 @@ mod http;
 mod logging;
 mod server;
 mod signals;
+mod time;
 mod tls;
 mod tui;
 
@@ -102,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             flush_trace(trace.as_ref());
             result
         }
+        Command::Time(args) => runtime()?.block_on(time::run(args)),
         Command::Receive(args) => {
             let result = runtime()?.block_on(files::receive(args, trace.clone()));
             flush_trace(trace.as_ref());

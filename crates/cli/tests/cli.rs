@@ -693,3 +693,68 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as ra
         text(&out.stderr)
     );
 }
+
+/// A tiny NTP server for `prise time`: answers as a stratum-2 server 3 s ahead.
+fn fake_ntp() -> String {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 128];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            if n < 48 {
+                continue;
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                + std::time::Duration::from_secs(3);
+            let secs = (now.as_secs() + 2_208_988_800) & 0xffff_ffff;
+            let fraction = (u64::from(now.subsec_nanos()) << 32) / 1_000_000_000;
+            let stamp = ((secs << 32) | fraction).to_be_bytes();
+            let mut reply = [0u8; 48];
+            reply[0] = 0b00_100_100; // LI 0, version 4, mode 4
+            reply[1] = 2;
+            reply[12..16].copy_from_slice(&[192, 0, 2, 9]);
+            reply[24..32].copy_from_slice(&buf[40..48]); // origin = our transmit
+            reply[32..40].copy_from_slice(&stamp);
+            reply[40..48].copy_from_slice(&stamp);
+            let _ = socket.send_to(&reply, from);
+        }
+    });
+    addr
+}
+
+#[test]
+fn time_reports_each_server_and_exits_by_what_answered() {
+    let server = fake_ntp();
+    let out = run(&["time", &server, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["ok"], true);
+    assert_eq!(line["stratum"], 2);
+    assert_eq!(line["refid"], "192.0.2.9");
+    let offset = line["offset"].as_f64().unwrap();
+    assert!((offset - 3.0).abs() < 0.1, "{line}");
+
+    // One server answers, one is silent: exit 0, a line each, the best named.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let out = run(&["time", &server, &silent_addr, "--timeout", "300ms"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(&format!("{server}: offset +3.")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{silent_addr}: no answer: no usable reply within 300ms"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("best: {server}")), "{text}");
+
+    // Nobody answers: exit 1. A name that does not resolve: exit 2.
+    let out = run(&["time", &silent_addr, "--timeout", "300ms"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = run(&["time", "no-such-host.invalid"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-host.invalid"));
+}
