@@ -30,7 +30,7 @@ const MAX_REMEMBERED: usize = 1024;
 ///
 /// An htpasswd hash takes tens of milliseconds to check on purpose, and a browser sends the
 /// same credentials with every request: a page with twenty images would cost twenty checks.
-/// A login that checked out is remembered for [`REMEMBER_FOR`], as an HMAC of the credentials
+/// A login that checked out is remembered for 10 minutes, as an HMAC of the credentials
 /// under a key made at start (never the password itself), so the next requests are answered
 /// at once.
 pub struct Auth {
