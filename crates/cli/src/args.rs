@@ -469,7 +469,8 @@ pub(crate) struct HttpServeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct TimeArgs {
-    /// Servers to ask, as NAME, NAME:PORT, an address or [IPv6]:PORT; every address a name
+    /// Servers to ask, as NAME, NAME:PORT, an address, or an IPv6 address in brackets with a
+    /// port (`[::1]:123`); every address a name
     /// resolves to is asked. Default: pool.ntp.org.
     #[arg(value_name = "SERVER")]
     pub(crate) servers: Vec<String>,
