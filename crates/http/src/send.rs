@@ -69,6 +69,16 @@ pub(crate) struct Wants<'a> {
     pub(crate) headers: &'a HeaderMap,
 }
 
+/// `Last-Modified`'s value, formatted on the stack.
+fn http_date(time: SystemTime) -> Option<HeaderValue> {
+    use std::io::Write as _;
+    let mut buf = [0u8; 32];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    write!(cursor, "{}", httpdate::HttpDate::from(time)).ok()?;
+    let len = usize::try_from(cursor.position()).ok()?;
+    HeaderValue::from_bytes(&buf[..len]).ok()
+}
+
 /// A strong validator from size and modification time (nanoseconds).
 pub(crate) fn etag(meta: &Metadata) -> String {
     let ns = meta
@@ -96,9 +106,7 @@ pub(crate) fn answer(
         if let Ok(value) = HeaderValue::from_str(&tag) {
             out.insert(header::ETAG, value);
         }
-        if let Some(date) =
-            modified.and_then(|m| HeaderValue::from_str(&httpdate::fmt_http_date(m)).ok())
-        {
+        if let Some(date) = modified.and_then(http_date) {
             out.insert(header::LAST_MODIFIED, date);
         }
         response
@@ -206,9 +214,7 @@ fn finish(
     if let Ok(value) = HeaderValue::from_str(tag) {
         out.insert(header::ETAG, value);
     }
-    if let Some(date) =
-        modified.and_then(|m| HeaderValue::from_str(&httpdate::fmt_http_date(m)).ok())
-    {
+    if let Some(date) = modified.and_then(http_date) {
         out.insert(header::LAST_MODIFIED, date);
     }
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -248,9 +254,9 @@ fn body(head: bool, status: StatusCode, file: File, start: u64, count: u64) -> R
         })
     };
     let mut response = (status, body).into_response();
-    if let Ok(value) = HeaderValue::from_str(&count.to_string()) {
-        response.headers_mut().insert(header::CONTENT_LENGTH, value);
-    }
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     response
 }
 
@@ -287,9 +293,9 @@ fn several(head: bool, file: &File, len: u64, mime: &str, parts: &[(u64, u64)]) 
         if head { Vec::new() } else { body },
     )
         .into_response();
-    if let Ok(value) = HeaderValue::from_str(&length.to_string()) {
-        response.headers_mut().insert(header::CONTENT_LENGTH, value);
-    }
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     response
 }
 

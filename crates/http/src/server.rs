@@ -630,18 +630,15 @@ fn accepted_encodings(headers: &HeaderMap) -> Vec<&'static str> {
 /// kernels older than 5.6) the path is checked by [`resolve`] and opened after.
 fn open_in(app: &App, parts: &[String]) -> Option<(PathBuf, Open)> {
     use rustix::fs::{OFlags, ResolveFlags};
-    let path = app.root.root().join(parts.join("/"));
+    let joined = parts.join("/");
+    let path = app.root.root().join(&joined);
     if app.config.follow_symlinks {
         return Some((path.clone(), Open::new(&path)?));
     }
-    let relative = if parts.is_empty() {
-        ".".to_owned()
-    } else {
-        parts.join("/")
-    };
+    let relative = if joined.is_empty() { "." } else { &joined };
     match rustix::fs::openat2(
         &app.root_dir,
-        relative.as_str(),
+        relative,
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
         rustix::fs::Mode::empty(),
         ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
