@@ -60,6 +60,9 @@ pub(crate) enum Command {
     /// Ask NTP servers for the time (SNTP over UDP) and show how far this clock is from
     /// theirs. Never sets the clock. Exit 0 when a server answered, 1 when none did.
     Time(TimeArgs),
+    /// Watch servers (tcp, http, https, tls, ntp, echo) as a TOML file says, and notify by
+    /// webhook or command when one goes down and comes back.
+    Monitor(MonitorArgs),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to complete for.
@@ -465,6 +468,22 @@ pub(crate) struct HttpServeArgs {
 
     #[command(flatten)]
     pub(crate) tls: ServerTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MonitorArgs {
+    /// The checks and notifiers (`[[check]]` and `[[notify]]` tables; see the README). Not
+    /// named `config`: that id means a `--config` file of flags (see config.rs).
+    #[arg(value_name = "CONFIG", value_hint = ValueHint::FilePath)]
+    pub(crate) checks: PathBuf,
+
+    /// Run every check once, print the results, and exit 1 if any is down.
+    #[arg(long)]
+    pub(crate) once: bool,
+
+    /// With --once: one JSON object per check and line.
+    #[arg(long, requires = "once")]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ mod echo;
 mod files;
 mod http;
 mod logging;
+mod monitor;
 mod server;
 mod signals;
 mod time;
@@ -104,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             result
         }
         Command::Time(args) => runtime()?.block_on(time::run(args)),
+        Command::Monitor(args) => runtime()?.block_on(monitor::run(args)),
         Command::Receive(args) => {
             let result = runtime()?.block_on(files::receive(args, trace.clone()));
             flush_trace(trace.as_ref());

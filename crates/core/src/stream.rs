@@ -104,6 +104,17 @@ impl Stream {
         self.tcp().local_addr()
     }
 
+    /// The certificate the peer showed in the TLS handshake (its own, first of the chain);
+    /// `None` on plain TCP or when it showed none.
+    pub fn peer_certificate(&self) -> Option<rustls::pki_types::CertificateDer<'static>> {
+        let certs = match &self.inner {
+            Inner::Plain(_) => None,
+            Inner::ServerTls(tls) => tls.get_ref().1.peer_certificates(),
+            Inner::ClientTls(tls) => tls.get_ref().1.peer_certificates(),
+        }?;
+        certs.first().map(|c| c.clone().into_owned())
+    }
+
     /// Whether the bytes are encrypted.
     pub fn is_tls(&self) -> bool {
         !matches!(self.inner, Inner::Plain(_))

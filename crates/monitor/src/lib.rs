@@ -1,7 +1,18 @@
 //! `prise monitor`: uptime checks with notifications.
 //!
-//! Built so far: [`condition`], the typed conditions a check's result must meet (parsed when
-//! the config is read, with the column of any mistake). The checks, the state machine, the
-//! notifications, the history and the status page come next (issue 7).
+//! - [`config`]: the TOML file, every mistake with its line and column.
+//! - [`condition`]: the typed conditions a run must meet (`[STATUS] == 200`).
+//! - [`check`]: one run of a check (tcp, http, https, tls, ntp, echo).
+//! - [`state`]: up and down with thresholds.
+//! - [`notify`]: webhooks and commands.
+//! - [`run`]: every check on its interval, or once.
+//!
+//! Not built yet (issue 7): email, degraded state, reminders, maintenance windows,
+//! dependencies, history in SQLite, the status page, metrics, badges, reload on SIGHUP.
 
+pub mod check;
 pub mod condition;
+pub mod config;
+pub mod notify;
+pub mod run;
+pub mod state;

@@ -1,0 +1,58 @@
+//! `prise monitor CONFIG`: every check on its interval until Ctrl-C, or `--once`.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use prise_monitor::{config, run};
+
+use crate::args::MonitorArgs;
+
+pub(crate) async fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
+    let config = match config::load(&args.checks) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("prise: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if args.once {
+        let results = run::once(&config).await;
+        let mut out = std::io::stdout().lock();
+        let width = results.iter().map(|(c, _)| c.name.len()).max().unwrap_or(4);
+        let mut all_up = true;
+        for (check, outcome) in &results {
+            let health = run::health_of(outcome);
+            all_up &= outcome.ok();
+            let millis = outcome.seen.response_time.map(|d| d.as_secs_f64() * 1000.0);
+            if args.json {
+                let line = serde_json::json!({
+                    "name": check.name,
+                    "url": check.url,
+                    "state": health.as_str(),
+                    "response_time_ms": millis,
+                    "status": outcome.seen.status,
+                    "error": outcome.error,
+                });
+                writeln!(out, "{line}")?;
+            } else {
+                let time = millis.map_or_else(|| "-".to_owned(), |m| format!("{m:.1} ms"));
+                let detail = outcome.error.as_deref().unwrap_or("");
+                writeln!(
+                    out,
+                    "{:<width$}  {:<4}  {time:>10}  {detail}",
+                    check.name,
+                    health.as_str()
+                )?;
+            }
+        }
+        return Ok(if all_up {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let shutdown = crate::signals::on_shutdown()?;
+    println!("monitor watching {} checks", config.checks.len());
+    run::forever(config, shutdown).await;
+    Ok(ExitCode::SUCCESS)
+}

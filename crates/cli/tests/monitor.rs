@@ -1,0 +1,283 @@
+//! `prise monitor` as a user runs it: `--once` against real servers (Python's http.server, a
+//! TCP listener), the long-running mode with a target stopped and restarted and a webhook
+//! receiver counting notices, and a broken config.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn prise() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_prise"))
+}
+
+/// Python's http.server on a free port, serving `dir`.
+struct PythonHttp {
+    child: Child,
+    port: u16,
+}
+
+impl PythonHttp {
+    fn start(dir: &std::path::Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for PythonHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn once_reports_every_check_and_exits_by_what_is_down() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("health.json"),
+        r#"{"status":"up","db":{"ok":true}}"#,
+    )
+    .unwrap();
+    let web = PythonHttp::start(work.path());
+    let down = closed_port();
+    let config = work.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[check]]
+name = "web"
+url = "http://127.0.0.1:{web}/health.json"
+conditions = ["[STATUS] == 200 and [RESPONSE_TIME] < 5s", "[BODY].status == \"up\"", "[BODY].db.ok == true"]
+
+[[check]]
+name = "missing"
+url = "http://127.0.0.1:{web}/nope"
+conditions = ["[STATUS] == 200"]
+
+[[check]]
+name = "db"
+url = "tcp://127.0.0.1:{down}"
+timeout = "2s"
+"#,
+            web = web.port
+        ),
+    )
+    .unwrap();
+    let out = prise()
+        .args(["monitor", "--once", "--json"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        (lines[0]["name"].as_str(), lines[0]["state"].as_str()),
+        (Some("web"), Some("up"))
+    );
+    assert_eq!(lines[0]["status"], 200);
+    assert_eq!(lines[1]["state"], "down");
+    assert_eq!(lines[1]["error"], "condition failed: [STATUS] (404) == 200");
+    assert_eq!(lines[2]["state"], "down");
+    assert!(
+        lines[2]["error"].as_str().unwrap().contains("refused"),
+        "{}",
+        lines[2]
+    );
+
+    // Only the healthy check: exit 0, and the table for people.
+    std::fs::write(
+        &config,
+        format!(
+            "[[check]]\nname = \"web\"\nurl = \"http://127.0.0.1:{}/\"\n",
+            web.port
+        ),
+    )
+    .unwrap();
+    let out = prise()
+        .args(["monitor", "--once"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("web  up "), "{text}");
+}
+
+#[test]
+fn a_broken_config_names_its_line_and_column() {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        "[[check]]\nname = \"web\"\nurl = \"http://127.0.0.1:1/\"\nconditions = [\"[STATUS] == OK\"]\n",
+    )
+    .unwrap();
+    let out = prise()
+        .args(["monitor", "--once"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("monitor.toml:4:28: [STATUS] is a whole number, found `OK`"),
+        "{err}"
+    );
+}
+
+/// A webhook receiver: every POST body, answered 200.
+fn webhook() -> (u16, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+            }
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn a_target_that_stops_and_restarts_gives_one_down_and_one_recovery_notice() {
+    let work = tempfile::tempdir().unwrap();
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = target.local_addr().unwrap().port();
+    let (hook, notices) = webhook();
+    let config = work.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[check]]
+name = "db"
+url = "tcp://127.0.0.1:{port}"
+interval = "100ms"
+timeout = "500ms"
+notify = ["ops"]
+
+[[notify]]
+name = "ops"
+type = "webhook"
+url = "http://127.0.0.1:{hook}/hook"
+"#
+        ),
+    )
+    .unwrap();
+    let mut monitor = prise()
+        .arg("monitor")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(monitor.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "monitor watching 1 checks");
+    let wait_for = |count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if notices.lock().unwrap().len() >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    // Up for a while: no notice.
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(notices.lock().unwrap().is_empty());
+    // Stopped: one down notice, after three failed runs.
+    let stopped = Instant::now();
+    drop(target);
+    assert!(wait_for(1), "a down notice");
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(200),
+        "not before the third failure"
+    );
+    // Restarted: one recovery notice.
+    std::thread::sleep(Duration::from_millis(500));
+    let _target = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    assert!(wait_for(2), "a recovery notice");
+    std::thread::sleep(Duration::from_millis(700));
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let got = notices.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "exactly one of each: {got:?}");
+    assert_eq!(got[0]["check"], "db");
+    assert_eq!(got[0]["event"], "down");
+    assert_eq!(got[0]["failures"], 3);
+    assert!(
+        got[0]["error"].as_str().unwrap().contains("refused"),
+        "{}",
+        got[0]
+    );
+    assert_eq!(got[1]["check"], "db");
+    assert_eq!(got[1]["event"], "recovered");
+}
