@@ -37,12 +37,12 @@ pub(crate) async fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
             } else {
                 let time = millis.map_or_else(|| "-".to_owned(), |m| format!("{m:.1} ms"));
                 let detail = outcome.error.as_deref().unwrap_or("");
-                writeln!(
-                    out,
+                let line = format!(
                     "{:<width$}  {:<4}  {time:>10}  {detail}",
                     check.name,
                     health.as_str()
-                )?;
+                );
+                writeln!(out, "{}", line.trim_end())?;
             }
         }
         return Ok(if all_up {
