@@ -106,6 +106,11 @@ pub fn read(
         let Ok(meta) = std::fs::metadata(entry.path()) else {
             continue;
         };
+        // Pipes, sockets and devices are not files to download (and a pipe's open would wait
+        // for a writer).
+        if !meta.is_dir() && !meta.is_file() {
+            continue;
+        }
         items.push(Item {
             name,
             dir: meta.is_dir(),

@@ -38,6 +38,10 @@ use tokio::task::JoinHandle;
 
 use crate::ranges::{self, Ask};
 
+/// `O_NONBLOCK`, for opening what may turn out to be a named pipe.
+#[allow(clippy::cast_possible_wrap)] // a flag bit, well below i32's sign bit
+pub(crate) const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+
 /// Bodies up to this size are read whole before the answer starts.
 pub(crate) const INLINE: u64 = 256 * 1024;
 /// The size of each read of a larger body.
@@ -53,7 +57,15 @@ pub(crate) struct Open {
 impl Open {
     /// Open `path` if it is a regular file (or a folder: the caller decides). Blocking, briefly.
     pub(crate) fn new(path: &Path) -> Option<Self> {
-        Self::from_file(File::open(path).ok()?)
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Non-blocking, so that opening a named pipe returns at once instead of waiting for a
+        // writer (it is then refused as not a regular file); no effect on files and folders.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(NONBLOCK)
+            .open(path)
+            .ok()?;
+        Self::from_file(file)
     }
 
     /// What `fstat` says of an open file.

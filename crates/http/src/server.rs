@@ -639,7 +639,8 @@ fn open_in(app: &App, parts: &[String]) -> Option<(PathBuf, Open)> {
     match rustix::fs::openat2(
         &app.root_dir,
         relative,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+        // Non-blocking: a named pipe opens at once (and is then refused as not a file).
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
         rustix::fs::Mode::empty(),
         ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
     ) {

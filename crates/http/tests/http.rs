@@ -473,6 +473,26 @@ fn large_files_stream_whole_and_a_file_cut_short_never_looks_complete() {
     assert!(got < len, "{got} bytes came for a {len}-byte answer");
 }
 
+#[test]
+fn a_named_pipe_is_neither_served_nor_listed_nor_archived() {
+    let (_work, www) = site();
+    let status = Command::new("mkfifo")
+        .arg(www.join("pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let server = Server::start(Config::new(www));
+    // Answered at once (an open that waited for a writer would hang the request).
+    let answer = curl(&[&server.url("/pipe")]);
+    assert_eq!(answer.status, 404);
+    assert!(!curl(&[&server.url("/")]).text().contains("pipe"));
+    let tar = curl(&[&server.url("/?download=tar")]);
+    assert_eq!(tar.status, 200);
+    assert!(tar.body.len() > 1024, "the archive of the rest came whole");
+    // The server still answers.
+    assert_eq!(curl(&[&server.url("/a.txt")]).body, b"hello\n");
+}
+
 fn raw_request(addr: &str, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
