@@ -484,6 +484,20 @@ pub(crate) struct MonitorArgs {
     /// With --once: one JSON object per check and line.
     #[arg(long, requires = "once")]
     pub(crate) json: bool,
+
+    /// Serve the status page, its JSON API (/api/checks, /api/incidents), /metrics and
+    /// /badge/NAME.svg on ADDR (e.g. 127.0.0.1:8090).
+    #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+    pub(crate) status: Option<String>,
+
+    /// Keep the history (every run, every incident) in this SQLite file
+    /// [default: prise/monitor-history.sqlite in the user's data folder].
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, conflicts_with = "no_history")]
+    pub(crate) history: Option<PathBuf>,
+
+    /// Keep no history (the status page then shows no uptime).
+    #[arg(long)]
+    pub(crate) no_history: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,10 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use prise_core::net::announce;
 
 use prise_monitor::{config, run};
 
@@ -52,7 +56,47 @@ pub(crate) async fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let shutdown = crate::signals::on_shutdown()?;
+    let history = if args.no_history {
+        None
+    } else {
+        let path = match args.history {
+            Some(path) => path,
+            None => dirs::data_dir()
+                .context("no data folder for this user; use --history FILE or --no-history")?
+                .join("prise")
+                .join("monitor-history.sqlite"),
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let history = prise_monitor::history::History::open(&path)
+            .with_context(|| format!("opening the history {}", path.display()))?;
+        Some(Arc::new(history))
+    };
+    let board = Arc::new(prise_monitor::board::Board::new(&config.checks));
+    let status = match &args.status {
+        Some(addr) => {
+            let listener = prise_core::net::bind(addr).await?;
+            let local = listener
+                .local_addr()
+                .context("reading the listening address")?;
+            announce("monitor", local);
+            let server = prise_monitor::status::run(
+                listener,
+                Arc::clone(&board),
+                history.clone(),
+                shutdown.clone(),
+            );
+            Some(tokio::spawn(server))
+        }
+        None => None,
+    };
     println!("monitor watching {} checks", config.checks.len());
-    run::forever(config, shutdown).await;
+    let sinks = run::Sinks { board, history };
+    run::forever(config, sinks, shutdown).await;
+    if let Some(status) = status {
+        status.await??;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -229,17 +229,36 @@ url = "http://127.0.0.1:{hook}/hook"
     )
     .unwrap();
     let mut monitor = prise()
-        .arg("monitor")
+        .args(["monitor", "--status", "127.0.0.1:0", "--history"])
+        .arg(work.path().join("history.sqlite"))
         .arg(&config)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut stdout = BufReader::new(monitor.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(monitor.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    stdout.read_line(&mut line).unwrap();
+    let status = line
+        .trim()
+        .strip_prefix("monitor listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "monitor watching 1 checks");
+    let get = |path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .arg(format!("http://{status}{path}"))
+            .output()
+            .expect("curl");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let state = || {
+        let checks: serde_json::Value = serde_json::from_str(&get("/api/checks")).unwrap();
+        checks[0]["state"].as_str().unwrap().to_owned()
+    };
     let wait_for = |count: usize| {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -253,6 +272,8 @@ url = "http://127.0.0.1:{hook}/hook"
     // Up for a while: no notice.
     std::thread::sleep(Duration::from_millis(600));
     assert!(notices.lock().unwrap().is_empty());
+    assert_eq!(state(), "up");
+    assert!(get("/metrics").contains("prise_monitor_up{check=\"db\"} 1"));
     // Stopped: one down notice, after three failed runs.
     let stopped = Instant::now();
     drop(target);
@@ -261,11 +282,45 @@ url = "http://127.0.0.1:{hook}/hook"
         stopped.elapsed() >= Duration::from_millis(200),
         "not before the third failure"
     );
+    // The status server says so too.
+    assert_eq!(state(), "down");
+    let metrics = get("/metrics");
+    assert!(
+        metrics.contains("prise_monitor_up{check=\"db\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("prise_monitor_failed_runs_total{check=\"db\"} "),
+        "{metrics}"
+    );
+    let badge = get("/badge/db.svg");
+    assert!(
+        badge.starts_with("<svg") && badge.contains(">down</text>"),
+        "{badge}"
+    );
+    let page = get("/");
+    assert!(page.contains("<td class=\"down\">down</td>"), "{page}");
+    assert!(
+        page.contains("<polyline"),
+        "the response-time chart: {page}"
+    );
     // Restarted: one recovery notice.
     std::thread::sleep(Duration::from_millis(500));
     let _target = TcpListener::bind(("127.0.0.1", port)).unwrap();
     assert!(wait_for(2), "a recovery notice");
     std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(state(), "up");
+    let checks: serde_json::Value = serde_json::from_str(&get("/api/checks")).unwrap();
+    let uptime = checks[0]["uptime_24h"].as_f64().unwrap();
+    assert!(uptime > 0.0 && uptime < 1.0, "some runs failed: {uptime}");
+    let incidents: serde_json::Value = serde_json::from_str(&get("/api/incidents")).unwrap();
+    let events: Vec<&str> = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["recovered", "down"], "newest first");
     let _ = monitor.kill();
     let _ = monitor.wait();
     let got = notices.lock().unwrap().clone();

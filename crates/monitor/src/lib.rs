@@ -6,13 +6,18 @@
 //! - [`state`]: up and down with thresholds.
 //! - [`notify`]: webhooks and commands.
 //! - [`run`]: every check on its interval, or once.
+//! - [`board`], [`history`], [`status`]: the live state, the SQLite history, and the status
+//!   server (page, JSON API, `/metrics`, badges).
 //!
 //! Not built yet (issue 7): email, degraded state, reminders, maintenance windows,
-//! dependencies, history in SQLite, the status page, metrics, badges, reload on SIGHUP.
+//! dependencies, reload on SIGHUP.
 
+pub mod board;
 pub mod check;
 pub mod condition;
 pub mod config;
+pub mod history;
 pub mod notify;
 pub mod run;
 pub mod state;
+pub mod status;

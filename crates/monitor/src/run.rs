@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::board::{now, Board, Run};
 use crate::check::{self, Outcome};
 use crate::config::{Check, Config, Notifier};
+use crate::history::History;
 use crate::notify::{self, Notice};
 use crate::state::{Event, Health, Tracker};
 
@@ -19,19 +21,51 @@ pub async fn once(config: &Config) -> Vec<(Check, Outcome)> {
     futures_util::future::join_all(runs).await
 }
 
-/// Run every check on its interval until `shutdown`; state changes are logged and notified.
-pub async fn forever(config: Config, shutdown: CancellationToken) {
+/// Where results go besides the notifiers.
+#[derive(Debug, Clone)]
+pub struct Sinks {
+    /// The live status (for the status server).
+    pub board: Arc<Board>,
+    /// The history database, if kept.
+    pub history: Option<Arc<History>>,
+}
+
+/// Run every check on its interval until `shutdown`; state changes are logged and notified,
+/// every run goes to the board and the history.
+pub async fn forever(config: Config, sinks: Sinks, shutdown: CancellationToken) {
     let notifiers = Arc::new(config.notifiers);
     let mut tasks = tokio::task::JoinSet::new();
-    for check in config.checks {
+    if let Some(history) = sinks.history.clone() {
+        // Runs older than 30 days go, once an hour.
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = hourly.tick() => {}
+                }
+                let history = Arc::clone(&history);
+                let _ = tokio::task::spawn_blocking(move || history.prune(now())).await;
+            }
+        });
+    }
+    for (index, check) in config.checks.into_iter().enumerate() {
         let notifiers = Arc::clone(&notifiers);
         let shutdown = shutdown.clone();
-        tasks.spawn(async move { watch(check, &notifiers, shutdown).await });
+        let sinks = sinks.clone();
+        tasks.spawn(async move { watch(index, check, &notifiers, &sinks, shutdown).await });
     }
     while tasks.join_next().await.is_some() {}
 }
 
-async fn watch(check: Check, notifiers: &[Notifier], shutdown: CancellationToken) {
+async fn watch(
+    index: usize,
+    check: Check,
+    notifiers: &[Notifier],
+    sinks: &Sinks,
+    shutdown: CancellationToken,
+) {
     let mut tracker = Tracker::new(check.failure_threshold, check.success_threshold);
     let mut ticks = tokio::time::interval(check.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -50,7 +84,35 @@ async fn watch(check: Check, notifiers: &[Notifier], shutdown: CancellationToken
             tracing::debug!(check = %check.name, "failed: {error}");
         }
         let failures = tracker.failures() + u32::from(!outcome.ok());
-        let Some(event) = tracker.observe(outcome.ok()) else {
+        let event = tracker.observe(outcome.ok());
+        let run = Run {
+            time: now(),
+            millis: outcome
+                .seen
+                .response_time
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            ok: outcome.ok(),
+        };
+        sinks
+            .board
+            .record(index, run, outcome.error.as_deref(), tracker.health());
+        if let Some(history) = sinks.history.clone() {
+            let name = check.name.clone();
+            let error = outcome.error.clone();
+            let incident = event.map(|e| (e.as_str(), last_error.clone()));
+            tokio::task::spawn_blocking(move || {
+                history.run(&name, run.time, run.ok, run.millis, error.as_deref());
+                if let Some((event, error)) = incident {
+                    let error = if event == "down" {
+                        error
+                    } else {
+                        String::new()
+                    };
+                    history.incident(&name, run.time, event, &error);
+                }
+            });
+        }
+        let Some(event) = event else {
             continue;
         };
         match event {
