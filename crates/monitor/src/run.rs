@@ -67,7 +67,10 @@ async fn watch(
     shutdown: CancellationToken,
 ) {
     let mut tracker = Tracker::new(check.failure_threshold, check.success_threshold);
-    let mut ticks = tokio::time::interval(check.interval);
+    // Checks start spread over their interval, as Prometheus spreads its scrapes: a thousand
+    // checks do not hit their servers (and this process) in the same instant every round.
+    let spread = check.interval.mul_f64(fastrand::f64());
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + spread, check.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error = String::new();
     loop {
