@@ -336,3 +336,78 @@ url = "http://127.0.0.1:{hook}/hook"
     assert_eq!(got[1]["check"], "db");
     assert_eq!(got[1]["event"], "recovered");
 }
+
+#[test]
+fn a_down_parent_holds_back_its_childs_notices_and_reminders_repeat() {
+    let work = tempfile::tempdir().unwrap();
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = target.local_addr().unwrap().port();
+    let closed = closed_port();
+    let (hook, notices) = webhook();
+    let config = work.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[check]]
+name = "app"
+url = "tcp://127.0.0.1:{port}"
+interval = "100ms"
+timeout = "500ms"
+depends_on = "net"
+
+[[check]]
+name = "net"
+url = "tcp://127.0.0.1:{port}"
+interval = "100ms"
+timeout = "500ms"
+failure_threshold = 1
+
+[[check]]
+name = "gone"
+url = "tcp://127.0.0.1:{closed}"
+interval = "100ms"
+failure_threshold = 1
+reminder = "300ms"
+
+[[notify]]
+type = "webhook"
+url = "http://127.0.0.1:{hook}/"
+"#
+        ),
+    )
+    .unwrap();
+    let mut monitor = prise()
+        .args(["monitor", "--no-history"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(target);
+    std::thread::sleep(Duration::from_millis(1500));
+    let _target = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let got = notices.lock().unwrap().clone();
+    let of = |name: &str| -> Vec<String> {
+        got.iter()
+            .filter(|n| n["check"] == name)
+            .map(|n| n["event"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(of("net"), ["down", "recovered"], "{got:?}");
+    assert!(
+        of("app").is_empty(),
+        "held back while net was down: {got:?}"
+    );
+    let gone = of("gone");
+    assert_eq!(gone[0], "down", "{got:?}");
+    let reminders = gone.iter().filter(|e| *e == "reminder").count();
+    assert!(
+        (4..=15).contains(&reminders),
+        "a reminder every 300 ms over about 3.5 s: {got:?}"
+    );
+}

@@ -92,6 +92,13 @@ impl Board {
         status.recent.push_back(run);
     }
 
+    /// Whether check `index` is down now.
+    pub fn is_down(&self, index: usize) -> bool {
+        self.checks
+            .lock()
+            .is_ok_and(|c| c.get(index).is_some_and(|s| s.state == "down"))
+    }
+
     /// A copy of every check's status.
     pub fn snapshot(&self) -> Vec<Status> {
         self.checks.lock().map(|c| c.clone()).unwrap_or_default()

@@ -50,6 +50,11 @@ pub struct Check {
     pub success_threshold: u32,
     /// The notifiers to tell (by name); empty: all of them.
     pub notify: Vec<String>,
+    /// While down, tell again this often.
+    pub reminder: Option<Duration>,
+    /// The check this one depends on (its index): while that one is down, this one's
+    /// notifications are held back (its runs go on).
+    pub depends_on: Option<usize>,
 }
 
 /// What a check connects to, from its URL's scheme.
@@ -152,6 +157,8 @@ struct RawCheck {
     notify: Vec<Spanned<String>>,
     send: Option<Spanned<String>>,
     expect: Option<Spanned<String>>,
+    reminder: Option<Spanned<String>>,
+    depends_on: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -327,7 +334,34 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             failure_threshold: threshold(&raw.failure_threshold, FAILURE_THRESHOLD)?,
             success_threshold: threshold(&raw.success_threshold, SUCCESS_THRESHOLD)?,
             notify,
+            reminder: match &raw.reminder {
+                Some(_) => Some(duration(&raw.reminder, Duration::ZERO)?),
+                None => None,
+            },
+            depends_on: None,
         });
+    }
+    // Dependencies name checks anywhere in the file.
+    for (index, raw) in raw.check.iter().enumerate() {
+        let Some(parent) = &raw.get_ref().depends_on else {
+            continue;
+        };
+        let found = checks.iter().position(|c| &c.name == parent.get_ref());
+        match found {
+            Some(p) if p == index => {
+                return Err(at(
+                    parent.span().start,
+                    "a check cannot depend on itself".into(),
+                ))
+            }
+            Some(p) => checks[index].depends_on = Some(p),
+            None => {
+                return Err(at(
+                    parent.span().start,
+                    format!("no check is named {:?}", parent.get_ref()),
+                ))
+            }
+        }
     }
     if checks.is_empty() {
         return Err(at(0, "no [[check]]: nothing to monitor".into()));
@@ -587,6 +621,23 @@ url = "http://127.0.0.1:9000/hook"
         let e =
             error("[[check]]\nname = \"a\"\nurl = \"tcp://x:1\"\n[[notify]]\ntype = \"pager\"\n");
         assert_eq!((e.line, e.column), (5, 8), "{e}");
+    }
+
+    #[test]
+    fn reminders_and_dependencies() {
+        let config = parse(
+            "[[check]]\nname = \"app\"\nurl = \"tcp://x:1\"\ndepends_on = \"net\"\nreminder = \"1h\"\n\
+             [[check]]\nname = \"net\"\nurl = \"tcp://x:2\"\n",
+            Path::new("m.toml"),
+        )
+        .unwrap();
+        assert_eq!(config.checks[0].depends_on, Some(1));
+        assert_eq!(config.checks[0].reminder, Some(Duration::from_secs(3600)));
+        assert_eq!(config.checks[1].depends_on, None);
+        let e = error("[[check]]\nname = \"app\"\nurl = \"tcp://x:1\"\ndepends_on = \"nope\"\n");
+        assert_eq!((e.line, e.column), (4, 14), "{e}");
+        let e = error("[[check]]\nname = \"app\"\nurl = \"tcp://x:1\"\ndepends_on = \"app\"\n");
+        assert!(e.message.contains("itself"), "{e}");
     }
 
     #[test]

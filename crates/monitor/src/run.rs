@@ -73,6 +73,10 @@ async fn watch(
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + spread, check.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error = String::new();
+    // Whether the current down was told (a held-back down gets no recovery notice either), and
+    // when the last notice went out (for reminders).
+    let mut told_down = false;
+    let mut last_notice: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -115,26 +119,58 @@ async fn watch(
                 }
             });
         }
+        // A down held back while the check it depends on was down is told once that one is up
+        // and this one still fails.
+        let held_back = tracker.health() == Health::Down
+            && !outcome.ok()
+            && !told_down
+            && check.depends_on.is_some_and(|p| !sinks.board.is_down(p));
+        let event = event.or_else(|| held_back.then_some(Event::Down));
+        // While down, a reminder every `reminder`, counted from the last notice.
+        let event = event.or_else(|| {
+            let due = tracker.health() == Health::Down
+                && check
+                    .reminder
+                    .zip(last_notice)
+                    .is_some_and(|(every, at)| at.elapsed() >= every);
+            due.then_some(Event::Reminder)
+        });
         let Some(event) = event else {
             continue;
         };
         match event {
             Event::Down => {
-                tracing::warn!(check = %check.name, "down after {failures} failed runs: {last_error}")
+                tracing::warn!(check = %check.name, "down after {failures} failed runs: {last_error}");
             }
             Event::Recovered => tracing::warn!(check = %check.name, "up again"),
+            Event::Reminder => tracing::warn!(check = %check.name, "still down: {last_error}"),
+        }
+        // A recovery is told only to those who were told of the down.
+        if event == Event::Recovered && !told_down {
+            last_notice = None;
+            continue;
+        }
+        if event == Event::Down {
+            if let Some(parent) = check.depends_on {
+                if sinks.board.is_down(parent) {
+                    tracing::warn!(check = %check.name, "not notified: the check it depends on is down");
+                    continue;
+                }
+            }
         }
         let notice = Notice::new(
             &check.name,
             &check.url,
             event,
-            if event == Event::Down {
-                &last_error
-            } else {
+            if event == Event::Recovered {
                 ""
+            } else {
+                &last_error
             },
             failures,
         );
+        told_down = event != Event::Recovered;
+        last_notice = (event != Event::Recovered).then(std::time::Instant::now);
         for notifier in notifiers
             .iter()
             .filter(|n| check.notify.is_empty() || check.notify.contains(&n.name))

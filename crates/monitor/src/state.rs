@@ -29,6 +29,8 @@ pub enum Event {
     Down,
     /// The check came back up.
     Recovered,
+    /// Still down (a reminder).
+    Reminder,
 }
 
 impl Event {
@@ -37,6 +39,7 @@ impl Event {
         match self {
             Self::Down => "down",
             Self::Recovered => "recovered",
+            Self::Reminder => "reminder",
         }
     }
 }
