@@ -93,8 +93,36 @@ pub(crate) async fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     println!("monitor watching {} checks", config.checks.len());
-    let sinks = run::Sinks { board, history };
-    run::forever(config, sinks, shutdown).await;
+    // SIGHUP reads the config again; a broken one is refused and the checks in place go on.
+    let reload = Arc::new(tokio::sync::Notify::new());
+    let notifier = Arc::clone(&reload);
+    crate::signals::on_reload(shutdown.clone(), move || notifier.notify_one())?;
+    let sinks = run::Sinks {
+        board: Arc::clone(&board),
+        history,
+    };
+    let mut config = config;
+    loop {
+        let round = shutdown.child_token();
+        let mut task = tokio::spawn(run::forever(config.clone(), sinks.clone(), round.clone()));
+        let next = loop {
+            tokio::select! {
+                _ = &mut task => break None,
+                () = reload.notified() => match prise_monitor::config::load(&args.checks) {
+                    Ok(new) => break Some(new),
+                    Err(e) => tracing::error!("config not reloaded: {e}; the checks in place go on"),
+                },
+            }
+        };
+        let Some(new) = next else {
+            break;
+        };
+        round.cancel();
+        let _ = task.await;
+        board.reset(&new.checks);
+        tracing::warn!("config reloaded: {} checks", new.checks.len());
+        config = new;
+    }
     if let Some(status) = status {
         status.await??;
     }

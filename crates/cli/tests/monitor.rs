@@ -411,3 +411,108 @@ url = "http://127.0.0.1:{hook}/"
         "a reminder every 300 ms over about 3.5 s: {got:?}"
     );
 }
+
+#[test]
+fn sighup_reloads_the_config_without_a_second_notice_for_the_same_outage() {
+    let work = tempfile::tempdir().unwrap();
+    let closed = closed_port();
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_port = open.local_addr().unwrap().port();
+    let (hook, notices) = webhook();
+    let config = work.path().join("monitor.toml");
+    let db = format!(
+        "[[check]]\nname = \"db\"\nurl = \"tcp://127.0.0.1:{closed}\"\ninterval = \"100ms\"\n\
+         failure_threshold = 1\n\n[[notify]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{hook}/\"\n"
+    );
+    std::fs::write(&config, &db).unwrap();
+    let mut monitor = prise()
+        .args(["monitor", "--no-history", "--status", "127.0.0.1:0"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(monitor.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let status = line
+        .trim()
+        .strip_prefix("monitor listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    let checks = || -> Vec<(String, String)> {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .arg(format!("http://{status}/api/checks"))
+            .output()
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_owned(),
+                    c["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let hup = || {
+        let ok = Command::new("kill")
+            .args(["-HUP", &monitor.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let settle = |want: &[(&str, &str)]| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let got = checks();
+            if got
+                .iter()
+                .map(|(n, s)| (n.as_str(), s.as_str()))
+                .collect::<Vec<_>>()
+                == want
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("wanted {want:?}, have {:?}", checks());
+    };
+    settle(&[("db", "down")]);
+    // A second check; db stays down, and its outage is not told twice.
+    std::fs::write(
+        &config,
+        format!("{db}\n[[check]]\nname = \"web\"\nurl = \"tcp://127.0.0.1:{open_port}\"\ninterval = \"100ms\"\n"),
+    )
+    .unwrap();
+    hup();
+    settle(&[("db", "down"), ("web", "up")]);
+    std::thread::sleep(Duration::from_millis(500));
+    // A broken file changes nothing.
+    std::fs::write(&config, "[[check]]\nname = \"db\"\nurl = \"smtp://x\"\n").unwrap();
+    hup();
+    std::thread::sleep(Duration::from_millis(500));
+    settle(&[("db", "down"), ("web", "up")]);
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let mut log = String::new();
+    monitor
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("config reloaded: 2 checks"), "{log}");
+    assert!(
+        log.contains("config not reloaded: ") && log.contains("unknown scheme"),
+        "{log}"
+    );
+    let got = notices.lock().unwrap().clone();
+    let downs = got.iter().filter(|n| n["event"] == "down").count();
+    assert_eq!(downs, 1, "one down notice for db's one outage: {got:?}");
+    drop(open);
+}

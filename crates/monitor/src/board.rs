@@ -73,6 +73,28 @@ impl Board {
         }
     }
 
+    /// Take a new list of checks (a reloaded config): a check whose name was there keeps its
+    /// status, runs and counters; a new one is pending.
+    pub fn reset(&self, checks: &[Check]) {
+        let Ok(mut current) = self.checks.lock() else {
+            return;
+        };
+        let fresh = Self::new(checks).snapshot();
+        let kept = fresh
+            .into_iter()
+            .map(
+                |new| match current.iter().position(|old| old.name == new.name) {
+                    Some(i) => Status {
+                        url: new.url,
+                        ..current[i].clone()
+                    },
+                    None => new,
+                },
+            )
+            .collect();
+        *current = kept;
+    }
+
     /// Record a run of check `index`, and the state it leaves the check in.
     pub fn record(&self, index: usize, run: Run, error: Option<&str>, health: Health) {
         let Ok(mut checks) = self.checks.lock() else {

@@ -66,7 +66,14 @@ async fn watch(
     sinks: &Sinks,
     shutdown: CancellationToken,
 ) {
-    let mut tracker = Tracker::new(check.failure_threshold, check.success_threshold);
+    // A check that was down before a reload stays down (and its down was told): no second
+    // down notice for the same outage.
+    let was_down = sinks.board.is_down(index);
+    let mut tracker = if was_down {
+        Tracker::down(check.failure_threshold, check.success_threshold)
+    } else {
+        Tracker::new(check.failure_threshold, check.success_threshold)
+    };
     // Checks start spread over their interval, as Prometheus spreads its scrapes: a thousand
     // checks do not hit their servers (and this process) in the same instant every round.
     let spread = check.interval.mul_f64(fastrand::f64());
@@ -75,8 +82,8 @@ async fn watch(
     let mut last_error = String::new();
     // Whether the current down was told (a held-back down gets no recovery notice either), and
     // when the last notice went out (for reminders).
-    let mut told_down = false;
-    let mut last_notice: Option<std::time::Instant> = None;
+    let mut told_down = was_down;
+    let mut last_notice = was_down.then(std::time::Instant::now);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,

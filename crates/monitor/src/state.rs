@@ -66,6 +66,15 @@ impl Tracker {
         }
     }
 
+    /// A check already down (its config reloaded while it was).
+    pub fn down(failure_threshold: u32, success_threshold: u32) -> Self {
+        Self {
+            health: Health::Down,
+            failures: failure_threshold.max(1),
+            ..Self::new(failure_threshold, success_threshold)
+        }
+    }
+
     /// The current state.
     pub fn health(&self) -> Health {
         self.health
