@@ -25,26 +25,30 @@ pub(crate) async fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         let width = results.iter().map(|(c, _)| c.name.len()).max().unwrap_or(4);
         let mut all_up = true;
         for (check, outcome) in &results {
-            let health = run::health_of(outcome);
             all_up &= outcome.ok();
             let millis = outcome.seen.response_time.map(|d| d.as_secs_f64() * 1000.0);
             if args.json {
                 let line = serde_json::json!({
                     "name": check.name,
                     "url": check.url,
-                    "state": health.as_str(),
+                    "state": outcome.state(),
                     "response_time_ms": millis,
                     "status": outcome.seen.status,
                     "error": outcome.error,
+                    "warning": outcome.warning,
                 });
                 writeln!(out, "{line}")?;
             } else {
                 let time = millis.map_or_else(|| "-".to_owned(), |m| format!("{m:.1} ms"));
-                let detail = outcome.error.as_deref().unwrap_or("");
+                let detail = outcome
+                    .error
+                    .as_deref()
+                    .or(outcome.warning.as_deref())
+                    .unwrap_or("");
                 let line = format!(
-                    "{:<width$}  {:<4}  {time:>10}  {detail}",
+                    "{:<width$}  {:<8}  {time:>10}  {detail}",
                     check.name,
-                    health.as_str()
+                    outcome.state()
                 );
                 writeln!(out, "{}", line.trim_end())?;
             }

@@ -142,6 +142,31 @@ timeout = "2s"
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("web  up "), "{text}");
+
+    // A warning condition that fails: degraded, which is not down (exit 0).
+    std::fs::write(
+        &config,
+        format!(
+            "[[check]]\nname = \"web\"\nurl = \"http://127.0.0.1:{}/\"\nwarnings = [\"[RESPONSE_TIME] < 0\"]\n",
+            web.port
+        ),
+    )
+    .unwrap();
+    let out = prise()
+        .args(["monitor", "--once", "--json"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["state"], "degraded");
+    assert!(
+        line["warning"]
+            .as_str()
+            .unwrap()
+            .starts_with("warning: [RESPONSE_TIME] ("),
+        "{line}"
+    );
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub struct Status {
     pub name: String,
     /// Its URL.
     pub url: String,
-    /// `up` or `down`, or `pending` before its first run.
+    /// `up`, `degraded` or `down`, or `pending` before its first run.
     pub state: &'static str,
     /// The last run's error, if it failed.
     pub error: Option<String>,
@@ -95,16 +95,27 @@ impl Board {
         *current = kept;
     }
 
-    /// Record a run of check `index`, and the state it leaves the check in.
-    pub fn record(&self, index: usize, run: Run, error: Option<&str>, health: Health) {
+    /// Record a run of check `index`, and the state it leaves the check in (`degraded` when
+    /// the check is up but this run failed a warning condition).
+    pub fn record(
+        &self,
+        index: usize,
+        run: Run,
+        error: Option<&str>,
+        warning: Option<&str>,
+        health: Health,
+    ) {
         let Ok(mut checks) = self.checks.lock() else {
             return;
         };
         let Some(status) = checks.get_mut(index) else {
             return;
         };
-        status.state = health.as_str();
-        status.error = error.map(str::to_owned);
+        status.state = match (health, warning) {
+            (Health::Up, Some(_)) => "degraded",
+            (health, _) => health.as_str(),
+        };
+        status.error = error.or(warning).map(str::to_owned);
         status.last_run = Some(run.time);
         status.runs += 1;
         status.failed_runs += u64::from(!run.ok);

@@ -21,12 +21,23 @@ pub struct Outcome {
     pub seen: Observation,
     /// Why the run failed: the connection's error or the first condition that did not hold.
     pub error: Option<String>,
+    /// For a run that succeeded: the first warning condition that did not hold.
+    pub warning: Option<String>,
 }
 
 impl Outcome {
     /// Whether the run succeeded.
     pub fn ok(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// `up`, `degraded` (succeeded, but a warning condition failed) or `down`, for one run.
+    pub fn state(&self) -> &'static str {
+        match (&self.error, &self.warning) {
+            (Some(_), _) => "down",
+            (None, Some(_)) => "degraded",
+            (None, None) => "up",
+        }
     }
 }
 
@@ -55,7 +66,20 @@ pub async fn run(check: &Check) -> Outcome {
             .find_map(|c| c.check(&seen).err())
             .map(|reason| format!("condition failed: {reason}"))
     });
-    Outcome { seen, error }
+    let warning = if error.is_none() {
+        check
+            .warnings
+            .iter()
+            .find_map(|c| c.check(&seen).err())
+            .map(|reason| format!("warning: {reason}"))
+    } else {
+        None
+    };
+    Outcome {
+        seen,
+        error,
+        warning,
+    }
 }
 
 type Measured = Result<Observation, Box<(Observation, String)>>;

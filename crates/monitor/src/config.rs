@@ -44,6 +44,9 @@ pub struct Check {
     pub timeout: Duration,
     /// All must hold for the run to succeed.
     pub conditions: Vec<Condition>,
+    /// Conditions that, failing while `conditions` hold, make the check degraded (shown, not
+    /// notified).
+    pub warnings: Vec<Condition>,
     /// Failures in a row before the check is down.
     pub failure_threshold: u32,
     /// Successes in a row before a down check is up again.
@@ -151,6 +154,8 @@ struct RawCheck {
     timeout: Option<Spanned<String>>,
     #[serde(default)]
     conditions: Vec<Spanned<String>>,
+    #[serde(default)]
+    warnings: Vec<Spanned<String>>,
     failure_threshold: Option<Spanned<u32>>,
     success_threshold: Option<Spanned<u32>>,
     #[serde(default)]
@@ -282,28 +287,33 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         };
         let interval = duration(&raw.interval, Duration::from_secs(60))?;
         let timeout = duration(&raw.timeout, Duration::from_secs(10))?;
-        let mut conditions = Vec::new();
-        for text_value in &raw.conditions {
-            let condition = Condition::parse(text_value.get_ref()).map_err(|e| {
-                // The column inside the string, after its opening quote.
-                let inside: usize = text_value
-                    .get_ref()
-                    .chars()
-                    .take(e.column.saturating_sub(1))
-                    .map(char::len_utf8)
-                    .sum();
-                at(text_value.span().start + 1 + inside, e.message)
-            })?;
-            for placeholder in condition.placeholders() {
-                if !measures(&target, placeholder) {
-                    return Err(at(
-                        text_value.span().start + 1,
-                        format!("a {} check has no {placeholder}", scheme(&target)),
-                    ));
+        let parse_all = |texts: &[Spanned<String>]| -> Result<Vec<Condition>, ConfigError> {
+            let mut parsed = Vec::new();
+            for text_value in texts {
+                let condition = Condition::parse(text_value.get_ref()).map_err(|e| {
+                    // The column inside the string, after its opening quote.
+                    let inside: usize = text_value
+                        .get_ref()
+                        .chars()
+                        .take(e.column.saturating_sub(1))
+                        .map(char::len_utf8)
+                        .sum();
+                    at(text_value.span().start + 1 + inside, e.message)
+                })?;
+                for placeholder in condition.placeholders() {
+                    if !measures(&target, placeholder) {
+                        return Err(at(
+                            text_value.span().start + 1,
+                            format!("a {} check has no {placeholder}", scheme(&target)),
+                        ));
+                    }
                 }
+                parsed.push(condition);
             }
-            conditions.push(condition);
-        }
+            Ok(parsed)
+        };
+        let mut conditions = parse_all(&raw.conditions)?;
+        let warnings = parse_all(&raw.warnings)?;
         if conditions.is_empty() {
             conditions = default_conditions(&target);
         }
@@ -331,6 +341,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             interval,
             timeout,
             conditions,
+            warnings,
             failure_threshold: threshold(&raw.failure_threshold, FAILURE_THRESHOLD)?,
             success_threshold: threshold(&raw.success_threshold, SUCCESS_THRESHOLD)?,
             notify,

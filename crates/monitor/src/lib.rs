@@ -9,7 +9,7 @@
 //! - [`board`], [`history`], [`status`]: the live state, the SQLite history, and the status
 //!   server (page, JSON API, `/metrics`, badges).
 //!
-//! Not built yet (issue 7): email, a degraded state, maintenance windows, the chat check.
+//! Not built yet (issue 7): email, maintenance windows, the chat check.
 
 pub mod board;
 pub mod check;

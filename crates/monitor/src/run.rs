@@ -107,9 +107,13 @@ async fn watch(
                 .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
             ok: outcome.ok(),
         };
-        sinks
-            .board
-            .record(index, run, outcome.error.as_deref(), tracker.health());
+        sinks.board.record(
+            index,
+            run,
+            outcome.error.as_deref(),
+            outcome.warning.as_deref(),
+            tracker.health(),
+        );
         if let Some(history) = sinks.history.clone() {
             let name = check.name.clone();
             let error = outcome.error.clone();
@@ -186,14 +190,5 @@ async fn watch(
             let notice = notice.clone();
             tokio::spawn(async move { notify::send(&notifier, &notice).await });
         }
-    }
-}
-
-/// `up` or `down` for a single run.
-pub fn health_of(outcome: &Outcome) -> Health {
-    if outcome.ok() {
-        Health::Up
-    } else {
-        Health::Down
     }
 }

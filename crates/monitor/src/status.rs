@@ -4,7 +4,7 @@
 //! - `/`: each check's state, uptime over 24 h, 7 d and 30 d, last response time and error,
 //!   a response-time chart drawn as SVG by the server (no script), and the last incidents.
 //! - `/api/checks`, `/api/incidents`: the same as JSON.
-//! - `/metrics`: `prise_monitor_up`, `prise_monitor_response_seconds`,
+//! - `/metrics`: `prise_monitor_up`, `prise_monitor_degraded`, `prise_monitor_response_seconds`,
 //!   `prise_monitor_runs_total`, `prise_monitor_failed_runs_total`, per check.
 //! - `/badge/NAME.svg`: a badge with the check's state.
 
@@ -145,7 +145,20 @@ async fn metrics(State(app): State<App>) -> Response {
             out,
             "prise_monitor_up{{check=\"{}\"}} {}",
             label(&s.name),
-            u8::from(s.state == "up")
+            u8::from(s.state != "down")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP prise_monitor_degraded Whether the check is up but failing a warning condition."
+    );
+    let _ = writeln!(out, "# TYPE prise_monitor_degraded gauge");
+    for s in statuses.iter().filter(|s| s.state != "pending") {
+        let _ = writeln!(
+            out,
+            "prise_monitor_degraded{{check=\"{}\"}} {}",
+            label(&s.name),
+            u8::from(s.state == "degraded")
         );
     }
     let _ = writeln!(
@@ -205,6 +218,7 @@ async fn badge(State(app): State<App>, Path(file): Path<String>) -> Response {
     };
     let color = match status.state {
         "up" => "#2e7d32",
+        "degraded" => "#ef6c00",
         "down" => "#c62828",
         _ => "#757575",
     };
@@ -294,7 +308,7 @@ async fn page(State(app): State<App>) -> Response {
          body{font-family:system-ui,sans-serif;margin:2em auto;max-width:64em;padding:0 1em}\
          table{border-collapse:collapse;width:100%}td,th{padding:.4em .6em;text-align:left;\
          border-bottom:1px solid #ddd;vertical-align:middle}.up{color:#2e7d32}.down{color:#c62828}\
-         .pending{color:#757575}.error{color:#555;font-size:.9em}</style></head><body>\
+         .degraded{color:#ef6c00}.pending{color:#757575}.error{color:#555;font-size:.9em}</style></head><body>\
          <h1>Status</h1>\n<table><tr><th>Check</th><th>State</th><th>24 h</th><th>7 d</th>\
          <th>30 d</th><th>Last answer</th><th>Response times</th></tr>\n",
     );
