@@ -541,3 +541,35 @@ fn sighup_reloads_the_config_without_a_second_notice_for_the_same_outage() {
     assert_eq!(downs, 1, "one down notice for db's one outage: {got:?}");
     drop(open);
 }
+
+#[test]
+fn a_maintenance_window_holds_notices_back() {
+    let work = tempfile::tempdir().unwrap();
+    let closed = closed_port();
+    let (hook, notices) = webhook();
+    let config = work.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[check]]\nname = \"resting\"\nurl = \"tcp://127.0.0.1:{closed}\"\ninterval = \"100ms\"\n\
+             failure_threshold = 1\nmaintenance = [\"daily 00:00-24:00\"]\n\n\
+             [[check]]\nname = \"working\"\nurl = \"tcp://127.0.0.1:{closed}\"\ninterval = \"100ms\"\n\
+             failure_threshold = 1\n\n\
+             [[notify]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{hook}/\"\n"
+        ),
+    )
+    .unwrap();
+    let mut monitor = prise()
+        .args(["monitor", "--no-history"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let got = notices.lock().unwrap().clone();
+    let checks: Vec<&str> = got.iter().map(|n| n["check"].as_str().unwrap()).collect();
+    assert_eq!(checks, ["working"], "{got:?}");
+}

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::condition::{Condition, Placeholder};
+use crate::maintenance::Window;
 
 /// Gatus's defaults: a check goes down after 3 failures in a row, up after 2 successes.
 pub const FAILURE_THRESHOLD: u32 = 3;
@@ -58,6 +59,8 @@ pub struct Check {
     /// The check this one depends on (its index): while that one is down, this one's
     /// notifications are held back (its runs go on).
     pub depends_on: Option<usize>,
+    /// Maintenance windows (this check's and the file's): notices held back during them.
+    pub maintenance: Vec<Window>,
 }
 
 /// What a check connects to, from its URL's scheme.
@@ -140,6 +143,8 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
+    maintenance: Vec<Spanned<String>>,
+    #[serde(default)]
     check: Vec<Spanned<RawCheck>>,
     #[serde(default)]
     notify: Vec<Spanned<RawNotify>>,
@@ -164,6 +169,8 @@ struct RawCheck {
     expect: Option<Spanned<String>>,
     reminder: Option<Spanned<String>>,
     depends_on: Option<Spanned<String>>,
+    #[serde(default)]
+    maintenance: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -264,6 +271,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             };
         notifiers.push(Notifier { name, kind });
     }
+    let windows = |texts: &[Spanned<String>]| -> Result<Vec<Window>, ConfigError> {
+        texts
+            .iter()
+            .map(|t| Window::parse(t.get_ref()).map_err(|m| at(t.span().start, m)))
+            .collect()
+    };
+    let everywhere = windows(&raw.maintenance)?;
     let mut checks = Vec::new();
     for raw in &raw.check {
         let raw = raw.get_ref();
@@ -350,6 +364,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 None => None,
             },
             depends_on: None,
+            maintenance: windows(&raw.maintenance)?
+                .into_iter()
+                .chain(everywhere.iter().cloned())
+                .collect(),
         });
     }
     // Dependencies name checks anywhere in the file.
@@ -645,6 +663,15 @@ url = "http://127.0.0.1:9000/hook"
         assert_eq!(config.checks[0].depends_on, Some(1));
         assert_eq!(config.checks[0].reminder, Some(Duration::from_secs(3600)));
         assert_eq!(config.checks[1].depends_on, None);
+        let config = parse(
+            "maintenance = [\"Sun 02:00-04:00\"]\n[[check]]\nname = \"a\"\nurl = \"tcp://x:1\"\n\
+             maintenance = [\"daily 03:00-03:30\"]\n",
+            Path::new("m.toml"),
+        )
+        .unwrap();
+        assert_eq!(config.checks[0].maintenance.len(), 2);
+        let e = error("maintenance = [\"Someday 02:00-04:00\"]\n[[check]]\nname = \"a\"\nurl = \"tcp://x:1\"\n");
+        assert_eq!((e.line, e.column), (1, 16), "{e}");
         let e = error("[[check]]\nname = \"app\"\nurl = \"tcp://x:1\"\ndepends_on = \"nope\"\n");
         assert_eq!((e.line, e.column), (4, 14), "{e}");
         let e = error("[[check]]\nname = \"app\"\nurl = \"tcp://x:1\"\ndepends_on = \"app\"\n");

@@ -9,13 +9,16 @@
 //! - [`board`], [`history`], [`status`]: the live state, the SQLite history, and the status
 //!   server (page, JSON API, `/metrics`, badges).
 //!
-//! Not built yet (issue 7): email, maintenance windows, the chat check.
+//! - [`maintenance`]: weekly windows that hold notices back.
+//!
+//! Not built yet (issue 7): email, the chat check.
 
 pub mod board;
 pub mod check;
 pub mod condition;
 pub mod config;
 pub mod history;
+pub mod maintenance;
 pub mod notify;
 pub mod run;
 pub mod state;

@@ -97,10 +97,11 @@ async fn watch(
             last_error.clone_from(error);
             tracing::debug!(check = %check.name, "failed: {error}");
         }
+        let run_time = now();
         let failures = tracker.failures() + u32::from(!outcome.ok());
         let event = tracker.observe(outcome.ok());
         let run = Run {
-            time: now(),
+            time: run_time,
             millis: outcome
                 .seen
                 .response_time
@@ -132,10 +133,14 @@ async fn watch(
         }
         // A down held back while the check it depends on was down is told once that one is up
         // and this one still fails.
+        let in_maintenance = check.maintenance.iter().any(|w| w.contains(run_time));
+        let parent_down = check.depends_on.is_some_and(|p| sinks.board.is_down(p));
         let held_back = tracker.health() == Health::Down
             && !outcome.ok()
             && !told_down
-            && check.depends_on.is_some_and(|p| !sinks.board.is_down(p));
+            && (check.depends_on.is_some() || !check.maintenance.is_empty())
+            && !parent_down
+            && !in_maintenance;
         let event = event.or_else(|| held_back.then_some(Event::Down));
         // While down, a reminder every `reminder`, counted from the last notice.
         let event = event.or_else(|| {
@@ -161,13 +166,13 @@ async fn watch(
             last_notice = None;
             continue;
         }
-        if event == Event::Down {
-            if let Some(parent) = check.depends_on {
-                if sinks.board.is_down(parent) {
-                    tracing::warn!(check = %check.name, "not notified: the check it depends on is down");
-                    continue;
-                }
-            }
+        if event == Event::Down && parent_down {
+            tracing::warn!(check = %check.name, "not notified: the check it depends on is down");
+            continue;
+        }
+        if event != Event::Recovered && in_maintenance {
+            tracing::warn!(check = %check.name, "not notified: in a maintenance window");
+            continue;
         }
         let notice = Notice::new(
             &check.name,
