@@ -573,3 +573,83 @@ fn a_maintenance_window_holds_notices_back() {
     let checks: Vec<&str> = got.iter().map(|n| n["check"].as_str().unwrap()).collect();
     assert_eq!(checks, ["working"], "{got:?}");
 }
+
+#[test]
+fn an_email_notice_reaches_an_smtp_server() {
+    let work = tempfile::tempdir().unwrap();
+    let smtp_port = closed_port();
+    // Python's own SMTP server (the smtpd module of Python 3.11), printing what it receives.
+    let mut smtp = Command::new("python3")
+        .args([
+            "-u",
+            "-W",
+            "ignore",
+            "-m",
+            "smtpd",
+            "-n",
+            "-c",
+            "DebuggingServer",
+        ])
+        .arg(format!("127.0.0.1:{smtp_port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with smtpd (Python 3.11)");
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", smtp_port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let closed = closed_port();
+    let config = work.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[check]]\nname = \"gone\"\nurl = \"tcp://127.0.0.1:{closed}\"\ninterval = \"100ms\"\n\
+             failure_threshold = 1\n\n\
+             [[notify]]\ntype = \"email\"\nsmtp = \"127.0.0.1:{smtp_port}\"\nsecurity = \"none\"\n\
+             from = \"monitor@example.org\"\nto = [\"ops@example.org\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut monitor = prise()
+        .args(["monitor", "--no-history"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = smtp.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+            if seen.iter().any(|l| l.contains("Error: ")) {
+                break;
+            }
+        }
+    }
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let _ = smtp.kill();
+    let _ = smtp.wait();
+    let text = seen.join("\n");
+    assert!(
+        text.contains("Subject: [prise monitor] gone is down"),
+        "{text}"
+    );
+    assert!(text.contains("To: ops@example.org"), "{text}");
+    assert!(text.contains("Check: gone"), "{text}");
+    assert!(
+        text.contains("Error: ") && text.contains("refused"),
+        "{text}"
+    );
+}

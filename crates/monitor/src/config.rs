@@ -128,6 +128,36 @@ pub enum NotifierKind {
         /// The command line.
         command: String,
     },
+    /// An email through an SMTP server.
+    Email(Email),
+}
+
+/// How an email notifier sends.
+#[derive(Debug, Clone)]
+pub struct Email {
+    /// The SMTP server's host.
+    pub host: String,
+    /// Its port (587 with STARTTLS, 465 with TLS, 25 plain, unless given).
+    pub port: u16,
+    /// How the connection is protected.
+    pub security: Security,
+    /// User name and password, if the server wants them.
+    pub credentials: Option<(String, String)>,
+    /// The sender.
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+}
+
+/// SMTP connection security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// STARTTLS, required (the default).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// None: only for a relay on this machine or a private network.
+    None,
 }
 
 /// The whole file.
@@ -182,6 +212,13 @@ struct RawNotify {
     url: Option<Spanned<String>>,
     body: Option<Spanned<String>>,
     command: Option<Spanned<String>>,
+    smtp: Option<Spanned<String>>,
+    security: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    password: Option<Spanned<String>>,
+    from: Option<Spanned<String>>,
+    #[serde(default)]
+    to: Vec<Spanned<String>>,
 }
 
 /// Read and check a config file.
@@ -239,36 +276,91 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 format!("a {} notifier needs `{what}`", raw.kind.get_ref()),
             )
         };
-        let kind =
-            match raw.kind.get_ref().as_str() {
-                "webhook" => {
-                    let url = env(need(&raw.url, || missing("url"))?)?;
-                    if !url.starts_with("http://") && !url.starts_with("https://") {
-                        return Err(at(
-                            need(&raw.url, || missing("url"))?.span().start,
-                            format!("a webhook URL starts with http:// or https://, found {url:?}"),
-                        ));
-                    }
-                    NotifierKind::Webhook {
-                        url,
-                        body: raw.body.as_ref().map(env).transpose()?,
-                    }
-                }
-                "command" => NotifierKind::Command {
-                    command: env(need(&raw.command, || missing("command"))?)?,
-                },
-                "email" => return Err(at(
-                    raw.kind.span().start,
-                    "email notifications are not built yet (issue 7); use a webhook or a command"
-                        .into(),
-                )),
-                other => {
+        let kind = match raw.kind.get_ref().as_str() {
+            "webhook" => {
+                let url = env(need(&raw.url, || missing("url"))?)?;
+                if !url.starts_with("http://") && !url.starts_with("https://") {
                     return Err(at(
-                        raw.kind.span().start,
-                        format!("unknown notifier type {other:?}; known: \"webhook\", \"command\""),
-                    ))
+                        need(&raw.url, || missing("url"))?.span().start,
+                        format!("a webhook URL starts with http:// or https://, found {url:?}"),
+                    ));
                 }
-            };
+                NotifierKind::Webhook {
+                    url,
+                    body: raw.body.as_ref().map(env).transpose()?,
+                }
+            }
+            "command" => NotifierKind::Command {
+                command: env(need(&raw.command, || missing("command"))?)?,
+            },
+            "email" => {
+                let smtp = need(&raw.smtp, || missing("smtp"))?;
+                let security = match raw.security.as_ref().map(|s| s.get_ref().as_str()) {
+                    None | Some("starttls") => Security::StartTls,
+                    Some("tls") => Security::Tls,
+                    Some("none") => Security::None,
+                    Some(other) => {
+                        return Err(at(
+                            raw.security.as_ref().map_or(start, |s| s.span().start),
+                            format!(
+                                "security is \"starttls\", \"tls\" or \"none\", found {other:?}"
+                            ),
+                        ))
+                    }
+                };
+                let address = env(smtp)?;
+                let (host, port) = match address.rsplit_once(':') {
+                    Some((host, port)) => (
+                        host.to_owned(),
+                        port.parse().map_err(|_| {
+                            at(smtp.span().start, format!("{port:?} is not a port"))
+                        })?,
+                    ),
+                    None => (
+                        address.clone(),
+                        match security {
+                            Security::StartTls => 587,
+                            Security::Tls => 465,
+                            Security::None => 25,
+                        },
+                    ),
+                };
+                let credentials = match (&raw.username, &raw.password) {
+                    (Some(user), Some(pass)) => Some((env(user)?, env(pass)?)),
+                    (None, None) => None,
+                    _ => return Err(at(start, "username and password go together".into())),
+                };
+                let from_field = need(&raw.from, || missing("from"))?;
+                let from = env(from_field)?;
+                if raw.to.is_empty() {
+                    return Err(missing("to"));
+                }
+                let to = raw.to.iter().map(&env).collect::<Result<Vec<_>, _>>()?;
+                let addresses = std::iter::once((&from, from_field.span()))
+                    .chain(to.iter().zip(raw.to.iter().map(Spanned::span)));
+                for (text, span) in addresses {
+                    if text.parse::<lettre::message::Mailbox>().is_err() {
+                        return Err(at(span.start, format!("{text:?} is not an email address")));
+                    }
+                }
+                NotifierKind::Email(Email {
+                    host,
+                    port,
+                    security,
+                    credentials,
+                    from,
+                    to,
+                })
+            }
+            other => {
+                return Err(at(
+                    raw.kind.span().start,
+                    format!(
+                    "unknown notifier type {other:?}; known: \"webhook\", \"command\", \"email\""
+                ),
+                ))
+            }
+        };
         notifiers.push(Notifier { name, kind });
     }
     let windows = |texts: &[Spanned<String>]| -> Result<Vec<Window>, ConfigError> {

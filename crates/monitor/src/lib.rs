@@ -4,14 +4,14 @@
 //! - [`condition`]: the typed conditions a run must meet (`[STATUS] == 200`).
 //! - [`check`]: one run of a check (tcp, http, https, tls, ntp, echo).
 //! - [`state`]: up and down with thresholds.
-//! - [`notify`]: webhooks and commands.
+//! - [`notify`]: webhooks, commands and email.
 //! - [`run`]: every check on its interval, or once.
 //! - [`board`], [`history`], [`status`]: the live state, the SQLite history, and the status
 //!   server (page, JSON API, `/metrics`, badges).
 //!
 //! - [`maintenance`]: weekly windows that hold notices back.
 //!
-//! Not built yet (issue 7): email, the chat check.
+//! Not built yet (issue 7): the chat check.
 
 pub mod board;
 pub mod check;

@@ -1,5 +1,5 @@
-//! Telling people: a webhook (HTTP POST of JSON) or a command (`sh -c`, details in `PRISE_*`
-//! environment variables). A notification that fails is logged and retried twice, a few seconds
+//! Telling people: a webhook (HTTP POST of JSON), a command (`sh -c`, details in `PRISE_*`
+//! environment variables) or an email (SMTP, through lettre). A notification that fails is logged and retried twice, a few seconds
 //! apart; it never stops the checks.
 
 use std::time::{Duration, SystemTime};
@@ -9,7 +9,7 @@ use http_body_util::Full;
 use prise_core::net::{connect, ConnectOptions};
 use prise_core::tls::{ClientTls, Verify};
 
-use crate::config::{Notifier, NotifierKind};
+use crate::config::{Email, Notifier, NotifierKind, Security};
 use crate::state::Event;
 
 /// What a notification says.
@@ -99,6 +99,7 @@ async fn send_once(notifier: &Notifier, notice: &Notice) -> Result<(), String> {
             };
             post(url, body).await
         }
+        NotifierKind::Email(email) => send_email(email, notice).await,
         NotifierKind::Command { command } => {
             let mut child = tokio::process::Command::new("sh")
                 .arg("-c")
@@ -121,6 +122,68 @@ async fn send_once(notifier: &Notifier, notice: &Notice) -> Result<(), String> {
             }
         }
     }
+}
+
+/// One email: the subject says which check and what happened, the body the details.
+async fn send_email(email: &Email, notice: &Notice) -> Result<(), String> {
+    use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
+    let subject = match notice.event {
+        Event::Down => format!("[prise monitor] {} is down", notice.check),
+        Event::Recovered => format!("[prise monitor] {} is up again", notice.check),
+        Event::Reminder => format!("[prise monitor] {} is still down", notice.check),
+    };
+    let when =
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(notice.time));
+    let mut text = format!(
+        "Check: {}\nURL: {}\nEvent: {}\nTime: {when}\n",
+        notice.check,
+        notice.url,
+        notice.event.as_str()
+    );
+    if !notice.error.is_empty() {
+        text.push_str(&format!(
+            "Error: {}\nFailed runs in a row: {}\n",
+            notice.error, notice.failures
+        ));
+    }
+    let mut message = Message::builder()
+        .from(email.from.parse().map_err(|e| format!("from: {e}"))?)
+        .subject(subject)
+        .header(lettre::message::header::ContentType::TEXT_PLAIN);
+    for to in &email.to {
+        message = message.to(to.parse().map_err(|e| format!("to: {e}"))?);
+    }
+    let message = message.body(text).map_err(|e| e.to_string())?;
+    let builder = match email.security {
+        Security::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&email.host)
+            .map_err(|e| e.to_string())?,
+        Security::Tls => {
+            AsyncSmtpTransport::<Tokio1Executor>::relay(&email.host).map_err(|e| e.to_string())?
+        }
+        Security::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&email.host),
+    };
+    let mut builder = builder
+        .port(email.port)
+        .timeout(Some(Duration::from_secs(30)));
+    if let Some((user, pass)) = &email.credentials {
+        builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
+            user.clone(),
+            pass.clone(),
+        ));
+    }
+    builder
+        .build()
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "{}:{}: {}",
+                email.host,
+                email.port,
+                crate::check::describe(&e)
+            )
+        })
 }
 
 /// POST `body` as JSON to `url`; a 2xx answer is success.
