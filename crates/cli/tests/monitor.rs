@@ -653,3 +653,106 @@ fn an_email_notice_reaches_an_smtp_server() {
         "{text}"
     );
 }
+
+#[test]
+fn https_and_tls_checks_read_the_certificate_and_refuse_an_untrusted_one() {
+    let work = tempfile::tempdir().unwrap();
+    let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        // A server certificate, not a CA's: webpki refuses a CA certificate used by a server.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    std::fs::write(work.path().join("index.html"), "<p>ok</p>").unwrap();
+    let mut server = prise()
+        .args([
+            "-q",
+            "http",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+        ])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .arg(work.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut addr = String::new();
+    for line in BufReader::new(server.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(a) = line.strip_prefix("http listening on ") {
+            addr = a.to_owned();
+            break;
+        }
+    }
+    let ca = cert.display();
+    let config = work.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[check]]
+name = "site"
+url = "https://{addr}/"
+ca = "{ca}"
+conditions = ["[STATUS] == 200", "[BODY] contains \"ok\"", "[CERTIFICATE_EXPIRATION] > 29d"]
+warnings = ["[CERTIFICATE_EXPIRATION] > 60d"]
+
+[[check]]
+name = "cert"
+url = "tls://{addr}"
+ca = "{ca}"
+conditions = ["[CERTIFICATE_EXPIRATION] > 29d and [CERTIFICATE_EXPIRATION] < 31d"]
+
+[[check]]
+name = "untrusted"
+url = "https://{addr}/"
+"#
+        ),
+    )
+    .unwrap();
+    let out = prise()
+        .args(["monitor", "--once", "--json"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        lines[0]["state"], "degraded",
+        "expires within 60 days: {}",
+        lines[0]
+    );
+    assert_eq!(lines[0]["status"], 200);
+    assert_eq!(lines[1]["state"], "up", "{}", lines[1]);
+    assert_eq!(lines[2]["state"], "down", "{}", lines[2]);
+    let error = lines[2]["error"].as_str().unwrap().to_lowercase();
+    assert!(error.contains("certificate"), "{error}");
+    assert_eq!(out.status.code(), Some(1));
+}

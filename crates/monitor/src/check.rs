@@ -44,7 +44,9 @@ impl Outcome {
 /// Run `check` once, within its timeout.
 pub async fn run(check: &Check) -> Outcome {
     let started = Instant::now();
-    let measured = tokio::time::timeout(check.timeout, measure(&check.target, check.timeout)).await;
+    let verify = check.ca.clone().map_or(Verify::SystemRoots, Verify::CaFile);
+    let measured =
+        tokio::time::timeout(check.timeout, measure(&check.target, check.timeout, verify)).await;
     let (mut seen, failure) = match measured {
         Ok(Ok(seen)) => (seen, None),
         Ok(Err(failed)) => (failed.0, Some(failed.1)),
@@ -84,7 +86,7 @@ pub async fn run(check: &Check) -> Outcome {
 
 type Measured = Result<Observation, Box<(Observation, String)>>;
 
-async fn measure(target: &Target, timeout: Duration) -> Measured {
+async fn measure(target: &Target, timeout: Duration, verify: Verify) -> Measured {
     let started = Instant::now();
     let options = |tls: Option<ClientTls>| ConnectOptions {
         connect_timeout: timeout,
@@ -166,7 +168,7 @@ async fn measure(target: &Target, timeout: Duration) -> Measured {
             }
         }
         Target::Tls { address } => {
-            let tls = match ClientTls::new(Verify::SystemRoots) {
+            let tls = match ClientTls::new(verify) {
                 Ok(tls) => tls,
                 Err(e) => return failed(e.to_string()),
             };
@@ -185,7 +187,17 @@ async fn measure(target: &Target, timeout: Duration) -> Measured {
             host,
             path,
             tls,
-        } => http(address, host, path, *tls, &options, started).await,
+        } => {
+            http(
+                address,
+                host,
+                path,
+                tls.then_some(verify),
+                &options,
+                started,
+            )
+            .await
+        }
         Target::Ntp { server } => {
             let addresses = match prise_time::resolve(server, prise_time::Family::Any).await {
                 Ok(a) => a,
@@ -215,24 +227,22 @@ async fn http(
     address: &str,
     host: &str,
     path: &str,
-    tls: bool,
+    tls: Option<Verify>,
     options: &(dyn Fn(Option<ClientTls>) -> ConnectOptions + Sync),
     started: Instant,
 ) -> Measured {
     let failed = |e: String| Err(Box::new((Observation::default(), e)));
-    let client_tls = if tls {
-        match ClientTls::new(Verify::SystemRoots) {
-            Ok(t) => Some(t),
-            Err(e) => return failed(e.to_string()),
-        }
-    } else {
-        None
+    let secure = tls.is_some();
+    let client_tls = match tls.map(ClientTls::new) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => return failed(e.to_string()),
+        None => None,
     };
     let stream = match connect(address, &options(client_tls)).await {
         Ok(s) => s,
         Err(e) => return failed(describe(&e)),
     };
-    let certificate_expiration = if tls { expiry(&stream) } else { None };
+    let certificate_expiration = if secure { expiry(&stream) } else { None };
     let connected = Observation {
         connected: true,
         certificate_expiration,

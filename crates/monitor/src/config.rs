@@ -61,6 +61,9 @@ pub struct Check {
     pub depends_on: Option<usize>,
     /// Maintenance windows (this check's and the file's): notices held back during them.
     pub maintenance: Vec<Window>,
+    /// For https and tls checks: trust the certificates in this PEM file (a private CA, or a
+    /// self-signed server's own certificate) instead of the system's roots.
+    pub ca: Option<PathBuf>,
 }
 
 /// What a check connects to, from its URL's scheme.
@@ -201,6 +204,7 @@ struct RawCheck {
     depends_on: Option<Spanned<String>>,
     #[serde(default)]
     maintenance: Vec<Spanned<String>>,
+    ca: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -430,6 +434,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             Some(v) => Ok(*v.get_ref()),
             None => Ok(default),
         };
+        let ca = match &raw.ca {
+            None => None,
+            Some(ca) if !matches!(target, Target::Tls { .. } | Target::Http { tls: true, .. }) => {
+                return Err(at(
+                    ca.span().start,
+                    "`ca` is for https:// and tls:// checks".into(),
+                ))
+            }
+            Some(ca) => Some(PathBuf::from(env(ca)?)),
+        };
         let mut notify = Vec::new();
         for wanted in &raw.notify {
             if !notifiers.iter().any(|n| &n.name == wanted.get_ref()) {
@@ -456,6 +470,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 None => None,
             },
             depends_on: None,
+            ca,
             maintenance: windows(&raw.maintenance)?
                 .into_iter()
                 .chain(everywhere.iter().cloned())
