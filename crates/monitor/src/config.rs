@@ -82,7 +82,7 @@ pub enum Target {
     Http {
         /// `host:port`.
         address: String,
-        /// Host name (for TLS and the `Host` header).
+        /// The `Host` header: the URL's host, and its port if it names one.
         host: String,
         /// Path and query.
         path: String,
@@ -536,12 +536,6 @@ fn target(url: &str, raw: &RawCheck) -> Result<Target, String> {
             Err(format!("{url:?} needs a port (host:port)"))
         }
     };
-    let host = authority
-        .rsplit_once(':')
-        .filter(|(_, p)| p.parse::<u16>().is_ok())
-        .map_or(authority, |(h, _)| h)
-        .trim_matches(['[', ']'])
-        .to_owned();
     let send_expect_only_tcp = |what: &str| {
         if raw.send.is_some() || raw.expect.is_some() {
             Err(format!(
@@ -561,7 +555,8 @@ fn target(url: &str, raw: &RawCheck) -> Result<Target, String> {
             send_expect_only_tcp(scheme)?;
             Ok(Target::Http {
                 address: with_port(if scheme == "https" { 443 } else { 80 }),
-                host,
+                // As written in the URL: with its port when it has one, as `Host` wants.
+                host: authority.to_owned(),
                 path: path.to_owned(),
                 tls: scheme == "https",
             })
@@ -700,7 +695,7 @@ url = "http://127.0.0.1:9000/hook"
             web.target,
             Target::Http {
                 address: "127.0.0.1:8080".into(),
-                host: "127.0.0.1".into(),
+                host: "127.0.0.1:8080".into(),
                 path: "/health?x=1".into(),
                 tls: false
             }
