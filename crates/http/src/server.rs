@@ -601,25 +601,28 @@ fn accepted_encodings(headers: &HeaderMap) -> Vec<&'static str> {
             .and_then(|q| q.trim().parse::<f32>().ok())
             == Some(0.0)
     };
-    let accepted: Vec<String> = headers
+    // Which of ours the header names, without copying it (this runs for every request).
+    let mut accepted = [false; 3];
+    for item in headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter(|item| !refused(item))
-        .map(|item| {
-            item.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .collect();
-    ["br", "zstd", "gzip"]
-        .into_iter()
-        .filter(|e| accepted.iter().any(|a| a == e))
+    {
+        let name = item.split(';').next().unwrap_or_default().trim();
+        if let Some(i) = OURS.iter().position(|e| name.eq_ignore_ascii_case(e)) {
+            accepted[i] = true;
+        }
+    }
+    OURS.into_iter()
+        .zip(accepted)
+        .filter_map(|(e, yes)| yes.then_some(e))
         .collect()
 }
+
+/// The encodings of precompressed siblings, in our order of preference.
+const OURS: [&str; 3] = ["br", "zstd", "gzip"];
 
 /// Open what `parts` names under the served folder, and its path.
 ///

@@ -174,17 +174,7 @@ impl Packet {
     /// strata 0 and 1, an IPv4 address (or an IPv6 address's hash) above.
     pub fn refid(&self) -> String {
         if self.stratum <= 1 {
-            self.reference_id
-                .iter()
-                .take_while(|&&c| c != 0)
-                .map(|&c| {
-                    if c.is_ascii_graphic() {
-                        char::from(c)
-                    } else {
-                        '?'
-                    }
-                })
-                .collect()
+            ascii_code(self.reference_id)
         } else {
             let [a, b, c, d] = self.reference_id;
             format!("{a}.{b}.{c}.{d}")
@@ -220,6 +210,21 @@ impl Packet {
         }
         Ok(())
     }
+}
+
+/// Four bytes of a reference ID as the letters they hold (a Kiss code, a clock's name), up to
+/// the first NUL; anything not printable shows as `?`.
+fn ascii_code(code: [u8; 4]) -> String {
+    code.iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| {
+            if c.is_ascii_graphic() {
+                char::from(c)
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 fn short_secs(value: u32) -> f64 {
@@ -275,19 +280,7 @@ impl Kiss {
             b"RATE" => Self::Rate,
             b"DENY" => Self::Deny,
             b"RSTR" => Self::Restricted,
-            other => Self::Other(
-                other
-                    .iter()
-                    .take_while(|&&c| c != 0)
-                    .map(|&c| {
-                        if c.is_ascii_graphic() {
-                            char::from(c)
-                        } else {
-                            '?'
-                        }
-                    })
-                    .collect(),
-            ),
+            other => Self::Other(ascii_code(*other)),
         }
     }
 
