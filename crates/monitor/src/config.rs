@@ -120,8 +120,10 @@ pub struct Notifier {
 pub enum NotifierKind {
     /// An HTTP POST of a JSON body.
     Webhook {
-        /// Where to.
+        /// Where to, as written.
         url: String,
+        /// The same, parsed once (always [`Target::Http`]).
+        endpoint: Target,
         /// The body, with `{check}`, `{event}`, `{error}`, `{url}` and `{time}` replaced
         /// (JSON-escaped); none: a JSON object of them all.
         body: Option<String>,
@@ -282,15 +284,20 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         };
         let kind = match raw.kind.get_ref().as_str() {
             "webhook" => {
-                let url = env(need(&raw.url, || missing("url"))?)?;
-                if !url.starts_with("http://") && !url.starts_with("https://") {
-                    return Err(at(
-                        need(&raw.url, || missing("url"))?.span().start,
-                        format!("a webhook URL starts with http:// or https://, found {url:?}"),
-                    ));
-                }
+                let url_field = need(&raw.url, || missing("url"))?;
+                let url = env(url_field)?;
+                let endpoint = match target(&url, None, None) {
+                    Ok(endpoint @ Target::Http { .. }) => endpoint,
+                    _ => {
+                        return Err(at(
+                            url_field.span().start,
+                            format!("a webhook URL starts with http:// or https://, found {url:?}"),
+                        ))
+                    }
+                };
                 NotifierKind::Webhook {
                     url,
+                    endpoint,
                     body: raw.body.as_ref().map(env).transpose()?,
                 }
             }
@@ -385,7 +392,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             ));
         }
         let url = env(&raw.url)?;
-        let target = target(&url, raw).map_err(|m| at(raw.url.span().start, m))?;
+        let target = target(
+            &url,
+            raw.send.as_ref().map(|s| s.get_ref().as_str()),
+            raw.expect.as_ref().map(|s| s.get_ref().as_str()),
+        )
+        .map_err(|m| at(raw.url.span().start, m))?;
         let duration = |field: &Option<Spanned<String>>, default: Duration| match field {
             None => Ok(default),
             Some(value) => humantime::parse_duration(value.get_ref()).map_err(|e| {
@@ -505,7 +517,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     Ok(Config { checks, notifiers })
 }
 
-fn target(url: &str, raw: &RawCheck) -> Result<Target, String> {
+/// What a URL names. `send` and `expect` belong to tcp:// only.
+fn target(url: &str, send: Option<&str>, expect: Option<&str>) -> Result<Target, String> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         format!("{url:?} has no scheme; write tcp://, http://, https://, tls://, ntp:// or echo://")
     })?;
@@ -537,7 +550,7 @@ fn target(url: &str, raw: &RawCheck) -> Result<Target, String> {
         }
     };
     let send_expect_only_tcp = |what: &str| {
-        if raw.send.is_some() || raw.expect.is_some() {
+        if send.is_some() || expect.is_some() {
             Err(format!(
                 "`send` and `expect` are for tcp:// checks, not {what}"
             ))
@@ -548,8 +561,8 @@ fn target(url: &str, raw: &RawCheck) -> Result<Target, String> {
     match scheme {
         "tcp" => Ok(Target::Tcp {
             address: needs_port()?,
-            send: raw.send.as_ref().map(|s| s.get_ref().clone()),
-            expect: raw.expect.as_ref().map(|s| s.get_ref().clone()),
+            send: send.map(str::to_owned),
+            expect: expect.map(str::to_owned),
         }),
         "http" | "https" => {
             send_expect_only_tcp(scheme)?;

@@ -9,7 +9,7 @@ use http_body_util::Full;
 use prise_core::net::{connect, ConnectOptions};
 use prise_core::tls::{ClientTls, Verify};
 
-use crate::config::{Email, Notifier, NotifierKind, Security};
+use crate::config::{Email, Notifier, NotifierKind, Security, Target};
 use crate::state::Event;
 
 /// What a notification says.
@@ -92,12 +92,16 @@ pub async fn send(notifier: &Notifier, notice: &Notice) {
 
 async fn send_once(notifier: &Notifier, notice: &Notice) -> Result<(), String> {
     match &notifier.kind {
-        NotifierKind::Webhook { url, body } => {
+        NotifierKind::Webhook {
+            url,
+            endpoint,
+            body,
+        } => {
             let body = match body {
                 Some(template) => notice.fill(template),
                 None => notice.json().to_string(),
             };
-            post(url, body).await
+            post(endpoint, url, body).await
         }
         NotifierKind::Email(email) => send_email(email, notice).await,
         NotifierKind::Command { command } => {
@@ -186,27 +190,19 @@ async fn send_email(email: &Email, notice: &Notice) -> Result<(), String> {
         })
 }
 
-/// POST `body` as JSON to `url`; a 2xx answer is success.
-async fn post(url: &str, body: String) -> Result<(), String> {
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else {
+/// POST `body` as JSON to `endpoint` (`url` as written, for messages); a 2xx answer is
+/// success.
+async fn post(endpoint: &Target, url: &str, body: String) -> Result<(), String> {
+    let Target::Http {
+        address,
+        host,
+        path,
+        tls,
+    } = endpoint
+    else {
         return Err(format!("{url}: not an http(s) URL"));
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let has_port = authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-    let address = if has_port {
-        authority.to_owned()
-    } else {
-        format!("{authority}:{}", if tls { 443 } else { 80 })
-    };
+    let tls = *tls;
     let client_tls = if tls {
         Some(ClientTls::new(Verify::SystemRoots).map_err(|e| e.to_string())?)
     } else {
@@ -218,9 +214,9 @@ async fn post(url: &str, body: String) -> Result<(), String> {
         ..ConnectOptions::new("monitor")
     };
     let exchange = async {
-        let stream = connect(&address, &options)
+        let stream = connect(address, &options)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::check::describe(&e))?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await
@@ -228,8 +224,8 @@ async fn post(url: &str, body: String) -> Result<(), String> {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        let request = hyper::Request::post(path)
-            .header(hyper::header::HOST, authority)
+        let request = hyper::Request::post(path.as_str())
+            .header(hyper::header::HOST, host.as_str())
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(
                 hyper::header::USER_AGENT,
