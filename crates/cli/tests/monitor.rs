@@ -65,6 +65,26 @@ fn closed_port() -> u16 {
         .port()
 }
 
+/// The status server's address, from the monitor's announce line.
+fn status_address(stdout: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    line.trim()
+        .strip_prefix("monitor listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned()
+}
+
+/// A GET with curl: the body.
+fn get(addr: &str, path: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "5"])
+        .arg(format!("http://{addr}{path}"))
+        .output()
+        .expect("curl");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn once_reports_every_check_and_exits_by_what_is_down() {
     let work = tempfile::tempdir().unwrap();
@@ -262,24 +282,11 @@ url = "http://127.0.0.1:{hook}/hook"
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(monitor.stdout.take().unwrap());
+    let status = status_address(&mut stdout);
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
-    let status = line
-        .trim()
-        .strip_prefix("monitor listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
-    line.clear();
-    stdout.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "monitor watching 1 checks");
-    let get = |path: &str| {
-        let out = Command::new("curl")
-            .args(["-s", "--max-time", "5"])
-            .arg(format!("http://{status}{path}"))
-            .output()
-            .expect("curl");
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let get = |path: &str| get(&status, path);
     let state = || {
         let checks: serde_json::Value = serde_json::from_str(&get("/api/checks")).unwrap();
         checks[0]["state"].as_str().unwrap().to_owned()
@@ -457,21 +464,11 @@ fn sighup_reloads_the_config_without_a_second_notice_for_the_same_outage() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Kept open: the monitor writes more lines, and a closed pipe would end it.
     let mut stdout = BufReader::new(monitor.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let status = line
-        .trim()
-        .strip_prefix("monitor listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
+    let status = status_address(&mut stdout);
     let checks = || -> Vec<(String, String)> {
-        let out = Command::new("curl")
-            .args(["-s", "--max-time", "5"])
-            .arg(format!("http://{status}/api/checks"))
-            .output()
-            .unwrap();
-        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&get(&status, "/api/checks")).unwrap();
         value
             .as_array()
             .unwrap()
