@@ -178,6 +178,85 @@ impl Client {
     }
 }
 
+/// A server's answer to a probe (docs/PROTOCOL-chat.md, "Probe").
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// The protocol version the server picked.
+    pub version: u64,
+    /// The server's name and version (`prise 0.1.0`).
+    pub server: String,
+    /// Users connected.
+    pub users: u64,
+    /// Rooms open.
+    pub rooms: u64,
+    /// The status line as the server sent it (JSON).
+    pub line: String,
+}
+
+/// Probe a chat server on an open connection (plain or TLS): send a probe hello and read the
+/// one-line `status` answer, without joining anything. Reads at most 64 KiB; the caller sets
+/// the time limit.
+///
+/// # Errors
+/// [`Error::Connect`] when the connection fails, [`Error::Protocol`] when the server answers
+/// something else than a status line (an `error` line's text is given).
+pub async fn probe<S>(stream: &mut S) -> Result<Status, Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    const MAX: usize = 64 * 1024;
+    stream
+        .write_all(b"{\"type\":\"hello\",\"versions\":[1],\"probe\":true}\n")
+        .await
+        .map_err(|e| Error::Connect(format!("sending the probe: {e}")))?;
+    let mut input = Vec::with_capacity(512);
+    let end = loop {
+        if let Some(end) = input.iter().position(|&b| b == b'\n') {
+            break end;
+        }
+        if input.len() >= MAX {
+            return Err(Error::Protocol(format!("no line in the first {MAX} bytes")));
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) => {
+                return Err(Error::Protocol(if input.is_empty() {
+                    "the server closed the connection without answering".into()
+                } else {
+                    "the server closed the connection mid-line".into()
+                }))
+            }
+            Ok(n) => input.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(Error::Connect(format!("reading the answer: {e}"))),
+        }
+    };
+    let line = String::from_utf8_lossy(&input[..end]).trim_end().to_owned();
+    let value: Value = serde_json::from_str(&line).map_err(|_| {
+        let shown: String = line.chars().take(80).collect();
+        Error::Protocol(format!("not a prise chat server: it answered {shown:?}"))
+    })?;
+    match value["type"].as_str() {
+        Some("status") => Ok(Status {
+            version: value["version"].as_u64().unwrap_or(0),
+            server: value["server"].as_str().unwrap_or_default().to_owned(),
+            users: value["users"].as_u64().unwrap_or(0),
+            rooms: value["rooms"].as_u64().unwrap_or(0),
+            line,
+        }),
+        Some("error") => Err(Error::Protocol(format!(
+            "the server refused the probe: {}",
+            value["text"].as_str().unwrap_or("no reason given")
+        ))),
+        Some("welcome") => Err(Error::Protocol(
+            "the server does not know probes (it welcomed us as a user)".into(),
+        )),
+        _ => Err(Error::Protocol(format!(
+            "unexpected answer to the probe: {}",
+            line.chars().take(80).collect::<String>()
+        ))),
+    }
+}
+
 /// What one connection learned that the next one must restore.
 struct Memory {
     nick: Option<String>,

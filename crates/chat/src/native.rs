@@ -45,6 +45,8 @@ pub(crate) struct Request {
     pub(crate) limit: Option<usize>,
     pub(crate) token: Option<Value>,
     pub(crate) key: Option<String>,
+    /// In a hello: a monitor's probe, answered with one `status` line and a close.
+    pub(crate) probe: bool,
 }
 
 fn now() -> String {
@@ -307,6 +309,23 @@ async fn handshake(
         let _ = flush(stream, &mut conn.out, config.write_timeout).await;
         return None;
     };
+    if hello.probe {
+        // A monitor: answer without becoming a user, then close.
+        let counts = hub.counts();
+        conn.send(
+            json!({
+                "type": "status",
+                "version": version,
+                "server": concat!("prise ", env!("CARGO_PKG_VERSION")),
+                "users": counts.users,
+                "rooms": counts.rooms,
+                "ts": now(),
+            }),
+            hello.reference.as_ref(),
+        );
+        let _ = flush(stream, &mut conn.out, config.write_timeout).await;
+        return None;
+    }
     let (session, rx, refused) = hub.connect(hello.nick.as_deref(), "native");
     let nick = session.nick();
     let motd = format!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use prise_chat::client::{Client, ClientConfig, Update};
 use prise_chat::server;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 mod support;
@@ -560,4 +560,100 @@ async fn silent_native_clients_are_pinged_then_dropped() {
     );
     drop(client);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_probe_is_answered_and_nobody_sees_it() {
+    let server = start(config(None)).await;
+    let mut alice = native_client(server.addr, "alice").await;
+    let mut bob = native_client(server.addr, "bob").await;
+    alice.until_type("join").await; // bob's join
+
+    // By hand, as the protocol doc says: one status line, then the server closes.
+    let mut raw = Raw::connect(server.addr).await;
+    raw.send_json(json!({"type": "hello", "versions": [1], "probe": true, "ref": "p"}))
+        .await;
+    let status: Value = serde_json::from_str(&raw.line().await.unwrap()).unwrap();
+    assert_eq!(status["type"], "status", "{status}");
+    assert_eq!(status["version"], 1);
+    assert_eq!(status["users"], 2, "the probe does not count itself");
+    assert_eq!(status["rooms"], 1);
+    assert_eq!(status["ref"], "p");
+    assert!(status["server"].as_str().unwrap().starts_with("prise "));
+    assert_eq!(
+        raw.rest().await,
+        Vec::<String>::new(),
+        "closed after the status"
+    );
+
+    // Through the library, over TLS-less TCP, twice more.
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let status = prise_chat::client::probe(&mut stream).await.unwrap();
+        assert_eq!((status.users, status.rooms, status.version), (2, 1, 1));
+    }
+    // A probe with no common version is refused like a hello.
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"{\"type\":\"hello\",\"versions\":[99],\"probe\":true}\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.contains("unsupported_version"), "{answer}");
+
+    // Nobody in the room saw any of it: the next thing alice gets is bob's message.
+    bob.send_json(json!({"type": "chat", "to": "#general", "text": "still just us"}))
+        .await;
+    let next: Value = serde_json::from_str(&alice.line().await.unwrap()).unwrap();
+    assert_eq!(
+        (next["type"].as_str(), next["text"].as_str()),
+        (Some("chat"), Some("still just us")),
+        "{next}"
+    );
+    alice
+        .send_json(json!({"type": "users", "room": "#general"}))
+        .await;
+    assert_eq!(
+        alice.until_type("users").await["users"],
+        json!(["alice", "bob"])
+    );
+}
+
+#[tokio::test]
+async fn a_probe_of_something_else_says_what_it_got() {
+    // A server that is not prise chat: an HTTP-ish answer.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let other = tokio::spawn(async move {
+        for answer in [
+            &b"HTTP/1.1 400 Bad Request\r\n\r\n"[..],
+            b"",
+            b"{\"type\":\"wel",
+        ] {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf).await;
+            s.write_all(answer).await.unwrap();
+        }
+    });
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        got.push(
+            prise_chat::client::probe(&mut stream)
+                .await
+                .unwrap_err()
+                .to_string(),
+        );
+    }
+    other.await.unwrap();
+    assert_eq!(
+        got,
+        [
+            "not a prise chat server: it answered \"HTTP/1.1 400 Bad Request\"",
+            "the server closed the connection without answering",
+            "the server closed the connection mid-line",
+        ]
+    );
 }

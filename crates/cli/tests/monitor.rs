@@ -753,3 +753,174 @@ url = "https://{addr}/"
     assert!(error.contains("certificate"), "{error}");
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn a_chat_check_probes_the_server_without_anyone_seeing_it() {
+    let work = tempfile::tempdir().unwrap();
+    let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    let mut server = prise()
+        .args([
+            "-q",
+            "chat",
+            "serve",
+            "--no-history",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server_out = BufReader::new(server.stdout.take().unwrap());
+    // The certificate's fingerprint comes first, then the announce line.
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            server_out.read_line(&mut line).unwrap() > 0,
+            "no announce line"
+        );
+        if let Some(addr) = line.trim().strip_prefix("chat listening on ") {
+            break addr.to_owned();
+        }
+    };
+
+    // Someone in the default room, who must not see the monitor come and go.
+    let alice = TcpStream::connect(&addr).unwrap();
+    alice
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut alice_in = BufReader::new(alice.try_clone().unwrap());
+    let mut alice_out = alice;
+    alice_out
+        .write_all(b"{\"type\":\"hello\",\"versions\":[1],\"nick\":\"alice\"}\n")
+        .unwrap();
+    for expected in ["welcome", "joined"] {
+        let mut line = String::new();
+        alice_in.read_line(&mut line).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["type"], expected, "{line}");
+    }
+
+    // Not a chat server: something that greets with another protocol's banner.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in other.incoming().flatten() {
+            let mut stream = stream;
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+        }
+    });
+    let down = closed_port();
+    let config = work.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[check]]
+name = "chat"
+url = "chat://{addr}"
+conditions = ["[CONNECTED] == true", "[BODY].users == 1", "[BODY].server contains \"prise\""]
+
+[[check]]
+name = "chat-tls"
+url = "chats://{addr}"
+ca = "{ca}"
+conditions = ["[BODY].rooms == 1", "[CERTIFICATE_EXPIRATION] > 29d"]
+
+[[check]]
+name = "crowded"
+url = "chat://{addr}"
+conditions = ["[BODY].users > 100"]
+
+[[check]]
+name = "ssh"
+url = "chat://127.0.0.1:{other_port}"
+
+[[check]]
+name = "gone"
+url = "chat://127.0.0.1:{down}"
+"#,
+            ca = cert.display()
+        ),
+    )
+    .unwrap();
+    let out = prise()
+        .args(["monitor", "--once", "--json"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let states: Vec<&str> = lines.iter().map(|l| l["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["up", "up", "down", "down", "down"], "{lines:?}");
+    assert_eq!(
+        lines[2]["error"],
+        "condition failed: [BODY].users (1) > 100"
+    );
+    assert_eq!(
+        lines[3]["error"],
+        "not a prise chat server: it answered \"SSH-2.0-OpenSSH_9.2\""
+    );
+    assert!(
+        lines[4]["error"].as_str().unwrap().contains("refused"),
+        "{}",
+        lines[4]
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // Four probes later alice has seen nothing: her next line answers her own ping.
+    alice_out
+        .write_all(b"{\"type\":\"ping\",\"token\":\"after\"}\n")
+        .unwrap();
+    let mut line = String::new();
+    alice_in.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), r#"{"type":"pong","token":"after"}"#);
+
+    // A config that gives a chat check a path or a send is refused.
+    std::fs::write(
+        &config,
+        format!("[[check]]\nname = \"c\"\nurl = \"chat://{addr}/room\"\n"),
+    )
+    .unwrap();
+    let out = prise()
+        .args(["monitor", "--once"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -198,6 +198,30 @@ async fn measure(target: &Target, timeout: Duration, verify: Verify) -> Measured
             )
             .await
         }
+        Target::Chat { address, tls } => {
+            let client_tls = match tls.then(|| ClientTls::new(verify)) {
+                Some(Ok(t)) => Some(t),
+                Some(Err(e)) => return failed(e.to_string()),
+                None => None,
+            };
+            let mut stream = match connect(address, &options(client_tls)).await {
+                Ok(s) => s,
+                Err(e) => return failed(describe(&e)),
+            };
+            let connected = Observation {
+                connected: true,
+                certificate_expiration: if *tls { expiry(&stream) } else { None },
+                ..Observation::default()
+            };
+            match prise_chat::client::probe(&mut stream).await {
+                Ok(status) => Ok(Observation {
+                    response_time: Some(started.elapsed()),
+                    body: Some(status.line),
+                    ..connected
+                }),
+                Err(e) => Err(Box::new((connected, e.to_string()))),
+            }
+        }
         Target::Ntp { server } => {
             let addresses = match prise_time::resolve(server, prise_time::Family::Any).await {
                 Ok(a) => a,

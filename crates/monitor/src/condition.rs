@@ -267,6 +267,13 @@ impl Comparison {
                 };
                 if holds {
                     Ok(())
+                } else if match value {
+                    Value::Number(_) => text.trim().parse::<f64>().is_ok(),
+                    Value::Bool(_) => matches!(text.trim(), "true" | "false"),
+                    _ => false,
+                } {
+                    // Compared as a number or a truth value: shown as one.
+                    fail(text.trim().to_owned())
                 } else {
                     let mut shown: String = text.chars().take(80).collect();
                     if shown.len() < text.len() {
@@ -709,6 +716,17 @@ mod tests {
         assert_eq!(
             condition.check(&slow).unwrap_err(),
             "[RESPONSE_TIME] (900ms) < 500ms"
+        );
+        // A JSON number compared as one is shown as one; text stays quoted.
+        let condition = Condition::parse("[BODY].load > 0.75").unwrap();
+        assert_eq!(
+            condition.check(&ok).unwrap_err(),
+            "[BODY].load (0.5) > 0.75"
+        );
+        let condition = Condition::parse("[BODY].status == \"down\"").unwrap();
+        assert_eq!(
+            condition.check(&ok).unwrap_err(),
+            "[BODY].status (\"up\") == \"down\""
         );
         let condition = Condition::parse("[BODY].status == \"up\"").unwrap();
         assert_eq!(

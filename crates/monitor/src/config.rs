@@ -61,7 +61,7 @@ pub struct Check {
     pub depends_on: Option<usize>,
     /// Maintenance windows (this check's and the file's): notices held back during them.
     pub maintenance: Vec<Window>,
-    /// For https and tls checks: trust the certificates in this PEM file (a private CA, or a
+    /// For https, tls and chats checks: trust the certificates in this PEM file (a private CA, or a
     /// self-signed server's own certificate) instead of the system's roots.
     pub ca: Option<PathBuf>,
 }
@@ -103,6 +103,14 @@ pub enum Target {
     Echo {
         /// `host:port`.
         address: String,
+    },
+    /// `chat://host[:port]` or `chats://` (TLS): a prise chat server answers a probe hello
+    /// (docs/PROTOCOL-chat.md, "Probe") without anyone in a room seeing it.
+    Chat {
+        /// `host:port` (7070 when the URL names none).
+        address: String,
+        /// Over TLS.
+        tls: bool,
     },
 }
 
@@ -448,10 +456,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         };
         let ca = match &raw.ca {
             None => None,
-            Some(ca) if !matches!(target, Target::Tls { .. } | Target::Http { tls: true, .. }) => {
+            Some(ca) if !secure(&target) => {
                 return Err(at(
                     ca.span().start,
-                    "`ca` is for https:// and tls:// checks".into(),
+                    "`ca` is for https://, tls:// and chats:// checks".into(),
                 ))
             }
             Some(ca) => Some(PathBuf::from(env(ca)?)),
@@ -520,7 +528,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 /// What a URL names. `send` and `expect` belong to tcp:// only.
 fn target(url: &str, send: Option<&str>, expect: Option<&str>) -> Result<Target, String> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        format!("{url:?} has no scheme; write tcp://, http://, https://, tls://, ntp:// or echo://")
+        format!("{url:?} has no scheme; write tcp://, http://, https://, tls://, ntp://, echo://, chat:// or chats://")
     })?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -592,8 +600,20 @@ fn target(url: &str, send: Option<&str>, expect: Option<&str>) -> Result<Target,
                 address: needs_port()?,
             })
         }
+        "chat" | "chats" => {
+            send_expect_only_tcp(scheme)?;
+            if path != "/" {
+                return Err(format!(
+                    "{url:?}: a chat check names a server, not a path (chat://host:port)"
+                ));
+            }
+            Ok(Target::Chat {
+                address: with_port(prise_chat::server::DEFAULT_PORT),
+                tls: scheme == "chats",
+            })
+        }
         other => Err(format!(
-            "unknown scheme {other}://; known: tcp://, http://, https://, tls://, ntp://, echo://"
+            "unknown scheme {other}://; known: tcp://, http://, https://, tls://, ntp://, echo://, chat://, chats://"
         )),
     }
 }
@@ -606,7 +626,17 @@ fn scheme(target: &Target) -> &'static str {
         Target::Tls { .. } => "tls",
         Target::Ntp { .. } => "ntp",
         Target::Echo { .. } => "echo",
+        Target::Chat { tls: false, .. } => "chat",
+        Target::Chat { tls: true, .. } => "chats",
     }
+}
+
+/// Whether a check of `target` speaks TLS (and reads a certificate).
+fn secure(target: &Target) -> bool {
+    matches!(
+        target,
+        Target::Tls { .. } | Target::Http { tls: true, .. } | Target::Chat { tls: true, .. }
+    )
 }
 
 /// Whether a check of `target` measures `placeholder`.
@@ -614,10 +644,10 @@ fn measures(target: &Target, placeholder: &Placeholder) -> bool {
     use Placeholder as P;
     match placeholder {
         P::Connected | P::ResponseTime => true,
-        P::Status | P::Body(_) | P::Header(_) => matches!(target, Target::Http { .. }),
-        P::CertificateExpiration => {
-            matches!(target, Target::Tls { .. } | Target::Http { tls: true, .. })
-        }
+        P::Status | P::Header(_) => matches!(target, Target::Http { .. }),
+        // A chat check's body is the server's status line.
+        P::Body(_) => matches!(target, Target::Http { .. } | Target::Chat { .. }),
+        P::CertificateExpiration => secure(target),
         P::NtpOffset | P::NtpStratum => matches!(target, Target::Ntp { .. }),
     }
 }

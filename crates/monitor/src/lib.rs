@@ -2,7 +2,7 @@
 //!
 //! - [`config`]: the TOML file, every mistake with its line and column.
 //! - [`condition`]: the typed conditions a run must meet (`[STATUS] == 200`).
-//! - [`check`]: one run of a check (tcp, http, https, tls, ntp, echo).
+//! - [`check`]: one run of a check (tcp, http, https, tls, ntp, echo, chat).
 //! - [`state`]: up and down with thresholds.
 //! - [`notify`]: webhooks, commands and email.
 //! - [`run`]: every check on its interval, or once.
