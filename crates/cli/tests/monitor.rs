@@ -65,6 +65,39 @@ fn closed_port() -> u16 {
         .port()
 }
 
+/// A self-signed server certificate for 127.0.0.1 valid 30 days, made by openssl in `dir`:
+/// (certificate, key).
+fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        // A server certificate, not a CA's: webpki refuses a CA certificate used by a server.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    (cert, key)
+}
+
 /// The status server's address, from the monitor's announce line.
 fn status_address(stdout: &mut impl BufRead) -> String {
     let mut line = String::new();
@@ -654,28 +687,7 @@ fn an_email_notice_reaches_an_smtp_server() {
 #[test]
 fn https_and_tls_checks_read_the_certificate_and_refuse_an_untrusted_one() {
     let work = tempfile::tempdir().unwrap();
-    let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-        ])
-        .args([
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        // A server certificate, not a CA's: webpki refuses a CA certificate used by a server.
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success());
+    let (cert, key) = certificate(work.path());
     std::fs::write(work.path().join("index.html"), "<p>ok</p>").unwrap();
     let mut server = prise()
         .args([
@@ -757,32 +769,7 @@ url = "https://{addr}/"
 #[test]
 fn a_chat_check_probes_the_server_without_anyone_seeing_it() {
     let work = tempfile::tempdir().unwrap();
-    let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success());
+    let (cert, key) = certificate(work.path());
     let mut server = prise()
         .args([
             "-q",
@@ -923,4 +910,121 @@ url = "chat://127.0.0.1:{down}"
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// An https receiver in Python (http.server wrapped in TLS with `cert` and `key`): its port,
+/// and each POSTed body as a line of its stdout.
+fn https_receiver(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> (Child, u16, BufReader<std::process::ChildStdout>) {
+    const SCRIPT: &str = r#"
+import http.server, ssl, sys
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        print(body.decode(), flush=True)
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print("port", server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(cert)
+        .arg(key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port = line.trim().strip_prefix("port ").unwrap().parse().unwrap();
+    (child, port, out)
+}
+
+#[test]
+fn a_webhook_over_https_trusts_its_ca_and_refuses_an_unknown_certificate() {
+    let work = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(work.path());
+    let (mut receiver, hook, mut bodies) = https_receiver(&cert, &key);
+    let closed = closed_port();
+    let config = work.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[check]]
+name = "gone"
+url = "tcp://127.0.0.1:{closed}"
+interval = "100ms"
+failure_threshold = 1
+
+[[notify]]
+name = "trusted"
+type = "webhook"
+url = "https://127.0.0.1:{hook}/hook"
+ca = "{ca}"
+body = '{{"via": "trusted", "check": "{{check}}", "event": "{{event}}"}}'
+
+[[notify]]
+name = "untrusted"
+type = "webhook"
+url = "https://127.0.0.1:{hook}/hook"
+body = '{{"via": "untrusted"}}'
+"#,
+            ca = cert.display()
+        ),
+    )
+    .unwrap();
+    let mut monitor = prise()
+        .args(["monitor", "--no-history"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    bodies.read_line(&mut line).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"via": "trusted", "check": "gone", "event": "down"})
+    );
+    // The untrusted notifier's tries fail, each logged with its name and the certificate.
+    std::thread::sleep(Duration::from_secs(4));
+    let _ = monitor.kill();
+    let out = monitor.wait_with_output().unwrap();
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    let log = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        log.contains("untrusted") && log.contains("certificate"),
+        "{log}"
+    );
+    // `ca` on an http:// webhook is a config error.
+    std::fs::write(
+        &config,
+        format!(
+            "[[check]]\nname = \"c\"\nurl = \"tcp://127.0.0.1:{closed}\"\n\n[[notify]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{hook}/\"\nca = \"{}\"\n",
+            cert.display()
+        ),
+    )
+    .unwrap();
+    let out = prise()
+        .args(["monitor", "--once"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`ca` is for an https:// webhook"),
+        "{out:?}"
+    );
 }

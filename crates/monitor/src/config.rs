@@ -135,6 +135,9 @@ pub enum NotifierKind {
         /// The body, with `{check}`, `{event}`, `{error}`, `{url}` and `{time}` replaced
         /// (JSON-escaped); none: a JSON object of them all.
         body: Option<String>,
+        /// For an https URL: trust the certificates in this PEM file instead of the system's
+        /// roots (a receiver on a private network).
+        ca: Option<PathBuf>,
     },
     /// A command run by `sh -c`, with the details in `PRISE_*` environment variables.
     Command {
@@ -225,6 +228,7 @@ struct RawNotify {
     kind: Spanned<String>,
     url: Option<Spanned<String>>,
     body: Option<Spanned<String>>,
+    ca: Option<Spanned<String>>,
     command: Option<Spanned<String>>,
     smtp: Option<Spanned<String>>,
     security: Option<Spanned<String>>,
@@ -303,10 +307,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                         ))
                     }
                 };
+                let ca = match &raw.ca {
+                    None => None,
+                    Some(ca) if !secure(&endpoint) => {
+                        return Err(at(
+                            ca.span().start,
+                            "`ca` is for an https:// webhook".into(),
+                        ))
+                    }
+                    Some(ca) => Some(PathBuf::from(env(ca)?)),
+                };
                 NotifierKind::Webhook {
                     url,
                     endpoint,
                     body: raw.body.as_ref().map(env).transpose()?,
+                    ca,
                 }
             }
             "command" => NotifierKind::Command {

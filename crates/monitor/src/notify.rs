@@ -96,12 +96,14 @@ async fn send_once(notifier: &Notifier, notice: &Notice) -> Result<(), String> {
             url,
             endpoint,
             body,
+            ca,
         } => {
             let body = match body {
                 Some(template) => notice.fill(template),
                 None => notice.json().to_string(),
             };
-            post(endpoint, url, body).await
+            let verify = ca.clone().map_or(Verify::SystemRoots, Verify::CaFile);
+            post(endpoint, url, body, verify).await
         }
         NotifierKind::Email(email) => send_email(email, notice).await,
         NotifierKind::Command { command } => {
@@ -190,9 +192,9 @@ async fn send_email(email: &Email, notice: &Notice) -> Result<(), String> {
         })
 }
 
-/// POST `body` as JSON to `endpoint` (`url` as written, for messages); a 2xx answer is
-/// success.
-async fn post(endpoint: &Target, url: &str, body: String) -> Result<(), String> {
+/// POST `body` as JSON to `endpoint` (`url` as written, for messages), trusting `verify`'s
+/// certificates over https; a 2xx answer is success.
+async fn post(endpoint: &Target, url: &str, body: String, verify: Verify) -> Result<(), String> {
     let Target::Http {
         address,
         host,
@@ -204,7 +206,7 @@ async fn post(endpoint: &Target, url: &str, body: String) -> Result<(), String> 
     };
     let tls = *tls;
     let client_tls = if tls {
-        Some(ClientTls::new(Verify::SystemRoots).map_err(|e| e.to_string())?)
+        Some(ClientTls::new(verify).map_err(|e| e.to_string())?)
     } else {
         None
     };
