@@ -57,6 +57,10 @@ pub(crate) enum Command {
     /// Serve a folder over HTTP: files, listings, ranges, conditional requests; TLS too.
     #[command(subcommand)]
     Http(HttpCommand),
+    /// FTP: a server that curl, lftp, FileZilla and ftplib use (passive and active, explicit
+    /// TLS, resume).
+    #[command(subcommand)]
+    Ftp(FtpCommand),
     /// Ask NTP servers for the time (SNTP over UDP) and show how far this clock is from
     /// theirs. Never sets the clock. Exit 0 when a server answered, 1 when none did.
     Time(TimeArgs),
@@ -468,6 +472,83 @@ pub(crate) struct HttpServeArgs {
 
     #[command(flatten)]
     pub(crate) tls: ServerTlsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FtpCommand {
+    /// Serve DIR (the current folder by default) over FTP until Ctrl-C.
+    Serve(FtpServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FtpServeArgs {
+    /// The folder to serve; clients see it as / (default: the current folder).
+    #[arg(value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub(crate) dir: Option<PathBuf>,
+
+    /// The folder to serve, as a setting (`root = "/srv/ftp"` in a config file); DIR wins.
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub(crate) root: Option<PathBuf>,
+
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2121")]
+    pub(crate) listen: String,
+
+    /// A user who may read and write (repeatable); better in the config file
+    /// (`user = ["name:password"]`), since command lines show in `ps`.
+    #[arg(long, value_name = "NAME:PASS", value_parser = parse_oper)]
+    pub(crate) user: Vec<(String, String)>,
+
+    /// Let `anonymous` (and `ftp`) in with any password, to read only.
+    #[arg(long)]
+    pub(crate) anonymous: bool,
+
+    /// Nobody writes, named users included.
+    #[arg(long)]
+    pub(crate) read_only: bool,
+
+    /// Ports for passive data connections, as LOW-HIGH (for a firewall); any free port
+    /// otherwise.
+    #[arg(long, value_name = "LOW-HIGH", value_parser = port_range)]
+    pub(crate) passive_ports: Option<std::ops::RangeInclusive<u16>>,
+
+    /// The IPv4 address PASV tells clients to connect to (the server's public address behind
+    /// NAT); the address the client reached otherwise.
+    #[arg(long, value_name = "IP")]
+    pub(crate) public_ip: Option<std::net::Ipv4Addr>,
+
+    /// Close a control connection silent for this long (transfers do not count).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub(crate) idle_timeout: Duration,
+
+    /// Time for a data connection to be made, and the longest stall inside a transfer.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    pub(crate) data_timeout: Duration,
+
+    #[command(flatten)]
+    pub(crate) common: ServeArgs,
+
+    #[command(flatten)]
+    pub(crate) tls: ServerTlsArgs,
+}
+
+/// `LOW-HIGH` for `--passive-ports`.
+fn port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let (low, high) = text
+        .split_once('-')
+        .ok_or_else(|| "expected LOW-HIGH, such as 50000-50100".to_owned())?;
+    let low: u16 = low
+        .trim()
+        .parse()
+        .map_err(|_| format!("{low:?} is not a port"))?;
+    let high: u16 = high
+        .trim()
+        .parse()
+        .map_err(|_| format!("{high:?} is not a port"))?;
+    if low == 0 || low > high {
+        return Err("expected 1 <= LOW <= HIGH".into());
+    }
+    Ok(low..=high)
 }
 
 #[derive(Debug, Args)]

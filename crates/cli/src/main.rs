@@ -13,6 +13,7 @@ mod chat;
 mod config;
 mod echo;
 mod files;
+mod ftp;
 mod http;
 mod logging;
 mod monitor;
@@ -101,6 +102,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Http(command) => {
             let result = runtime()?.block_on(http::run(command, trace.clone()));
+            flush_trace(trace.as_ref());
+            result
+        }
+        Command::Ftp(command) => {
+            let result = runtime()?.block_on(ftp::run(command, trace.clone()));
             flush_trace(trace.as_ref());
             result
         }

@@ -74,6 +74,58 @@ impl Stream {
         }
     }
 
+    /// Upgrade a plain stream to TLS as the server (FTP's `AUTH TLS`, STARTTLS): the traffic
+    /// log stays attached. A stream that is already TLS is refused.
+    ///
+    /// # Errors
+    /// The handshake's error; the connection is then unusable.
+    pub async fn accept_tls(self, acceptor: &tokio_rustls::TlsAcceptor) -> io::Result<Self> {
+        let Inner::Plain(tcp) = self.inner else {
+            return Err(io::Error::other("the connection already uses TLS"));
+        };
+        let tls = acceptor.accept(tcp).await?;
+        Ok(Self {
+            inner: Inner::ServerTls(Box::new(tls)),
+            peer: self.peer,
+            tap: self.tap,
+        })
+    }
+
+    /// Upgrade a plain stream to TLS as the client, checking the server as `name`: the traffic
+    /// log stays attached. A stream that is already TLS is refused.
+    ///
+    /// # Errors
+    /// The handshake's error (a certificate that does not check out among them).
+    pub async fn connect_tls(
+        self,
+        connector: &tokio_rustls::TlsConnector,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> io::Result<Self> {
+        let Inner::Plain(tcp) = self.inner else {
+            return Err(io::Error::other("the connection already uses TLS"));
+        };
+        let tls = connector.connect(name, tcp).await?;
+        Ok(Self {
+            inner: Inner::ClientTls(Box::new(tls)),
+            peer: self.peer,
+            tap: self.tap,
+        })
+    }
+
+    /// Take the plain TCP socket back out (for a transfer that bypasses the stream, such as
+    /// `sendfile`); `None` for TLS.
+    pub fn into_plain(self) -> Option<TcpStream> {
+        match self.inner {
+            Inner::Plain(tcp) => Some(tcp),
+            Inner::ServerTls(_) | Inner::ClientTls(_) => None,
+        }
+    }
+
+    /// Whether a traffic log is attached.
+    pub fn is_traced(&self) -> bool {
+        self.tap.is_some()
+    }
+
     /// Record this stream's traffic in `log` under the service name `service`.
     pub fn traced(mut self, log: Option<TrafficLog>, service: &Arc<str>) -> Self {
         self.tap = log.map(|log| Tap {
