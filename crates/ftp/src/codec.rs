@@ -243,15 +243,19 @@ pub fn format_pasv(addr: SocketAddrV4) -> String {
 /// # Errors
 /// [`AddressError`] when the text has no such numbers.
 pub fn parse_pasv(text: &str) -> Result<SocketAddrV4, AddressError> {
-    let start = text
-        .find(|c: char| c.is_ascii_digit())
-        .ok_or(AddressError("no address in the PASV reply"))?;
-    let numbers: String = text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == ' ')
-        .collect();
-    parse_port(numbers.trim_end_matches([',', ' ']))
-        .map_err(|_| AddressError("no address in the PASV reply"))
+    // The first run of digits and commas that is a whole address (a reply code or other
+    // numbers before it are skipped).
+    let bytes = text.as_bytes();
+    (0..bytes.len())
+        .filter(|&i| bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()))
+        .find_map(|start| {
+            let run: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == ',')
+                .collect();
+            parse_port(&run).ok()
+        })
+        .ok_or(AddressError("no address in the PASV reply"))
 }
 
 /// The port in a `229` reply's text: `(|||6446|)`.
@@ -523,6 +527,7 @@ mod tests {
         let a = parse_port("127,0,0,1,19,137").unwrap();
         assert_eq!(a, "127.0.0.1:5001".parse().unwrap());
         assert_eq!(parse_pasv(&format_pasv(a)).unwrap(), a);
+        assert_eq!(parse_pasv(&format!("227 {}", format_pasv(a))).unwrap(), a);
         assert_eq!(
             parse_pasv("Entering Passive Mode 10,0,0,1,4,1").unwrap(),
             "10.0.0.1:1025".parse().unwrap()

@@ -186,11 +186,33 @@ enum Failure {
     Aborted,
 }
 
+/// A transfer in progress. Dropped before it ends (ABOR, QUIT, the client gone), it is
+/// stopped: an upload is then thrown away, since its client never heard that it arrived.
 struct Transfer {
     task: JoinHandle<Finished>,
     aborted: Arc<AtomicBool>,
     /// For the plain path: a handle on the socket, to cut it on ABOR.
     socket: Option<std::net::TcpStream>,
+}
+
+impl Transfer {
+    /// Stop it: mark it aborted, cut its socket (the blocking path notices), cancel its task
+    /// (the stream path; a cancelled upload drops its temporary file).
+    fn stop(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        if let Some(socket) = &self.socket {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+        self.task.abort();
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        if !self.task.is_finished() {
+            self.stop();
+        }
+    }
 }
 
 struct Session {
@@ -274,9 +296,7 @@ async fn session(conn: Connection, config: Arc<Config>, root: Root) -> Result<()
                         }
                         Ok(cmd) if cmd.verb == "QUIT" => {
                             if let Some(t) = transfer.take() {
-                                t.aborted.store(true, Ordering::SeqCst);
-                                cut(&t);
-                                t.task.abort();
+                                t.stop();
                             }
                             s.send(221, "Goodbye.").await?;
                             return Ok(());
@@ -322,12 +342,6 @@ enum Step {
     Go,
     Start(Transfer),
     End(End),
-}
-
-fn cut(t: &Transfer) {
-    if let Some(socket) = &t.socket {
-        let _ = socket.shutdown(std::net::Shutdown::Both);
-    }
 }
 
 /// The reply for a failed file operation.
@@ -891,10 +905,9 @@ impl Session {
             Ok(meta) => {
                 let entry = crate::fs::entry(shown.clone(), &meta);
                 let text = format!(
-                    "Listing {shown}\n {}{shown}\nEnd",
+                    "Listing {shown}\n {} {shown}\nEnd",
                     codec::facts(&entry, self.writable())
                 );
-                // The facts line needs its space: build it so reply() does not touch it.
                 self.send(250, &text).await
             }
             Err(e) => self.send(550, &fs_error(&e)).await,
@@ -1230,15 +1243,9 @@ impl Session {
         }
     }
 
-    async fn abort(&mut self, t: Transfer) -> Result<(), Error> {
-        t.aborted.store(true, Ordering::SeqCst);
-        cut(&t);
-        // The plain path stops when its socket is cut; the stream path is cancelled (its
-        // upload, if any, is dropped, which removes the temporary file).
-        if t.socket.is_none() {
-            t.task.abort();
-        }
-        let _ = t.task.await;
+    async fn abort(&mut self, mut t: Transfer) -> Result<(), Error> {
+        t.stop();
+        let _ = (&mut t.task).await;
         self.send(426, "Transfer aborted.").await?;
         self.send(226, "ABOR successful.").await
     }
@@ -1495,6 +1502,8 @@ async fn stream_transfer(
                         if !buf.is_empty() && tx.send(buf.to_vec()).await.is_err() {
                             break Err(Failure::Local("writing the file failed".into()));
                         }
+                        // Our close_notify back: TLS clients wait for it.
+                        let _ = tokio::time::timeout(stall, stream.shutdown()).await;
                         break Ok(());
                     }
                     Ok(Ok(n)) => {
