@@ -629,3 +629,116 @@ fn walk(dir: &PathBuf) -> Vec<String> {
     }
     out
 }
+
+/// Files under the server's root (temporary upload files included).
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names = walk(&dir.to_path_buf());
+    names.sort();
+    names
+}
+
+/// Wait up to 5 s for `dir` to hold exactly `want`.
+async fn settle(dir: &Path, want: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = files_in(dir);
+        if now == want || Instant::now() > deadline {
+            assert_eq!(now, want);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_vanishing_and_aborting_peers_leave_nothing_half_done() {
+    let server = start(|c| {
+        c.idle_timeout = Duration::from_millis(400);
+        c.data_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let root = server.root();
+    let big = noise(64 * 1024 * 1024);
+    std::fs::write(root.join("big.bin"), &big).unwrap();
+
+    // Silent on the control connection: told and closed.
+    let mut c = Ctrl::connect(server.addr).await;
+    assert_eq!(
+        c.reply().await,
+        "421 Timeout: closing the control connection."
+    );
+    assert_eq!(c.reply().await, "");
+
+    // Nobody connects to the passive port.
+    let mut c = Ctrl::connect(server.addr).await;
+    c.login("bob", "s3cret").await;
+    let reply = c.cmd("PASV").await;
+    assert!(reply.starts_with("227 "), "{reply}");
+    assert_eq!(
+        c.cmd("RETR big.bin").await,
+        "425 Nobody connected to the passive port."
+    );
+
+    // Someone else connects to the passive port first (another local address): refused, and
+    // the client's own connection still gets the data.
+    let reply = c.cmd("PASV").await;
+    let port_addr = prise_ftp::codec::parse_pasv(&reply).unwrap();
+    let thief = tokio::net::TcpSocket::new_v4().unwrap();
+    thief.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut thief = thief.connect(port_addr.into()).await.unwrap();
+    let mut data = TcpStream::connect(port_addr).await.unwrap();
+    c.send_raw(b"RETR big.bin\r\n").await;
+    assert!(c.reply().await.starts_with("150 "));
+    let mut stolen = Vec::new();
+    let _ = thief.read_to_end(&mut stolen).await;
+    assert!(stolen.is_empty(), "the other address got data");
+    let mut got = Vec::with_capacity(big.len());
+    data.read_to_end(&mut got).await.unwrap();
+    assert!(got == big, "download differs");
+    assert_eq!(c.reply().await, "226 Transfer complete.");
+
+    // ABOR in the middle of a download: 426 then 226, and the session goes on.
+    let mut data = c.pasv().await;
+    c.send_raw(b"RETR big.bin\r\n").await;
+    assert!(c.reply().await.starts_with("150 "));
+    let mut some = vec![0u8; 1 << 20];
+    data.read_exact(&mut some).await.unwrap();
+    c.send_raw(b"\xff\xf4\xff\xf2ABOR\r\n").await;
+    assert_eq!(c.reply().await, "426 Transfer aborted.");
+    assert_eq!(c.reply().await, "226 ABOR successful.");
+    assert_eq!(c.cmd("NOOP").await, "200 NOOP ok.");
+
+    // ABOR in the middle of an upload: nothing is kept.
+    let mut data = c.pasv().await;
+    c.send_raw(b"STOR up.bin\r\n").await;
+    assert!(c.reply().await.starts_with("150 "));
+    data.write_all(&big[..4 << 20]).await.unwrap();
+    c.send_raw(b"ABOR\r\n").await;
+    assert_eq!(c.reply().await, "426 Transfer aborted.");
+    assert_eq!(c.reply().await, "226 ABOR successful.");
+    drop(data);
+    settle(&root, &["big.bin"]).await;
+
+    // An upload that stalls: 426 after the data timeout, nothing kept.
+    let mut data = c.pasv().await;
+    c.send_raw(b"STOR stalled.bin\r\n").await;
+    assert!(c.reply().await.starts_with("150 "));
+    data.write_all(&big[..100_000]).await.unwrap();
+    let reply = c.reply().await;
+    assert_eq!(
+        reply,
+        "426 Data connection broken: the peer stalled; transfer aborted."
+    );
+    settle(&root, &["big.bin"]).await;
+
+    // The client vanishes mid-upload (control first, then data): nothing is kept, though the
+    // data connection ends with a plain close that would otherwise mean "end of file".
+    let mut data = c.pasv().await;
+    c.send_raw(b"STOR vanished.bin\r\n").await;
+    assert!(c.reply().await.starts_with("150 "));
+    data.write_all(&big[..2 << 20]).await.unwrap();
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(data);
+    settle(&root, &["big.bin"]).await;
+}
