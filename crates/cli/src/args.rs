@@ -478,6 +478,77 @@ pub(crate) struct HttpServeArgs {
 pub(crate) enum FtpCommand {
     /// Serve DIR (the current folder by default) over FTP until Ctrl-C.
     Serve(FtpServeArgs),
+    /// List a folder on an FTP server.
+    Ls(FtpLsArgs),
+    /// Download a file, resuming a `.part` left by an earlier try.
+    Get(FtpGetArgs),
+    /// Upload a file.
+    Put(FtpPutArgs),
+}
+
+/// What every FTP client command takes.
+#[derive(Debug, Args)]
+pub(crate) struct FtpClientArgs {
+    /// The server connects to us for data (PORT/EPRT) instead of the default passive mode.
+    #[arg(long)]
+    pub(crate) active: bool,
+
+    #[command(flatten)]
+    pub(crate) timeouts: TimeoutArgs,
+
+    /// TLS (explicit, AUTH TLS) for commands and data.
+    #[command(flatten)]
+    pub(crate) tls: ClientTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FtpLsArgs {
+    /// ftp://[USER[:PASSWORD]@]HOST[:PORT]/FOLDER/ (the password may come from
+    /// $PRISE_FTP_PASSWORD instead; no user: anonymous).
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+
+    /// One JSON array of entries (name, type, size, modified).
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) client: FtpClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FtpGetArgs {
+    /// ftp://[USER[:PASSWORD]@]HOST[:PORT]/PATH (the password may come from
+    /// $PRISE_FTP_PASSWORD instead).
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+
+    /// Where to save it (default: its name, in the current folder; `-` for stdout). It is
+    /// written as FILE.part and renamed once whole.
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) client: FtpClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FtpPutArgs {
+    /// The file to send.
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) file: PathBuf,
+
+    /// ftp://[USER[:PASSWORD]@]HOST[:PORT]/PATH (ending in / for the file's own name; the
+    /// password may come from $PRISE_FTP_PASSWORD instead).
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+
+    /// Send only what the server lacks: append to the part it already has (SIZE, then APPE).
+    #[arg(short = 'c', long = "continue")]
+    pub(crate) resume: bool,
+
+    #[command(flatten)]
+    pub(crate) client: FtpClientArgs,
 }
 
 #[derive(Debug, Args)]

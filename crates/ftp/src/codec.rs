@@ -465,6 +465,33 @@ pub fn facts(entry: &Entry, writable: bool) -> String {
     out
 }
 
+/// Read one Unix-style `LIST` line (`drwxr-xr-x 2 user group 4096 Dec  2 03:55 name`), as
+/// servers without `MLSD` send them: (name, folder, size). `None` for other formats and for
+/// `total N` lines.
+pub fn parse_list_line(line: &str) -> Option<(String, bool, u64)> {
+    let mut rest = line.trim_end_matches(['\r', '\n']);
+    let mut fields = Vec::with_capacity(8);
+    for _ in 0..8 {
+        rest = rest.trim_start_matches(' ');
+        let end = rest.find(' ')?;
+        fields.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    let name = rest.strip_prefix(' ')?.trim_start_matches(' ');
+    let perms = fields[0];
+    if perms.len() != 10 || !"-dlbcps".contains(&perms[..1]) {
+        return None;
+    }
+    let size = fields[4].parse().ok()?;
+    // A symlink shows `name -> target`.
+    let name = if perms.starts_with('l') {
+        name.split(" -> ").next().unwrap_or(name)
+    } else {
+        name
+    };
+    Some((name.to_owned(), perms.starts_with('d'), size))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -596,6 +623,20 @@ mod tests {
             "type=file;size=1234;modify=20261130080509;perm=r;UNIX.mode=0644;"
         );
         assert_eq!(timeval(t), "20261130080509");
+        let line = list_line(&entry, t);
+        assert_eq!(
+            parse_list_line(&line),
+            Some(("notes.txt".into(), false, 1234))
+        );
+        assert_eq!(
+            parse_list_line("drwxr-xr-x    2 1000     1000         4096 Dec 02 03:58 my  dir"),
+            Some(("my  dir".into(), true, 4096))
+        );
+        assert_eq!(
+            parse_list_line("lrwxrwxrwx 1 0 0 7 Jan 01  2025 link -> target"),
+            Some(("link".into(), false, 7))
+        );
+        assert_eq!(parse_list_line("total 12"), None);
         assert_eq!(parse_timeval("20261130080509").unwrap(), t);
         assert_eq!(parse_timeval("20261130080509.123").unwrap(), t);
         assert!(parse_timeval("2026113008050").is_err());

@@ -20,6 +20,7 @@
 
 mod error;
 
+pub mod client;
 pub mod codec;
 pub mod fs;
 pub mod server;
