@@ -325,7 +325,66 @@ fn our_client_and_server_over_tls_with_a_pinned_certificate() {
 }
 
 #[test]
-fn serve_without_any_login_is_refused_with_a_hint() {
+fn serve_takes_users_from_a_config_file_and_refuses_to_run_without_any() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), "bonjour\n").unwrap();
+    let config = work.path().join("ftp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "root = \"{}\"\nlisten = \"127.0.0.1:0\"\nuser = [\"carol:from file\"]\nread-only = true\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let mut server = prise()
+        .args(["ftp", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("ftp listening on ")
+        .unwrap()
+        .to_owned();
+    let out = prise()
+        .args([
+            "ftp",
+            "get",
+            "-o",
+            "-",
+            &format!("ftp://carol:from%20file@{addr}/hello.txt"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "bonjour\n", "{out:?}");
+    let out = prise()
+        .args(["ftp", "put"])
+        .arg(&config)
+        .arg(format!("ftp://carol:from%20file@{addr}/"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "read-only = true");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("550"),
+        "{out:?}"
+    );
+    // SIGTERM: a clean stop.
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+
     let work = tempfile::tempdir().unwrap();
     let out = prise()
         .args(["ftp", "serve", "--listen", "127.0.0.1:0"])
