@@ -90,32 +90,53 @@ fn a_transfer_cut_by_a_killed_receiver_resumes_where_it_stopped() {
     let size = 256 * 1024 * 1024;
     std::fs::write(&big, pattern(size)).unwrap();
 
-    let mut first = Receiver::start(dst.path(), &["--token", "t0k"]);
-    let mut sender = prise()
-        .args(["-q", "send", "--token", "t0k", "--to", &first.addr])
-        .arg(&big)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill the receiver once part of the file is written.
+    // Kill the receiver once part of the file is written. On this 2-core machine, with other
+    // tests running, the whole file can land before the kill when this thread is not scheduled
+    // in time; that is the test losing a race, not a bug: try the cut again (at most 3 times).
     let partial = dst.path().join(".big.bin.prise-resume");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut attempts = 0;
     loop {
-        let len = std::fs::metadata(&partial).map_or(0, |m| m.len());
-        if len > 16 * 1024 * 1024 {
-            break;
+        attempts += 1;
+        assert!(
+            attempts <= 3,
+            "three transfers ended before the receiver could be killed"
+        );
+        let mut first = Receiver::start(dst.path(), &["--token", "t0k"]);
+        let mut sender = prise()
+            .args(["-q", "send", "--token", "t0k", "--to", &first.addr])
+            .arg(&big)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let len = std::fs::metadata(&partial).map_or(0, |m| m.len());
+            if len > 16 * 1024 * 1024 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the transfer never started");
+            std::thread::sleep(Duration::from_millis(1));
         }
-        assert!(Instant::now() < deadline, "the transfer never started");
-        std::thread::sleep(Duration::from_millis(1));
+        first.child.kill().unwrap();
+        first.child.wait().unwrap();
+        let status = sender.wait().unwrap();
+        if status.success() {
+            // Too late: the sender says it is done, so the file must be whole and in place
+            // (a success without it would be a real bug). Start over from nothing.
+            assert_eq!(
+                std::fs::metadata(dst.path().join("big.bin"))
+                    .map(|m| m.len())
+                    .ok(),
+                Some(size as u64),
+                "the sender succeeded without a whole file at the receiver"
+            );
+            let _ = std::fs::remove_file(dst.path().join("big.bin"));
+            let _ = std::fs::remove_file(&partial);
+            continue;
+        }
+        break;
     }
-    first.child.kill().unwrap();
-    first.child.wait().unwrap();
-    let status = sender.wait().unwrap();
-    assert!(
-        !status.success(),
-        "the sender must fail when the receiver dies"
-    );
     assert!(
         !dst.path().join("big.bin").exists(),
         "no file under its name yet"
