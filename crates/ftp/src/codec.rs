@@ -479,7 +479,8 @@ pub fn parse_list_line(line: &str) -> Option<(String, bool, u64)> {
     }
     let name = rest.strip_prefix(' ')?.trim_start_matches(' ');
     let perms = fields[0];
-    if perms.len() != 10 || !"-dlbcps".contains(&perms[..1]) {
+    // By char: a hostile server's line need not be ASCII (found by the fuzz target).
+    if perms.len() != 10 || !perms.starts_with(['-', 'd', 'l', 'b', 'c', 'p', 's']) {
         return None;
     }
     let size = fields[4].parse().ok()?;
@@ -637,6 +638,8 @@ mod tests {
             Some(("link".into(), false, 7))
         );
         assert_eq!(parse_list_line("total 12"), None);
+        // Ten bytes that start with a two-byte character.
+        assert_eq!(parse_list_line("\u{e9}rw-r--r- 1 a b 1 Jan 1 2025 x"), None);
         assert_eq!(parse_timeval("20261130080509").unwrap(), t);
         assert_eq!(parse_timeval("20261130080509.123").unwrap(), t);
         assert!(parse_timeval("2026113008050").is_err());
@@ -647,6 +650,11 @@ mod tests {
         #[test]
         fn any_line_parses_or_is_refused(line in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = Command::parse(&line);
+        }
+
+        #[test]
+        fn any_list_line_reads_or_is_refused(line in "\\PC{0,80}") {
+            let _ = parse_list_line(&line);
         }
 
         #[test]
