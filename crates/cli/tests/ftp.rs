@@ -280,7 +280,10 @@ fn our_client_and_server_over_tls_with_a_pinned_certificate() {
         "size and date: {text}"
     );
     assert!(text.trim_end().ends_with("s e c.bin"), "{text}");
+    let trace = work.path().join("trace.log");
     let out = pinned(&[
+        "--trace-file",
+        trace.to_str().unwrap(),
         "ftp",
         "get",
         "-o",
@@ -289,6 +292,14 @@ fn our_client_and_server_over_tls_with_a_pinned_certificate() {
     ]);
     assert!(out.status.success(), "{out:?}");
     assert!(std::fs::read(local.join("back.bin")).unwrap() == body);
+    // The traffic log shows the commands after TLS, with the password hidden.
+    let log = std::fs::read_to_string(&trace).unwrap();
+    assert!(log.contains("PASS ***"), "{log}");
+    assert!(log.contains("RETR s e c.bin"), "{log}");
+    assert!(
+        !log.contains("wonder land"),
+        "the password leaked into the trace"
+    );
 
     // Without TLS the server refuses the login; a wrong fingerprint is refused by us.
     let out = prise()

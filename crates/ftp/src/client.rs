@@ -107,7 +107,8 @@ impl Client {
     /// [`Error::Core`] for connection and TLS failures, [`Error::Refused`] when the server
     /// refuses the login.
     pub async fn connect(addr: &str, config: ClientConfig) -> Result<Self, Error> {
-        let control = connect(addr, &config.connect).await?;
+        let mut control = connect(addr, &config.connect).await?;
+        control.set_redactor(prise_core::trace::redact_commands(&["PASS "]));
         let peer = control.peer_addr();
         let mut client = Self {
             control,

@@ -742,3 +742,84 @@ async fn slow_vanishing_and_aborting_peers_leave_nothing_half_done() {
     drop(data);
     settle(&root, &["big.bin"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passive_ports_public_address_and_ipv6() {
+    // A server behind NAT: PASV names the public address and a port from the range.
+    let server = start(|c| {
+        c.public_ip = Some("203.0.113.5".parse().unwrap());
+        c.passive_ports = Some(50_100..=50_120);
+    })
+    .await;
+    std::fs::write(server.root().join("f.txt"), "natted").unwrap();
+    let mut c = Ctrl::connect(server.addr).await;
+    c.login("bob", "s3cret").await;
+    for _ in 0..5 {
+        let reply = c.cmd("PASV").await;
+        let named = prise_ftp::codec::parse_pasv(&reply).unwrap();
+        assert_eq!(named.ip().to_string(), "203.0.113.5", "{reply}");
+        assert!((50_100..=50_120).contains(&named.port()), "{reply}");
+        let reply = c.cmd("EPSV").await;
+        let port = prise_ftp::codec::parse_epsv(&reply).unwrap();
+        assert!((50_100..=50_120).contains(&port), "{reply}");
+    }
+    // A client that (like ours and curl) connects to the control address still gets the data.
+    let reply = c.cmd("PASV").await;
+    let port = prise_ftp::codec::parse_pasv(&reply).unwrap().port();
+    let mut data = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    c.send_raw(b"RETR f.txt\r\n").await;
+    assert!(c.reply().await.starts_with("150 "));
+    let mut got = String::new();
+    data.read_to_string(&mut got).await.unwrap();
+    assert_eq!(got, "natted");
+    assert_eq!(c.reply().await, "226 Transfer complete.");
+
+    // IPv6: ftplib switches to EPSV and EPRT on its own.
+    prise_core::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path().to_owned());
+    config.users = vec![User {
+        name: "bob".into(),
+        password: "s3cret".into(),
+    }];
+    let listener = match TcpListener::bind("[::1]:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("IPv6 loopback is needed for this test: {e}"),
+    };
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(server::run(listener, config, stop.clone()));
+    let script = r#"
+import ftplib, io, sys
+ftp = ftplib.FTP()
+ftp.connect("::1", int(sys.argv[1]), timeout=10)
+ftp.login("bob", "s3cret")
+ftp.storbinary("STOR six.txt", io.BytesIO(b"over ipv6"))
+out = []
+for passive in (True, False):
+    ftp.set_pasv(passive)
+    buf = io.BytesIO()
+    ftp.retrbinary("RETR six.txt", buf.write)
+    out.append(buf.getvalue().decode())
+print(" ".join(out))
+try:
+    print(ftp.sendcmd("PASV"))
+except ftplib.Error as e:
+    print(e)
+ftp.quit()
+"#;
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", script, &addr.port().to_string()])
+        .output()
+        .await
+        .unwrap();
+    stop.cancel();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("over ipv6 over ipv6"), "{out:?}");
+    assert_eq!(
+        lines.next(),
+        Some("425 PASV is for IPv4; use EPSV."),
+        "{out:?}"
+    );
+}
