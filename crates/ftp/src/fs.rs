@@ -11,6 +11,8 @@
 //! Needs Linux 5.6 or later (`openat2`). A symlink that leads outside the folder is refused
 //! (`EXDEV`); one that stays inside works, as long as it is relative.
 //!
+//! Uploads in progress (`.NAME.prise-XXXXXXXX.part`) are left out of listings.
+//!
 //! Everything here blocks: the server calls it from `spawn_blocking`.
 
 use std::ffi::OsStr;
@@ -215,6 +217,9 @@ impl Root {
                 continue;
             }
             let Some(name) = name.to_str() else { continue };
+            if is_temporary(name) {
+                continue;
+            }
             child.push(name.to_owned());
             if let Ok(meta) = self.metadata(&child) {
                 if meta.is_file() || meta.is_dir() {
@@ -295,6 +300,11 @@ impl Root {
         )
         .map_err(errno)
     }
+}
+
+/// Whether `name` is one of our uploads in progress (`.NAME.prise-XXXXXXXX.part`): not listed.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".part") && name.contains(".prise-")
 }
 
 /// A listing entry from metadata.
@@ -390,6 +400,11 @@ mod tests {
         let mut upload = root.create(&parts("sub/new.bin")).unwrap();
         upload.file.write_all(b"partial").unwrap();
         assert!(!dir.path().join("sub/new.bin").exists());
+        assert_eq!(
+            root.list(&parts("sub")).unwrap().len(),
+            2,
+            "an upload in progress is not listed"
+        );
         drop(upload);
         assert_eq!(
             std::fs::read_dir(dir.path().join("sub")).unwrap().count(),

@@ -17,6 +17,9 @@
 //!   outside, even if the tree changes while we look.
 //! - [`server`]: the control connection, logins, data connections (passive, extended passive,
 //!   active), explicit TLS (RFC 4217) and transfers.
+//! - [`client`]: log in (explicit TLS when asked), list, download and upload with resume; the
+//!   protocol is ours already ([`codec`]), so the client is a few hundred lines on top of it
+//!   rather than a second FTP implementation (`suppaftp`) with its own TLS stack.
 
 mod error;
 
