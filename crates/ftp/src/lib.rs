@@ -19,7 +19,7 @@
 //!   active), explicit TLS (RFC 4217) and transfers.
 //! - [`client`]: log in (explicit TLS when asked), list, download and upload with resume; the
 //!   protocol is ours already ([`codec`]), so the client is a few hundred lines on top of it
-//!   rather than a second FTP implementation (`suppaftp`) with its own TLS stack.
+//!   rather than a second FTP implementation (`suppaftp`) beside ours.
 
 mod error;
 
