@@ -53,12 +53,21 @@ fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-struct NativeConn {
-    out: BytesMut,
+/// One native-protocol conversation's state, whatever carries its lines (TCP or WebSocket).
+pub(crate) struct NativeConn {
+    /// Lines waiting to be written, each ending in `\n`.
+    pub(crate) out: BytesMut,
     flood: Flood,
 }
 
 impl NativeConn {
+    pub(crate) fn new(config: &ConnConfig) -> Self {
+        Self {
+            out: BytesMut::new(),
+            flood: Flood::new(config.flood_rate, config.flood_burst),
+        }
+    }
+
     fn send(&mut self, mut value: Value, reference: Option<&Value>) {
         if let (Some(reference), Some(object)) = (reference, value.as_object_mut()) {
             object.insert("ref".into(), reference.clone());
@@ -70,7 +79,7 @@ impl NativeConn {
         }
     }
 
-    fn error(&mut self, code: &str, text: &str, reference: Option<&Value>) {
+    pub(crate) fn error(&mut self, code: &str, text: &str, reference: Option<&Value>) {
         self.send(
             json!({"type": "error", "code": code, "text": text}),
             reference,
@@ -108,7 +117,7 @@ impl NativeConn {
     }
 
     /// Handle one line after the hello. Returns false when the client quits.
-    async fn line(&mut self, session: &Session, line: bytes::Bytes) -> bool {
+    pub(crate) async fn line(&mut self, session: &Session, line: bytes::Bytes) -> bool {
         match parse(&line) {
             Ok(req) => self.request(session, req).await,
             Err((code, text)) => {
@@ -281,16 +290,30 @@ async fn handshake(
             _ => return None,
         }
     };
-    let hello = match parse(&hello) {
+    let greeted = greet(&hello, conn, hub, "native").await;
+    if greeted.is_none() {
+        let _ = flush(stream, &mut conn.out, config.write_timeout).await;
+    }
+    greeted
+}
+
+/// Answer a hello line (the first line of a native or WebSocket client): the welcome and the
+/// default room, a probe's status, or an error. `None` when the client is not (or no longer)
+/// welcome: what it is told waits in `conn.out`, and the caller closes once it is written.
+pub(crate) async fn greet(
+    hello: &[u8],
+    conn: &mut NativeConn,
+    hub: &Hub,
+    ident: &str,
+) -> Option<(Session, Inbox)> {
+    let hello = match parse(hello) {
         Ok(req) if req.kind == "hello" => req,
         Ok(_) => {
             conn.error("bad_request", "the first message must be hello", None);
-            let _ = flush(stream, &mut conn.out, config.write_timeout).await;
             return None;
         }
         Err((code, text)) => {
             conn.error(code, &text, None);
-            let _ = flush(stream, &mut conn.out, config.write_timeout).await;
             return None;
         }
     };
@@ -306,7 +329,6 @@ async fn handshake(
             &format!("this server speaks protocol versions {VERSIONS:?}"),
             hello.reference.as_ref(),
         );
-        let _ = flush(stream, &mut conn.out, config.write_timeout).await;
         return None;
     };
     if hello.probe {
@@ -323,10 +345,9 @@ async fn handshake(
             }),
             hello.reference.as_ref(),
         );
-        let _ = flush(stream, &mut conn.out, config.write_timeout).await;
         return None;
     }
-    let (session, rx, refused) = hub.connect(hello.nick.as_deref(), "native");
+    let (session, rx, refused) = hub.connect(hello.nick.as_deref(), ident);
     let nick = session.nick();
     let motd = format!(
         "Welcome to prise chat. Your name is \"{nick}\". To change it, send a nick message (/nick NewName).{}",
@@ -351,7 +372,6 @@ async fn handshake(
         Ok(joined) => conn.joined(&joined, None),
         Err(e) => conn.chat_error(&e, None),
     }
-
     Some((session, rx))
 }
 
@@ -363,10 +383,7 @@ pub(crate) async fn serve(
     config: &ConnConfig,
     shutdown: CancellationToken,
 ) {
-    let mut conn = NativeConn {
-        out: BytesMut::new(),
-        flood: Flood::new(config.flood_rate, config.flood_burst),
-    };
+    let mut conn = NativeConn::new(config);
     let mut codec = LineCodec::new(config.max_line_len);
 
     // Until the hello is done the user is not in the hub, so the shutdown token is watched
