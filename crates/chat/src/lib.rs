@@ -6,6 +6,8 @@
 //! - [`server`]: `run(listener, config, shutdown)`, one port for native, text and IRC clients.
 //! - [`irc`]: the IRC front door.
 //! - [`client`]: the native protocol client library, with reconnect.
+//! - [`web`]: the browser client and its WebSocket door (the native protocol, one JSON object
+//!   per message).
 //!
 //! The native protocol and text mode are specified in docs/PROTOCOL-chat.md.
 
@@ -21,6 +23,7 @@ pub mod hub;
 pub mod irc;
 pub mod names;
 pub mod server;
+pub mod web;
 
 pub use conn::ConnConfig;
 pub use error::Error;

@@ -79,6 +79,27 @@ impl NativeConn {
         }
     }
 
+    /// Say why the hub let this client go (the last line before the close).
+    pub(crate) fn farewell(&mut self, session: &Session, gone: Gone) {
+        match gone {
+            Gone::TooSlow => self.error(
+                "too_slow",
+                "you are not reading fast enough; disconnecting",
+                None,
+            ),
+            Gone::Killed(why) => {
+                session.set_quit_reason(&why);
+                self.error(
+                    "killed",
+                    &format!("disconnected by a server operator: {why}"),
+                    None,
+                );
+            }
+            Gone::Shutdown => self.error("server_shutdown", "the server is shutting down", None),
+            Gone::TimedOut => self.error("timeout", "no answer to ping; disconnecting", None),
+        }
+    }
+
     pub(crate) fn error(&mut self, code: &str, text: &str, reference: Option<&Value>) {
         self.send(
             json!({"type": "error", "code": code, "text": text}),
@@ -428,21 +449,8 @@ pub(crate) async fn serve(
             event = inbox.recv() => {
                 let event = match event {
                     Ok(event) => event,
-                    Err(Gone::TooSlow) => {
-                        conn.error("too_slow", "you are not reading fast enough; disconnecting", None);
-                        break;
-                    }
-                    Err(Gone::Killed(why)) => {
-                        session.set_quit_reason(&why);
-                        conn.error("killed", &format!("disconnected by a server operator: {why}"), None);
-                        break;
-                    }
-                    Err(Gone::Shutdown) => {
-                        conn.error("server_shutdown", "the server is shutting down", None);
-                        break;
-                    }
-                    Err(Gone::TimedOut) => {
-                        conn.error("timeout", "no answer to ping; disconnecting", None);
+                    Err(gone) => {
+                        conn.farewell(&session, gone);
                         break;
                     }
                 };

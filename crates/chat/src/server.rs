@@ -50,6 +50,9 @@ pub struct Config {
     pub grace: Duration,
     /// Traffic log.
     pub trace: Option<TrafficLog>,
+    /// Origins (`https://chat.example.org`) whose pages may open a WebSocket on the web door,
+    /// besides the page's own; `*` for any.
+    pub web_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             tls: None,
             grace: SHUTDOWN_GRACE,
             trace: None,
+            web_origins: Vec::new(),
         }
     }
 }
@@ -95,6 +99,9 @@ pub enum Door {
     Irc,
     /// IRC over TLS only (`--irc-tls`, IRC's port 6697): needs a certificate.
     IrcTls,
+    /// The browser client and its WebSocket (`--web`): HTTP, or HTTPS when a certificate is
+    /// set and the browser starts with a ClientHello.
+    Web,
 }
 
 /// Serve chat on `listener` until `shutdown` is cancelled; then tell every client, let the
@@ -190,10 +197,23 @@ fn serve_door(
         tls_optional: door != Door::IrcTls,
         grace: config.grace,
         trace: config.trace.clone(),
-        ..ServeOptions::new(if door == Door::Any { "chat" } else { "irc" })
+        ..ServeOptions::new(match door {
+            Door::Any => "chat",
+            Door::Web => "web",
+            Door::Irc | Door::IrcTls => "irc",
+        })
     };
     let tls_configured = config.tls.is_some();
+    let web = (door == Door::Web).then(|| {
+        crate::web::router(
+            hub.clone(),
+            Arc::clone(&conn_config),
+            &config.web_origins,
+            shutdown.clone(),
+        )
+    });
     serve(listener, options, shutdown, move |conn| {
+        let web = web.clone();
         let hub = hub.clone();
         let config = Arc::clone(&conn_config);
         // Boxed before the connection's future is made: that future lives as long as the
@@ -202,6 +222,10 @@ fn serve_door(
         let mut stream = Box::new(conn.stream);
         let shutdown = conn.shutdown;
         async move {
+            if let Some(router) = web {
+                serve_web(*stream, router, shutdown).await;
+                return;
+            }
             if door != Door::Any {
                 crate::irc::serve(stream, BytesMut::new(), hub, &config, shutdown).await;
                 return;
@@ -230,4 +254,27 @@ fn serve_door(
             }
         }
     })
+}
+
+/// One HTTP connection of the web door, upgrades (WebSockets) included; on shutdown it stops
+/// taking requests and ends once the one in hand is answered.
+async fn serve_web(
+    stream: prise_core::stream::Stream,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) {
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }

@@ -126,6 +126,17 @@ pub(crate) struct ChatServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub(crate) irc_tls: Option<String>,
 
+    /// Also serve the browser client on ADDR (http://ADDR/, or https:// with the TLS flags),
+    /// with its WebSocket at /ws.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) web: Option<String>,
+
+    /// An origin whose pages may open the WebSocket besides the page's own
+    /// (`https://chat.example.org`; repeatable; `*` allows any site, which lets any page a user
+    /// visits chat in their name).
+    #[arg(long, value_name = "ORIGIN")]
+    pub(crate) web_origin: Vec<String>,
+
     /// A server operator for IRC's OPER, as NAME:PASSWORD (repeatable). Prefer the config
     /// file (`oper = ["name:password"]`): command lines are visible to every local user.
     #[arg(long, value_name = "NAME:PASSWORD", value_parser = parse_oper)]
@@ -503,7 +514,7 @@ pub(crate) struct FtpClientArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct FtpLsArgs {
-    /// ftp://[USER[:PASSWORD]@]HOST[:PORT]/FOLDER/ (the password may come from
+    /// `ftp://[USER[:PASSWORD]@]HOST[:PORT]/FOLDER/` (the password may come from
     /// $PRISE_FTP_PASSWORD instead; no user: anonymous).
     #[arg(value_name = "URL")]
     pub(crate) url: String,
@@ -518,7 +529,7 @@ pub(crate) struct FtpLsArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct FtpGetArgs {
-    /// ftp://[USER[:PASSWORD]@]HOST[:PORT]/PATH (the password may come from
+    /// `ftp://[USER[:PASSWORD]@]HOST[:PORT]/PATH` (the password may come from
     /// $PRISE_FTP_PASSWORD instead).
     #[arg(value_name = "URL")]
     pub(crate) url: String,
@@ -538,7 +549,7 @@ pub(crate) struct FtpPutArgs {
     #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) file: PathBuf,
 
-    /// ftp://[USER[:PASSWORD]@]HOST[:PORT]/PATH (ending in / for the file's own name; the
+    /// `ftp://[USER[:PASSWORD]@]HOST[:PORT]/PATH` (ending in / for the file's own name; the
     /// password may come from $PRISE_FTP_PASSWORD instead).
     #[arg(value_name = "URL")]
     pub(crate) url: String,

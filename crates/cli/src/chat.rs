@@ -70,6 +70,7 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     config.conn.flood_rate = args.flood_rate.max(0.0);
     config.conn.flood_burst = args.flood_burst;
     config.conn.idle_timeout = args.idle_timeout;
+    config.web_origins = args.web_origin;
     if args.irc_tls.is_some() && config.tls.is_none() {
         anyhow::bail!(
             "--irc-tls needs a certificate: --tls-cert and --tls-key, or --tls-self-signed"
@@ -79,6 +80,7 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     for (addr, door, name) in [
         (&args.irc, server::Door::Irc, "irc"),
         (&args.irc_tls, server::Door::IrcTls, "irc-tls"),
+        (&args.web, server::Door::Web, "web"),
     ] {
         if let Some(addr) = addr {
             let listener = prise_core::net::bind(addr).await?;

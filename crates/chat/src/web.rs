@@ -1,0 +1,303 @@
+//! The browser front door (`prise chat serve --web ADDR`): the web client's three files, embedded
+//! in the binary, and a WebSocket at `/ws` that carries the native protocol, one JSON object per
+//! text message, to the same hub as every other door.
+//!
+//! - The page is HTML, CSS and JavaScript from `web/`, served as they are (no build step, no
+//!   CDN, nothing fetched at run time), with a Content-Security-Policy that allows only them:
+//!   no inline script, no other origin. The script renders every message as text.
+//! - The upgrade checks `Origin`: a page of another site must not open a chat session in the
+//!   name of a user who visits it (cross-site WebSocket hijacking). Same-origin pages are
+//!   allowed, and so are the origins given with `--web-origin`; clients that send no `Origin`
+//!   (not browsers) are allowed too.
+//! - Limits are the native door's: a message is at most the line limit, flood control, the
+//!   keepalive ping, and the slow-reader rule.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::{Bytes, BytesMut};
+use futures_util::SinkExt as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::{ConnConfig, MAX_BATCH};
+use crate::hub::Hub;
+use crate::native::{greet, NativeConn};
+
+const INDEX: &str = include_str!("../../../web/index.html");
+const APP: &str = include_str!("../../../web/app.js");
+const STYLE: &str = include_str!("../../../web/style.css");
+
+/// What the page may load and talk to: itself only.
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+                       img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+#[derive(Clone)]
+struct Web {
+    hub: Hub,
+    conn: Arc<ConnConfig>,
+    origins: Arc<[String]>,
+    shutdown: CancellationToken,
+}
+
+/// The routes of the web door.
+pub(crate) fn router(
+    hub: Hub,
+    conn: Arc<ConnConfig>,
+    origins: &[String],
+    shutdown: CancellationToken,
+) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { page(INDEX, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page(APP, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { page(STYLE, "text/css; charset=utf-8") }),
+        )
+        .route("/ws", get(upgrade))
+        .with_state(Web {
+            hub,
+            conn,
+            origins: origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_owned())
+                .collect(),
+            shutdown,
+        })
+}
+
+fn page(body: &'static str, kind: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Whether a WebSocket upgrade with these headers may go on: no `Origin` (not a browser), the
+/// page's own origin (its host and port are the `Host` the browser asked), or one allowed by
+/// name (`*` allows all).
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    match origin.split_once("://") {
+        Some(("http" | "https", rest)) => !host.is_empty() && rest.eq_ignore_ascii_case(host),
+        _ => false,
+    }
+}
+
+async fn upgrade(State(web): State<Web>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if !origin_allowed(&headers, &web.origins) {
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .unwrap_or("?");
+        tracing::warn!(%origin, "web chat: WebSocket from another origin refused");
+        return (
+            StatusCode::FORBIDDEN,
+            "this origin may not open a chat session here (see --web-origin)\n",
+        )
+            .into_response();
+    }
+    let limit = web.conn.max_line_len;
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| serve(socket, web))
+}
+
+/// Send every line waiting in `out` as one text message each, within the write timeout.
+async fn send_out(
+    socket: &mut WebSocket,
+    out: &mut BytesMut,
+    timeout: std::time::Duration,
+) -> Result<(), ()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let all = out.split().freeze();
+    let sending = async {
+        for line in all.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let text = Utf8Bytes::try_from(all.slice_ref(line)).map_err(|_| ())?;
+            socket.feed(Message::Text(text)).await.map_err(|_| ())?;
+        }
+        socket.flush().await.map_err(|_| ())
+    };
+    tokio::time::timeout(timeout, sending)
+        .await
+        .map_err(|_| ())?
+}
+
+/// One shared event line (with its `\n`) as a text message, without a copy.
+fn event_message(line: Bytes) -> Option<Message> {
+    let text = line
+        .strip_suffix(b"\n")
+        .map_or(line.clone(), |t| line.slice_ref(t));
+    Utf8Bytes::try_from(text).ok().map(Message::Text)
+}
+
+async fn serve(mut socket: WebSocket, web: Web) {
+    let config = &web.conn;
+    let mut conn = NativeConn::new(config);
+    // The hello: the first text message, within the idle timeout.
+    let first = tokio::select! {
+        first = tokio::time::timeout(config.idle_timeout, socket.recv()) => first,
+        () = web.shutdown.cancelled() => return,
+    };
+    let hello = match first {
+        Ok(Some(Ok(Message::Text(text)))) => Bytes::from(text),
+        Ok(Some(Ok(_))) => {
+            conn.error(
+                "bad_request",
+                "the first message must be a hello, as text",
+                None,
+            );
+            let _ = send_out(&mut socket, &mut conn.out, config.write_timeout).await;
+            return;
+        }
+        _ => return,
+    };
+    let Some((session, mut inbox)) = greet(&hello, &mut conn, &web.hub, "web").await else {
+        let _ = send_out(&mut socket, &mut conn.out, config.write_timeout).await;
+        let _ = socket.send(Message::Close(None)).await;
+        return;
+    };
+    session.set_keepalive(true);
+    loop {
+        if send_out(&mut socket, &mut conn.out, config.write_timeout)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            biased;
+            event = inbox.recv() => match event {
+                Ok(event) => {
+                    let more = inbox.try_recv_many(MAX_BATCH - 1);
+                    let sending = async {
+                        for event in std::iter::once(event).chain(more) {
+                            if let Some(message) = event_message(event.json()) {
+                                socket.feed(message).await?;
+                            }
+                        }
+                        socket.flush().await
+                    };
+                    match tokio::time::timeout(config.write_timeout, sending).await {
+                        Ok(Ok(())) => {}
+                        _ => return,
+                    }
+                }
+                Err(gone) => {
+                    conn.farewell(&session, gone);
+                    break;
+                }
+            },
+            message = socket.recv() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    session.heard();
+                    if !Box::pin(conn.line(&session, Bytes::from(text))).await {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    session.heard();
+                    conn.error("bad_request", "send JSON objects as text messages", None);
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => session.heard(),
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
+        }
+    }
+    let short = config.write_timeout.min(std::time::Duration::from_secs(1));
+    let _ = send_out(&mut socket, &mut conn.out, short).await;
+    let _ = tokio::time::timeout(short, socket.send(Message::Close(None))).await;
+    drop(session);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origins_same_named_or_absent_pass() {
+        let none: Vec<String> = Vec::new();
+        assert!(origin_allowed(&headers(None, "127.0.0.1:8080"), &none));
+        assert!(origin_allowed(
+            &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"),
+            &none
+        ));
+        assert!(origin_allowed(
+            &headers(Some("https://Chat.Example.org"), "chat.example.org"),
+            &none
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://evil.example"), "127.0.0.1:8080"),
+            &none
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://127.0.0.1:9999"), "127.0.0.1:8080"),
+            &none
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("null"), "127.0.0.1:8080"),
+            &none
+        ));
+        let named = vec!["https://app.example.org".to_owned()];
+        assert!(origin_allowed(
+            &headers(Some("https://app.example.org"), "127.0.0.1:8080"),
+            &named
+        ));
+        assert!(origin_allowed(
+            &headers(Some("http://anything"), "x"),
+            &["*".to_owned()]
+        ));
+    }
+}
