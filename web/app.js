@@ -138,8 +138,10 @@ function handle(msg) {
       c.topic = msg.topic || '';
       c.users = new Set(msg.users || []);
       c.ops = new Set(msg.ops || []);
-      c.messages = [];
-      for (const m of msg.history || []) addChat(c, m, true);
+      // History on join; after a reconnect, only what came after what is already shown.
+      const last = c.messages.filter((m) => !m.system).map((m) => m.ts).sort().pop() || '';
+      for (const m of msg.history || []) if (m.ts > last) addChat(c, m, true);
+      if (!then && last) system(c.key, `* Back in ${msg.room}`);
       // A room the user asked for is joined again after a reconnect (the default room is
       // joined by the server itself).
       if (then) { state.rooms.add(msg.room); saveRooms(); }
@@ -285,7 +287,7 @@ function line(item) {
   } else {
     const who = document.createElement('span');
     who.className = 'nick';
-    who.textContent = `[${item.from}]`;
+    who.textContent = `[${item.from}] `;
     li.append(who, document.createTextNode(item.text));
   }
   return li;
@@ -343,7 +345,7 @@ function renderRooms() {
       b.append(badge);
     }
     if (c.key === state.current) b.setAttribute('aria-current', 'true');
-    b.onclick = () => { show(c.key); $('sidebar').classList.remove('open'); $('input').focus(); };
+    b.onclick = () => { show(c.key); closeMenu(); $('input').focus(); };
     li.append(b);
     return li;
   }));
@@ -435,7 +437,16 @@ function command(text) {
 function setNick(nick) {
   state.nick = nick;
   localStorage.setItem('prise.nick', nick);
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) send({ type: 'nick', nick }, () => {});
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    send({ type: 'nick', nick }, (ack) => {
+      state.me = ack.nick;
+      state.nick = ack.nick;
+      localStorage.setItem('prise.nick', ack.nick);
+      setStatus('connected', `Connected as ${ack.nick}`);
+      $('nick-input').value = ack.nick;
+      system(state.current, `* You are now known as ${ack.nick}`);
+    });
+  }
 }
 
 function leave(name) {
@@ -460,6 +471,11 @@ function leave(name) {
     if (!next.done) show(next.value); else render();
   }
   renderRooms();
+}
+
+function closeMenu() {
+  $('sidebar').classList.remove('open');
+  $('menu').setAttribute('aria-expanded', 'false');
 }
 
 function move(step) {
@@ -502,7 +518,7 @@ window.addEventListener('DOMContentLoaded', () => {
   document.addEventListener('keydown', (e) => {
     if (e.altKey && e.key === 'ArrowUp') { e.preventDefault(); move(-1); }
     else if (e.altKey && e.key === 'ArrowDown') { e.preventDefault(); move(1); }
-    else if (e.key === 'Escape') { $('sidebar').classList.remove('open'); $('input').focus(); }
+    else if (e.key === 'Escape') { closeMenu(); $('input').focus(); }
   });
   connect();
 });
