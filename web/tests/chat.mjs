@@ -167,6 +167,14 @@ async function main() {
     await say(alice, '/frobnicate');
     await message(alice, 'Unknown command /frobnicate').waitFor({ timeout: WAIT });
 
+    step('a newcomer gets the room\'s history on join');
+    const dave = await openPage(browser, url, 'dave');
+    await say(dave, '/join #salon');
+    await dave.locator('#title', { hasText: '#salon' }).waitFor({ timeout: WAIT });
+    await message(dave, '[alice] bonjour from alice').waitFor({ timeout: WAIT });
+    await message(dave, '* alice waves').waitFor({ timeout: WAIT });
+    await dave.context().close();
+
     step('a screenshot');
     await alice.screenshot({ path: path.join(outDir, 'web-chat.png') });
     // And the phone layout: the room list folds away behind its button.

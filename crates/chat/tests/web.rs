@@ -229,3 +229,50 @@ async fn a_websocket_client_talks_with_a_native_client() {
     assert_eq!(end, Ok(true), "the oversized message closed the socket");
     assert_eq!(native.until_type("quit").await["nick"], "webby");
 }
+
+#[tokio::test]
+async fn with_tls_the_page_and_the_websocket_are_served_over_https() {
+    prise_core::tls::install_crypto_provider();
+    let tls = prise_core::tls::ServerTls::self_signed(&["127.0.0.1".to_owned()]).unwrap();
+    let chat = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web_addr = web.local_addr().unwrap();
+    let mut cfg = config(None);
+    cfg.tls = Some(tls);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(server::run_doors(
+        vec![(chat, Door::Any), (web, Door::Web)],
+        cfg,
+        shutdown.clone(),
+    ));
+    let page = tokio::process::Command::new("curl")
+        .args(["-s", "-k", "-i", "--max-time", "5"])
+        .arg(format!("https://{web_addr}/"))
+        .output()
+        .await
+        .expect("curl");
+    let text = String::from_utf8_lossy(&page.stdout);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(text.contains("<title>prise chat</title>"), "{text}");
+    // The upgrade over TLS (wss://): curl shows the 101 and waits; it is stopped after 2 s.
+    let upgrade = tokio::process::Command::new("curl")
+        .args(["-s", "-k", "-i", "-N", "--http1.1", "--max-time", "2"])
+        .args(["-H", "Upgrade: websocket", "-H", "Connection: Upgrade"])
+        .args([
+            "-H",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "-H",
+            "Sec-WebSocket-Version: 13",
+        ])
+        .args(["-H", &format!("Origin: https://{web_addr}")])
+        .arg(format!("https://{web_addr}/ws"))
+        .output()
+        .await
+        .expect("curl");
+    let text = String::from_utf8_lossy(&upgrade.stdout);
+    assert!(
+        text.starts_with("HTTP/1.1 101 Switching Protocols"),
+        "{text}"
+    );
+    shutdown.cancel();
+}
