@@ -166,7 +166,9 @@ function handle(msg) {
       break;
     }
     case 'part': {
-      const c = conv(msg.room, 'room');
+      // Our own leaving may come after the ack that closed the conversation: not reopened.
+      const c = state.convs.get(fold(msg.room));
+      if (!c) break;
       c.users.delete(msg.nick);
       c.ops.delete(msg.nick);
       system(c.key, `* ${msg.nick} left ${msg.room}${msg.reason ? ` (${msg.reason})` : ''}`);
@@ -192,13 +194,15 @@ function handle(msg) {
       break;
     }
     case 'topic': {
-      const c = conv(msg.room, 'room');
+      const c = state.convs.get(fold(msg.room));
+      if (!c) break;
       c.topic = msg.topic;
       system(c.key, `* ${msg.by} set the topic: ${msg.topic}`);
       break;
     }
     case 'kick': {
-      const c = conv(msg.room, 'room');
+      const c = state.convs.get(fold(msg.room));
+      if (!c) break;
       c.users.delete(msg.nick);
       if (fold(msg.nick) === fold(state.me)) {
         c.joined = false;

@@ -173,6 +173,17 @@ async function main() {
     await dave.locator('#title', { hasText: '#salon' }).waitFor({ timeout: WAIT });
     await message(dave, '[alice] bonjour from alice').waitFor({ timeout: WAIT });
     await message(dave, '* alice waves').waitFor({ timeout: WAIT });
+
+    step('leaving a room takes it off the list');
+    await say(dave, '/join #tmp');
+    await dave.locator('#title', { hasText: '#tmp' }).waitFor({ timeout: WAIT });
+    await dave.click('#leave');
+    await dave.locator('#rooms button', { hasText: '#tmp' }).waitFor({ state: 'detached', timeout: WAIT });
+    // Nothing brings it back (our own part notice comes after the ack): once the answer to a
+    // later request is in, so is the notice.
+    await say(dave, '/rooms');
+    await message(dave, '* Rooms: ').waitFor({ timeout: WAIT });
+    assert.equal(await dave.locator('#rooms button', { hasText: '#tmp' }).count(), 0);
     await dave.context().close();
 
     step('a screenshot');

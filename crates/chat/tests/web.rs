@@ -276,3 +276,62 @@ async fn with_tls_the_page_and_the_websocket_are_served_over_https() {
     );
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn the_websocket_door_has_the_same_flood_control() {
+    let chat = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web_addr = web.local_addr().unwrap();
+    let mut cfg = config(None);
+    cfg.conn.flood_rate = 0.5;
+    cfg.conn.flood_burst = 3;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(server::run_doors(
+        vec![(chat, Door::Any), (web, Door::Web)],
+        cfg,
+        shutdown.clone(),
+    ));
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{web_addr}/ws"))
+        .await
+        .unwrap();
+    ws.send(Message::text(r#"{"type":"hello","versions":[1]}"#))
+        .await
+        .unwrap();
+    next_json(&mut ws, "joined").await;
+    for i in 0..5 {
+        ws.send(Message::text(
+            json!({"type": "chat", "to": "#general", "text": format!("spam {i}"), "ref": i})
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 5 {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = msg {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if v["type"] == "ack" || v["type"] == "error" {
+                answers.push((
+                    v["ref"].as_u64().unwrap(),
+                    v["code"].as_str().unwrap_or("ack").to_owned(),
+                ));
+            }
+        }
+    }
+    assert_eq!(
+        answers,
+        [
+            (0, "ack".to_owned()),
+            (1, "ack".to_owned()),
+            (2, "ack".to_owned()),
+            (3, "flood".to_owned()),
+            (4, "flood".to_owned())
+        ]
+    );
+    shutdown.cancel();
+}

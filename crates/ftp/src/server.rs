@@ -491,6 +491,10 @@ impl Session {
             "PASS" => return self.pass(arg).await,
             "QUIT" => {
                 self.send(221, "Goodbye.").await?;
+                // Over TLS, a proper end (close_notify) rather than a bare close.
+                if let Some(stream) = self.stream.as_mut() {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+                }
                 return Ok(Step::End(End::Quit));
             }
             "AUTH" => return self.auth(arg).await,
@@ -1035,9 +1039,13 @@ impl Session {
         let Some(tls) = &self.config.tls else {
             return Err("TLS is not configured.".into());
         };
-        match tokio::time::timeout(self.config.data_timeout, stream.accept_tls(&tls.acceptor()))
-            .await
-        {
+        // No TLS 1.3 session tickets on data connections: a client that only sends (an
+        // upload) never reads them, and closing with them unread makes its kernel answer with
+        // a reset, which can cut the end of the upload (seen with lftp, 1 upload in 5).
+        let mut data_config = (*tls.config()).clone();
+        data_config.send_tls13_tickets = 0;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(data_config));
+        match tokio::time::timeout(self.config.data_timeout, stream.accept_tls(&acceptor)).await {
             Ok(Ok(stream)) => Ok(stream),
             Ok(Err(e)) => Err(format!("TLS on the data connection failed: {e}.")),
             Err(_) => Err("TLS on the data connection timed out.".into()),

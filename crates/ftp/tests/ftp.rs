@@ -823,3 +823,45 @@ ftp.quit()
         "{out:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lftp_over_explicit_tls_mirrors_and_uploads() {
+    let work = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(work.path());
+    let tls = prise_core::tls::ServerTls::from_pem_files(&cert, &key).unwrap();
+    let server = start(move |c| c.tls = Some(tls)).await;
+    let body = noise(2_000_003);
+    std::fs::create_dir(server.root().join("tree")).unwrap();
+    std::fs::write(server.root().join("tree/a.bin"), &body).unwrap();
+    let local = work.path().join("local.bin");
+    std::fs::write(&local, &body[..777_777]).unwrap();
+    let out_dir = work.path().join("mirror");
+    let script = format!(
+        "set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:ca-file {}; \
+         set net:max-retries 1; open -u bob,s3cret ftp://127.0.0.1:{}; \
+         mirror /tree {}; put {local} -o /tree/up1.bin; put {local} -o /tree/up2.bin; \
+         put {local} -o /tree/up.bin",
+        cert.display(),
+        server.addr.port(),
+        out_dir.display(),
+        local = local.display()
+    );
+    let out = tokio::process::Command::new("lftp")
+        .args(["-d", "-c", &script])
+        .output()
+        .await
+        .expect("lftp (apt-get install lftp)");
+    assert!(out.status.success(), "{out:?}");
+    assert!(std::fs::read(out_dir.join("a.bin")).unwrap() == body);
+    assert!(std::fs::read(server.root().join("tree/up.bin")).unwrap() == body[..777_777]);
+    // Every transfer went through the first time, and every TLS session ended properly: lftp
+    // retries a failed upload by itself, which would hide a data connection cut short.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        log.matches("<--- 226 Transfer complete.").count(),
+        4,
+        "{log}"
+    );
+    assert!(!log.contains("<--- 426"), "{log}");
+    assert!(!log.contains("non-properly terminated"), "{log}");
+}
