@@ -39,7 +39,10 @@ const state = {
   pending: new Map(), // ref -> what to do with the answer
 };
 
-const fold = (s) => s.toLowerCase();
+// The server's folding (RFC 1459): ASCII lower case, and []\~ the same as {}|^.
+const fold = (s) => s.replace(/[A-Z[\]\\~]/g, (c) => ({ '[': '{', ']': '}', '\\': '|', '~': '^' }[c] || c.toLowerCase()));
+// A room as the server names it: `salon` is `#salon`.
+const roomName = (s) => (s.startsWith('#') ? s : `#${s}`);
 
 function saveRooms() {
   localStorage.setItem('prise.rooms', JSON.stringify([...state.rooms]));
@@ -144,7 +147,10 @@ function handle(msg) {
       if (!then && last) system(c.key, `* Back in ${msg.room}`);
       // A room the user asked for is joined again after a reconnect (the default room is
       // joined by the server itself).
-      if (then) { state.rooms.add(msg.room); saveRooms(); }
+      if (then && ![...state.rooms].some((r) => fold(r) === fold(msg.room))) {
+        state.rooms.add(msg.room);
+        saveRooms();
+      }
       if (!state.current || then) show(c.key);
       else if (state.current === c.key) render();
       renderRooms();
@@ -394,7 +400,7 @@ function command(text) {
       return send({ type: 'join', room: r, key }, () => {});
     }
     case 'part': case 'leave':
-      return leave(rest ? rest.split(' ')[0] : room);
+      return leave(rest ? roomName(rest.split(' ')[0]) : room);
     case 'msg': case 'query': case 'tell': {
       const [to, ...words] = rest.split(' ');
       const body = words.join(' ').trim();
@@ -431,7 +437,10 @@ function command(text) {
       return HELP.forEach((l) => system(state.current, l));
     case 'quit': case 'exit':
       state.quitting = true;
-      send({ type: 'quit', reason: rest });
+      clearTimeout(state.timer);
+      clearInterval(state.countdown);
+      if (state.ws) send({ type: 'quit', reason: rest });
+      else setStatus('closed', 'Disconnected (you quit). Reload the page to come back.');
       return undefined;
     default:
       return system(state.current, `! Unknown command /${head}. Type /help for the list.`, 'error');
@@ -459,10 +468,13 @@ function leave(name) {
   if (c && c.kind === 'private') {
     state.convs.delete(c.key);
   } else {
-    send({ type: 'part', room: name }, () => {
-      state.rooms.delete(name); saveRooms();
-      state.convs.delete(fold(name));
-      if (state.current === fold(name)) state.current = null;
+    send({ type: 'part', room: name }, (ack) => {
+      // The server's own spelling of the room, whatever was typed.
+      const left = ack.room || name;
+      for (const r of [...state.rooms]) if (fold(r) === fold(left)) state.rooms.delete(r);
+      saveRooms();
+      state.convs.delete(fold(left));
+      if (state.current === fold(left)) state.current = null;
       const next = state.convs.keys().next();
       if (!next.done) show(next.value); else render();
       renderRooms();
@@ -514,7 +526,7 @@ window.addEventListener('DOMContentLoaded', () => {
     const c = state.convs.get(state.current);
     if (c) leave(c.name);
   });
-  $('reconnect').addEventListener('click', () => { state.retry = 0; connect(); });
+  $('reconnect').addEventListener('click', () => { state.retry = 0; state.quitting = false; connect(); });
   $('menu').addEventListener('click', () => {
     const open = $('sidebar').classList.toggle('open');
     $('menu').setAttribute('aria-expanded', String(open));

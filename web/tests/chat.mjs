@@ -179,6 +179,12 @@ async function main() {
     await dave.locator('#title', { hasText: '#tmp' }).waitFor({ timeout: WAIT });
     await dave.click('#leave');
     await dave.locator('#rooms button', { hasText: '#tmp' }).waitFor({ state: 'detached', timeout: WAIT });
+    // Typed as the user likes: no '#', other case; the server's folding decides.
+    await say(dave, '/join #Tmp2');
+    await dave.locator('#title', { hasText: '#Tmp2' }).waitFor({ timeout: WAIT });
+    await say(dave, '/part TMP2');
+    await dave.locator('#rooms button', { hasText: '#Tmp2' }).waitFor({ state: 'detached', timeout: WAIT });
+    assert.equal(await dave.evaluate(() => localStorage.getItem('prise.rooms')), '["#salon"]');
     // Nothing brings it back (our own part notice comes after the ack): once the answer to a
     // later request is in, so is the notice.
     await say(dave, '/rooms');

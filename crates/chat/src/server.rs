@@ -204,11 +204,15 @@ fn serve_door(
         })
     };
     let tls_configured = config.tls.is_some();
+    let local = listener
+        .local_addr()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     let web = (door == Door::Web).then(|| {
         crate::web::router(
             hub.clone(),
             Arc::clone(&conn_config),
             &config.web_origins,
+            local,
             shutdown.clone(),
         )
     });

@@ -42,6 +42,8 @@ struct Web {
     hub: Hub,
     conn: Arc<ConnConfig>,
     origins: Arc<[String]>,
+    /// The door listens on a loopback or private address: see [`origin_allowed`].
+    guard_names: bool,
     shutdown: CancellationToken,
 }
 
@@ -50,6 +52,7 @@ pub(crate) fn router(
     hub: Hub,
     conn: Arc<ConnConfig>,
     origins: &[String],
+    local: std::net::IpAddr,
     shutdown: CancellationToken,
 ) -> Router {
     Router::new()
@@ -73,6 +76,7 @@ pub(crate) fn router(
                 .iter()
                 .map(|o| o.trim_end_matches('/').to_owned())
                 .collect(),
+            guard_names: is_local(local),
             shutdown,
         })
 }
@@ -97,10 +101,26 @@ fn page(body: &'static str, kind: &'static str) -> Response {
     response
 }
 
+/// Loopback and private addresses: what DNS rebinding aims at.
+fn is_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local()
+        }
+    }
+}
+
 /// Whether a WebSocket upgrade with these headers may go on: no `Origin` (not a browser), the
 /// page's own origin (its host and port are the `Host` the browser asked), or one allowed by
 /// name (`*` allows all).
-pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+///
+/// With `guard_names` (a door on a loopback or private address), the page's own origin counts
+/// only when the browser reached it by address or as `localhost`: a page of `evil.example`
+/// whose name was rebound to 127.0.0.1 has `Host: evil.example`, which would otherwise look
+/// like its own origin (DNS rebinding). A name such a server is really reached by is given
+/// with `--web-origin`.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String], guard_names: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
@@ -117,14 +137,23 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    match origin.split_once("://") {
+    let same = match origin.split_once("://") {
         Some(("http" | "https", rest)) => !host.is_empty() && rest.eq_ignore_ascii_case(host),
         _ => false,
+    };
+    if !same || !guard_names {
+        return same;
     }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.parse::<std::net::IpAddr>().is_ok() || name.eq_ignore_ascii_case("localhost")
 }
 
 async fn upgrade(State(web): State<Web>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    if !origin_allowed(&headers, &web.origins) {
+    if !origin_allowed(&headers, &web.origins, web.guard_names) {
         let origin = headers
             .get(header::ORIGIN)
             .and_then(|o| o.to_str().ok())
@@ -267,37 +296,75 @@ mod tests {
     }
 
     #[test]
+    fn dns_rebinding_is_refused_on_a_local_door() {
+        let none: Vec<String> = Vec::new();
+        let rebound = headers(Some("http://evil.example:8080"), "evil.example:8080");
+        assert!(origin_allowed(&rebound, &none, false));
+        assert!(!origin_allowed(&rebound, &none, true));
+        for (origin, host) in [
+            ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+            ("http://localhost:8080", "localhost:8080"),
+            ("http://[::1]:8080", "[::1]:8080"),
+        ] {
+            assert!(
+                origin_allowed(&headers(Some(origin), host), &none, true),
+                "{origin}"
+            );
+        }
+        let named = vec!["http://chat.lan:8080".to_owned()];
+        assert!(origin_allowed(
+            &headers(Some("http://chat.lan:8080"), "chat.lan:8080"),
+            &named,
+            true
+        ));
+        assert!(is_local("127.0.0.1".parse().unwrap()));
+        assert!(is_local("192.168.1.4".parse().unwrap()));
+        assert!(!is_local("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
     fn origins_same_named_or_absent_pass() {
         let none: Vec<String> = Vec::new();
-        assert!(origin_allowed(&headers(None, "127.0.0.1:8080"), &none));
+        assert!(origin_allowed(
+            &headers(None, "127.0.0.1:8080"),
+            &none,
+            false
+        ));
         assert!(origin_allowed(
             &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"),
-            &none
+            &none,
+            false
         ));
         assert!(origin_allowed(
             &headers(Some("https://Chat.Example.org"), "chat.example.org"),
-            &none
+            &none,
+            false
         ));
         assert!(!origin_allowed(
             &headers(Some("http://evil.example"), "127.0.0.1:8080"),
-            &none
+            &none,
+            false
         ));
         assert!(!origin_allowed(
             &headers(Some("http://127.0.0.1:9999"), "127.0.0.1:8080"),
-            &none
+            &none,
+            false
         ));
         assert!(!origin_allowed(
             &headers(Some("null"), "127.0.0.1:8080"),
-            &none
+            &none,
+            false
         ));
         let named = vec!["https://app.example.org".to_owned()];
         assert!(origin_allowed(
             &headers(Some("https://app.example.org"), "127.0.0.1:8080"),
-            &named
+            &named,
+            false
         ));
         assert!(origin_allowed(
             &headers(Some("http://anything"), "x"),
-            &["*".to_owned()]
+            &["*".to_owned()],
+            false
         ));
     }
 }

@@ -121,6 +121,19 @@ async fn the_page_is_served_with_a_strict_policy_and_other_origins_are_refused()
         refused.starts_with("HTTP/1.1 403 Forbidden\r\n"),
         "{refused}"
     );
+    // DNS rebinding: evil.example resolved to 127.0.0.1, so the browser sends its own name as
+    // Host and Origin alike. The door listens on loopback: a name is not its own origin.
+    let rebound = upgrade(
+        doors.web,
+        Some(&format!("http://evil.example:{}", doors.web.port())),
+    )
+    .replace(
+        &format!("Host: {}", doors.web),
+        &format!("Host: evil.example:{}", doors.web.port()),
+    );
+    assert!(rebound.contains("Host: evil.example:"), "{rebound}");
+    let refused = http(doors.web, &rebound).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
     let other_port = format!("http://127.0.0.1:{}", doors.web.port() ^ 1);
     let refused = http(doors.web, &upgrade(doors.web, Some(&other_port))).await;
     assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");

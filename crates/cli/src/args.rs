@@ -607,6 +607,11 @@ pub(crate) struct FtpServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     pub(crate) data_timeout: Duration,
 
+    /// Most transfers at once, over all clients; more get "425 try again" until one ends.
+    #[arg(long, value_name = "N", default_value_t = prise_ftp::server::MAX_TRANSFERS,
+          value_parser = clap::value_parser!(usize))]
+    pub(crate) max_transfers: usize,
+
     #[command(flatten)]
     pub(crate) common: ServeArgs,
 

@@ -47,7 +47,14 @@ pub(crate) async fn run(
                         .as_deref()
                         .map_or_else(|| "-".to_owned(), shown_time);
                     let slash = if e.dir { "/" } else { "" };
-                    println!("{size:>14}  {when:<19}  {}{slash}", e.name);
+                    // A server's names reach a terminal: control characters (escape
+                    // sequences) are shown as `?`, as ls does.
+                    let name: String = e
+                        .name
+                        .chars()
+                        .map(|c| if c.is_control() { '?' } else { c })
+                        .collect();
+                    println!("{size:>14}  {when:<19}  {name}{slash}");
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -215,6 +222,7 @@ async fn serve(
     config.public_ip = args.public_ip;
     config.idle_timeout = args.idle_timeout;
     config.data_timeout = args.data_timeout;
+    config.max_transfers = args.max_transfers.max(1);
     config.tls = tls;
     config.trace = trace;
     config.grace = args.common.grace;

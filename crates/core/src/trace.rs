@@ -68,36 +68,70 @@ pub type Redactor = Arc<dyn Fn(Direction, &[u8]) -> Option<Vec<u8>> + Send + Syn
 
 /// A redactor that hides the argument of line-based commands such as `PASS secret` (FTP, IRC) or
 /// `Authorization: Basic ...` (HTTP): for every line that starts with one of `prefixes`
-/// (compared without case), everything after the prefix up to the line end becomes `***`.
+/// (compared without case, after any leading white space or Telnet control bytes, which FTP
+/// servers skip too), everything after the prefix up to the line end becomes `***`.
+///
+/// It follows lines across reads and writes (a command split over two TCP segments is still
+/// hidden), so it keeps state: make one per stream (`Stream::set_redactor`), never share one.
 pub fn redact_commands(prefixes: &[&str]) -> Redactor {
     let prefixes: Vec<Vec<u8>> = prefixes
         .iter()
         .map(|p| p.as_bytes().to_ascii_lowercase())
         .collect();
-    Arc::new(move |_dir, bytes| {
-        let mut out = Vec::with_capacity(bytes.len());
+    // Per direction: the significant start of the current line, and what is decided about it.
+    let lines = std::sync::Mutex::new([(Vec::new(), Line::Open), (Vec::new(), Line::Open)]);
+    Arc::new(move |direction, bytes| {
+        let mut lines = lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (head, line) = &mut lines[direction as usize];
+        let mut out = Vec::with_capacity(bytes.len() + 3);
         let mut changed = false;
-        for line in bytes.split_inclusive(|&b| b == b'\n') {
-            let hit = prefixes.iter().find(|p| {
-                line.len() >= p.len() && line[..p.len()].eq_ignore_ascii_case(p.as_slice())
-            });
-            match hit {
-                Some(prefix) => {
+        for &b in bytes {
+            if b == b'\n' {
+                out.push(b);
+                head.clear();
+                *line = Line::Open;
+                continue;
+            }
+            match line {
+                Line::Hidden => {
+                    // Keep the line ending; drop the secret.
+                    if b == b'\r' {
+                        out.push(b);
+                    }
                     changed = true;
-                    out.extend_from_slice(&line[..prefix.len()]);
-                    out.extend_from_slice(b"***");
-                    let ending_len = line
-                        .iter()
-                        .rev()
-                        .take_while(|&&b| b == b'\n' || b == b'\r')
-                        .count();
-                    out.extend_from_slice(&line[line.len() - ending_len..]);
                 }
-                None => out.extend_from_slice(line),
+                Line::Shown => out.push(b),
+                Line::Open => {
+                    out.push(b);
+                    if head.is_empty() && (b.is_ascii_whitespace() || b >= 0xf0) {
+                        continue;
+                    }
+                    head.push(b.to_ascii_lowercase());
+                    if prefixes.iter().any(|p| p == head) {
+                        *line = Line::Hidden;
+                        out.extend_from_slice(b"***");
+                        changed = true;
+                    } else if !prefixes.iter().any(|p| p.starts_with(head)) {
+                        *line = Line::Shown;
+                    }
+                }
             }
         }
         changed.then_some(out)
     })
+}
+
+/// What a redactor knows of the line in progress.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// Its start could still be a prefix.
+    Open,
+    /// Not a secret line.
+    Shown,
+    /// A prefix matched: the rest is hidden.
+    Hidden,
 }
 
 enum Message {
@@ -289,6 +323,16 @@ mod tests {
         let out = redact(Direction::Recv, b"USER bob\r\npass hunter2\r\nNOOP\r\n").unwrap();
         assert_eq!(out, b"USER bob\r\npass ***\r\nNOOP\r\n");
         assert!(redact(Direction::Recv, b"hello\n").is_none());
+        // Leading white space and Telnet bytes, as FTP servers accept them.
+        let out = redact(Direction::Recv, b"  PASS a\r\n\xff\xf4PASS b\r\n").unwrap();
+        assert_eq!(out, b"  PASS ***\r\n\xff\xf4PASS ***\r\n");
+        // A command split over reads, and a secret split too.
+        assert!(redact(Direction::Recv, b"USER x\r\nPA").is_none());
+        assert_eq!(redact(Direction::Recv, b"SS hun").unwrap(), b"SS ***");
+        assert_eq!(redact(Direction::Recv, b"ter2\r\n").unwrap(), b"\r\n");
+        assert!(redact(Direction::Recv, b"NOOP\r\n").is_none());
+        // Each direction on its own.
+        assert!(redact(Direction::Send, b"PASSIVE mode\r\n").is_none());
     }
 
     #[test]

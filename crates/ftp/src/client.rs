@@ -28,6 +28,9 @@ use crate::codec::{self, Reply, ReplyReader};
 use crate::server::CHUNK;
 use crate::Error;
 
+/// Largest listing accepted.
+const MAX_LISTING: usize = 256 * 1024 * 1024;
+
 /// Longest reply line accepted.
 const MAX_REPLY_LINE: usize = 64 * 1024;
 
@@ -442,12 +445,26 @@ impl Client {
     }
 
     async fn read_all(&self, data: &mut Stream) -> Result<Vec<u8>, Error> {
+        // A stall timeout per read (a long listing on a slow link is fine), and a size limit
+        // (a hostile server could send one without end).
         let mut out = Vec::new();
-        tokio::time::timeout(self.config.timeout, data.read_to_end(&mut out))
-            .await
-            .map_err(|_| Error::Protocol("the listing stalled".into()))?
-            .map_err(|e| Error::io("reading the listing", e))?;
-        Ok(out)
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = tokio::time::timeout(self.config.timeout, data.read(&mut buf))
+                .await
+                .map_err(|_| Error::Protocol("the listing stalled".into()))?
+                .map_err(|e| Error::io("reading the listing", e))?;
+            if n == 0 {
+                return Ok(out);
+            }
+            if out.len() + n > MAX_LISTING {
+                return Err(Error::Protocol(format!(
+                    "a listing of more than {} MiB",
+                    MAX_LISTING >> 20
+                )));
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
     }
 
     /// Download `path` from byte `offset` into `out`; `progress` gets the bytes received so
@@ -524,9 +541,17 @@ impl Client {
             .await
             .map_err(|_| Error::Protocol("the upload stalled at its end".into()))?
             .map_err(|e| Error::io("ending the upload", e))?;
-        // For TLS: wait for the server's close_notify, so the last bytes are known to be in.
-        let mut rest = Vec::new();
-        let _ = tokio::time::timeout(self.config.timeout, data.read_to_end(&mut rest)).await;
+        // For TLS: wait for the server's close_notify, so the last bytes are known to be in
+        // (whatever else comes is dropped, not kept).
+        let mut sink = [0u8; 4096];
+        let mut extra = 0usize;
+        while let Ok(Ok(n)) = tokio::time::timeout(self.config.timeout, data.read(&mut sink)).await
+        {
+            extra += n;
+            if n == 0 || extra > 1024 * 1024 {
+                break;
+            }
+        }
         drop(data);
         self.done().await?;
         Ok(total)

@@ -113,6 +113,10 @@ impl Reply {
     }
 }
 
+/// Longest multi-line reply a client takes: a hostile server could otherwise send one
+/// without end.
+pub const MAX_REPLY_TEXT: usize = 1024 * 1024;
+
 /// Reads replies from lines: feed it each line as it comes; it returns a reply once one is
 /// complete (a single line, or the last line of a multi-line one).
 #[derive(Debug, Default)]
@@ -145,6 +149,11 @@ impl ReplyReader {
                 Ok(Some(Reply { code, text }))
             }
             (Some((_, text)), _) => {
+                if text.len() + line.len() > MAX_REPLY_TEXT {
+                    return Err(ReplyError(format!(
+                        "a reply of more than {MAX_REPLY_TEXT} bytes"
+                    )));
+                }
                 text.push('\n');
                 text.push_str(line.strip_prefix(' ').unwrap_or(line));
                 Ok(None)

@@ -130,17 +130,26 @@ impl Root {
         Ok((file, meta))
     }
 
-    /// Open an existing or new file to write in place: at its end (`APPE`), or from `offset`
-    /// (`REST` then `STOR`: the rest of an interrupted upload).
+    /// Open a file to write in place: at its end (`APPE`, made when `create`), or where the
+    /// caller seeks (`REST` then `STOR`: the rest of an interrupted upload, which must exist).
     ///
     /// # Errors
     /// As [`Root::metadata`], and "not a plain file".
-    pub fn open_write(&self, parts: &[String], append: bool) -> io::Result<File> {
-        let mut flags = OFlags::WRONLY | OFlags::CREATE | OFlags::NONBLOCK;
+    pub fn open_write(&self, parts: &[String], append: bool, create: bool) -> io::Result<File> {
+        let mut flags = OFlags::WRONLY | OFlags::NONBLOCK;
         if append {
             flags |= OFlags::APPEND;
         }
-        let file = File::from(self.open_at(parts, flags, Mode::from_raw_mode(0o644))?);
+        if create {
+            flags |= OFlags::CREATE;
+        }
+        // openat2 refuses a mode without O_CREAT.
+        let mode = if create {
+            Mode::from_raw_mode(0o644)
+        } else {
+            Mode::empty()
+        };
+        let file = File::from(self.open_at(parts, flags, mode)?);
         if !file.metadata()?.is_file() {
             return Err(io::Error::other("not a plain file"));
         }
@@ -217,7 +226,9 @@ impl Root {
                 continue;
             }
             let Some(name) = name.to_str() else { continue };
-            if is_temporary(name) {
+            // Our uploads in progress, and names no client could ask for (a control
+            // character: a line break would even split a listing line in two).
+            if is_temporary(name) || name.chars().any(char::is_control) {
                 continue;
             }
             child.push(name.to_owned());
@@ -279,9 +290,9 @@ impl Root {
     /// # Errors
     /// Missing, or the OS error.
     pub fn set_modified(&self, parts: &[String], when: SystemTime) -> io::Result<()> {
-        let (parent, name) = self.parent(parts)?;
-        // The file itself must be inside too (a symlink out is refused here).
-        self.metadata(parts)?;
+        // The file itself, opened beneath the root (a symlink out is refused at the open, and
+        // nothing can be swapped in between: the times are set on what was opened).
+        let file = self.open_at(parts, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())?;
         let since = when
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_err(|_| io::Error::other("a time before 1970"))?;
@@ -289,14 +300,12 @@ impl Root {
             tv_sec: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
             tv_nsec: 0,
         };
-        rustix::fs::utimensat(
-            &parent,
-            name.as_str(),
+        rustix::fs::futimens(
+            &file,
             &rustix::fs::Timestamps {
                 last_access: spec,
                 last_modification: spec,
             },
-            AtFlags::empty(),
         )
         .map_err(errno)
     }
@@ -376,11 +385,13 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
         std::os::unix::fs::symlink("../..", dir.path().join("sub/up")).unwrap();
         std::os::unix::fs::symlink("a.txt", dir.path().join("sub/link")).unwrap();
+        std::fs::write(dir.path().join("sub/esc\x1b[2Jname"), "x").unwrap();
+        std::fs::write(dir.path().join("sub/two\r\nlines"), "x").unwrap();
         let root = Root::open(dir.path()).unwrap();
 
         assert!(root.open_read(&parts("out/secret")).is_err());
         assert!(root.open_read(&parts("sub/up/etc/passwd")).is_err());
-        assert!(root.open_write(&parts("out/new"), false).is_err());
+        assert!(root.open_write(&parts("out/new"), false, true).is_err());
         assert!(root.create(&parts("out/new")).is_err());
         assert!(!outside.path().join("new").exists());
         let (_, meta) = root.open_read(&parts("sub/link")).unwrap();
@@ -394,7 +405,7 @@ mod tests {
         assert_eq!(
             names,
             ["a.txt", "link"],
-            "the link leading up and out is left out"
+            "the link leading up and out is left out, and so are names with control characters"
         );
 
         let mut upload = root.create(&parts("sub/new.bin")).unwrap();
@@ -408,8 +419,8 @@ mod tests {
         drop(upload);
         assert_eq!(
             std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
-            3,
-            "only a.txt, up and link: the temporary file is gone"
+            5,
+            "a.txt, up, link and the two odd names: the temporary file is gone"
         );
         let mut upload = root.create(&parts("sub/new.bin")).unwrap();
         upload.file.write_all(b"whole").unwrap();
@@ -431,5 +442,28 @@ mod tests {
         root.mkdir(&parts("d")).unwrap();
         assert!(root.delete(&parts("d")).is_err());
         root.rmdir(&parts("d")).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod mtime_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn set_modified_sets_the_time() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "x").unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let when = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_577_934_245);
+        root.set_modified(&["f".to_owned()], when).unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join("f"))
+                .unwrap()
+                .modified()
+                .unwrap(),
+            when
+        );
     }
 }

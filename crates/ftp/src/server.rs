@@ -54,6 +54,10 @@ pub const MAX_LOGIN_FAILURES: u32 = 3;
 /// Bytes moved per read or write in a transfer.
 pub const CHUNK: usize = 1024 * 1024;
 
+/// Default most transfers at once: well under tokio's 512 blocking threads, so file commands
+/// (CWD, SIZE, LIST...) always find one.
+pub const MAX_TRANSFERS: usize = 256;
+
 /// Commands a client may queue while a transfer runs.
 const MAX_QUEUED: usize = 16;
 
@@ -98,6 +102,9 @@ pub struct Config {
     pub data_timeout: Duration,
     /// Wait before answering a wrong password.
     pub login_delay: Duration,
+    /// Most transfers at once, over all clients (each holds a thread of the blocking pool
+    /// while it runs); more get 425 until one ends.
+    pub max_transfers: usize,
     /// Time transfers get to finish after shutdown.
     pub grace: Duration,
     /// Traffic log for `--trace-file` (control and data connections).
@@ -119,6 +126,7 @@ impl Config {
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(30),
             login_delay: Duration::from_secs(1),
+            max_transfers: MAX_TRANSFERS,
             grace: SHUTDOWN_GRACE,
             trace: None,
         }
@@ -142,13 +150,15 @@ pub async fn run(
         trace: config.trace.clone(),
         ..ServeOptions::new("ftp")
     };
+    let transfers = Arc::new(tokio::sync::Semaphore::new(config.max_transfers.max(1)));
     let config = Arc::new(config);
     serve(listener, options, shutdown, move |conn: Connection| {
         let config = Arc::clone(&config);
         let root = root.clone();
+        let transfers = Arc::clone(&transfers);
         async move {
             let peer = conn.peer;
-            if let Err(e) = Box::pin(session(conn, config, root)).await {
+            if let Err(e) = Box::pin(session(conn, config, root, transfers)).await {
                 tracing::debug!(%peer, "ftp session ended: {e}");
             }
         }
@@ -234,6 +244,7 @@ struct Session {
     protect: bool,
     pbsz: bool,
     binary: bool,
+    transfers: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why a session ends.
@@ -242,7 +253,12 @@ enum End {
     Closed,
 }
 
-async fn session(conn: Connection, config: Arc<Config>, root: Root) -> Result<(), Error> {
+async fn session(
+    conn: Connection,
+    config: Arc<Config>,
+    root: Root,
+    transfers: Arc<tokio::sync::Semaphore>,
+) -> Result<(), Error> {
     let mut stream = conn.stream;
     stream.set_redactor(redact_commands(&["PASS "]));
     let local = stream
@@ -267,6 +283,7 @@ async fn session(conn: Connection, config: Arc<Config>, root: Root) -> Result<()
         protect: false,
         pbsz: false,
         binary: true,
+        transfers,
     };
     s.send(
         220,
@@ -295,8 +312,11 @@ async fn session(conn: Connection, config: Arc<Config>, root: Root) -> Result<()
                             }
                         }
                         Ok(cmd) if cmd.verb == "QUIT" => {
-                            if let Some(t) = transfer.take() {
-                                t.stop();
+                            // RFC 959: the transfer ends (its stall timeout bounds the wait)
+                            // and is told, then the goodbye.
+                            if let Some(mut t) = transfer.take() {
+                                let done = (&mut t.task).await;
+                                s.finish(done).await?;
                             }
                             s.send(221, "Goodbye.").await?;
                             return Ok(());
@@ -329,6 +349,16 @@ async fn session(conn: Connection, config: Arc<Config>, root: Root) -> Result<()
                 }
             }
         };
+        if cmd.verb == "AUTH" && !queued.is_empty() {
+            // Lines sent after AUTH but before the handshake would run inside TLS as if they
+            // were protected: an injection. Refused outright.
+            s.send(
+                503,
+                "Commands followed AUTH before the TLS handshake; closing.",
+            )
+            .await?;
+            return Ok(());
+        }
         match Box::pin(s.command(cmd)).await? {
             Step::Go => {}
             Step::Start(t) => transfer = Some(t),
@@ -693,9 +723,18 @@ impl Session {
         match tokio::time::timeout(self.config.data_timeout, stream.accept_tls(&acceptor)).await {
             Ok(Ok(stream)) => {
                 self.stream = Some(stream);
-                // RFC 4217: a new security state; log in again.
+                // RFC 4217: a new security state. Nothing set in the clear carries over (a
+                // man in the middle could have set it): log in again, from the root.
                 self.user = None;
                 self.account = None;
+                self.cwd.clear();
+                self.rest = 0;
+                self.rename_from = None;
+                self.plan = DataPlan::None;
+                self.epsv_all = false;
+                self.protect = false;
+                self.pbsz = false;
+                self.binary = true;
                 Ok(Step::Go)
             }
             _ => Ok(Step::End(End::Closed)),
@@ -1082,6 +1121,11 @@ impl Session {
             }
         };
         let rest = std::mem::take(&mut self.rest);
+        let Ok(permit) = Arc::clone(&self.transfers).try_acquire_owned() else {
+            self.send(425, "Too many transfers at once; try again shortly.")
+                .await?;
+            return Ok(Step::Go);
+        };
         let root = self.root.clone();
         // The local side first: an error is told without a data connection.
         let source = match verb {
@@ -1107,19 +1151,20 @@ impl Session {
             "STOR" | "APPE" => {
                 let append = verb == "APPE";
                 let opened = blocking(move || -> io::Result<Sink> {
-                    if append || rest > 0 {
-                        let mut file = root.open_write(&parts, append)?;
-                        if !append {
-                            let len = file.metadata()?.len();
-                            if rest > len {
-                                return Err(io::Error::other(format!(
-                                    "REST {rest} is past the end ({len} bytes)"
-                                )));
-                            }
-                            file.set_len(rest)?;
-                            file.seek(SeekFrom::Start(rest))?;
+                    if append {
+                        Ok(Sink::InPlace(root.open_write(&parts, true, true)?, None))
+                    } else if rest > 0 {
+                        // The rest of an existing file: nothing is changed until data comes,
+                        // and what lies past the new end is cut only once it has all come.
+                        let mut file = root.open_write(&parts, false, false)?;
+                        let len = file.metadata()?.len();
+                        if rest > len {
+                            return Err(io::Error::other(format!(
+                                "REST {rest} is past the end ({len} bytes)"
+                            )));
                         }
-                        Ok(Sink::InPlace(file))
+                        file.seek(SeekFrom::Start(rest))?;
+                        Ok(Sink::InPlace(file, Some(rest)))
                     } else {
                         Ok(Sink::Upload(root.create(&parts)?))
                     }
@@ -1186,6 +1231,7 @@ impl Session {
             let socket = std_tcp.try_clone().ok();
             let flag = Arc::clone(&aborted);
             let task = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
                 let outcome = plain_transfer(std_tcp, source, stall, &flag);
                 Finished { outcome, success }
             });
@@ -1204,6 +1250,7 @@ impl Session {
         };
         let flag = Arc::clone(&aborted);
         let task = tokio::spawn(async move {
+            let _permit = permit;
             let outcome = stream_transfer(stream, source, stall, &flag).await;
             Finished { outcome, success }
         });
@@ -1253,9 +1300,17 @@ impl Session {
 
     async fn abort(&mut self, mut t: Transfer) -> Result<(), Error> {
         t.stop();
-        let _ = (&mut t.task).await;
-        self.send(426, "Transfer aborted.").await?;
-        self.send(226, "ABOR successful.").await
+        match (&mut t.task).await {
+            // It had finished (an upload already in place): RFC 959 wants 226 alone.
+            Ok(Finished {
+                outcome: Ok(_),
+                success,
+            }) => self.send(226, success).await,
+            _ => {
+                self.send(426, "Transfer aborted.").await?;
+                self.send(226, "ABOR successful.").await
+            }
+        }
     }
 }
 
@@ -1271,21 +1326,25 @@ enum Source {
 
 enum Sink {
     Upload(Upload),
-    InPlace(std::fs::File),
+    /// Written in place: APPE (`None`), or REST + STOR from an offset, whose file is cut at
+    /// the end of what came.
+    InPlace(std::fs::File, Option<u64>),
 }
 
 impl Sink {
     fn file(&mut self) -> &mut std::fs::File {
         match self {
             Sink::Upload(u) => &mut u.file,
-            Sink::InPlace(f) => f,
+            Sink::InPlace(f, _) => f,
         }
     }
 
-    fn finish(self) -> io::Result<()> {
+    /// Keep what came (`total` bytes).
+    fn finish(self, total: u64) -> io::Result<()> {
         match self {
             Sink::Upload(u) => u.commit(),
-            Sink::InPlace(_) => Ok(()),
+            Sink::InPlace(f, Some(start)) => f.set_len(start + total),
+            Sink::InPlace(_, None) => Ok(()),
         }
     }
 
@@ -1412,7 +1471,7 @@ fn plain_transfer(
                 sink.fail();
                 return Err(Failure::Aborted);
             }
-            sink.finish()
+            sink.finish(total)
                 .map(|()| total)
                 .map_err(|e| Failure::Local(e.to_string()))
         }
@@ -1467,7 +1526,14 @@ async fn stream_transfer(
                 }
             });
             let sent = AtomicU64::new(0);
-            while let Some(chunk) = rx.recv().await {
+            // The disk side is under the stall timeout too: a blocking thread never waits on a
+            // task that is gone, nor the other way round.
+            loop {
+                let chunk = match tokio::time::timeout(stall, rx.recv()).await {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => break,
+                    Err(_) => return Err(Failure::Local("reading the file stalled".into())),
+                };
                 let chunk = chunk.map_err(|e| Failure::Local(e.to_string()))?;
                 tokio::time::timeout(stall, stream.write_all(&chunk))
                     .await
@@ -1507,7 +1573,12 @@ async fn stream_transfer(
                     Err(_) => break Err(Failure::Connection("the peer stalled (upload)".into())),
                     Ok(Err(e)) => break Err(Failure::Connection(e.to_string())),
                     Ok(Ok(0)) => {
-                        if !buf.is_empty() && tx.send(buf.to_vec()).await.is_err() {
+                        if !buf.is_empty()
+                            && !matches!(
+                                tokio::time::timeout(stall, tx.send(buf.to_vec())).await,
+                                Ok(Ok(()))
+                            )
+                        {
                             break Err(Failure::Local("writing the file failed".into()));
                         }
                         // Our close_notify back: TLS clients wait for it.
@@ -1519,7 +1590,10 @@ async fn stream_transfer(
                         if buf.len() >= CHUNK / 2 {
                             let chunk = buf.split().to_vec();
                             buf.reserve(CHUNK);
-                            if tx.send(chunk).await.is_err() {
+                            if !matches!(
+                                tokio::time::timeout(stall, tx.send(chunk)).await,
+                                Ok(Ok(()))
+                            ) {
                                 break Err(Failure::Local("writing the file failed".into()));
                             }
                         }
@@ -1533,7 +1607,7 @@ async fn stream_transfer(
                 .map_err(|e| Failure::Local(e.to_string()));
             match (outcome, sink) {
                 (Ok(()), Ok(sink)) if !aborted.load(Ordering::SeqCst) => sink
-                    .finish()
+                    .finish(total)
                     .map(|()| total)
                     .map_err(|e| Failure::Local(e.to_string())),
                 (Err(e), Ok(sink)) => {

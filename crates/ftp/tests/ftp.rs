@@ -865,3 +865,66 @@ async fn lftp_over_explicit_tls_mirrors_and_uploads() {
     assert!(!log.contains("<--- 426"), "{log}");
     assert!(!log.contains("non-properly terminated"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_quit_auth_and_transfer_limits() {
+    let work = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(work.path());
+    let tls = prise_core::tls::ServerTls::from_pem_files(&cert, &key).unwrap();
+    let server = start(move |c| {
+        c.tls = Some(tls);
+        c.anonymous = true;
+        c.max_transfers = 1;
+        c.data_timeout = Duration::from_millis(800);
+    })
+    .await;
+    let root = server.root();
+    std::fs::write(root.join("keep.txt"), "0123456789").unwrap();
+    let big = noise(32 << 20);
+    std::fs::write(root.join("big.bin"), &big).unwrap();
+
+    // Named users need TLS here; anonymous reads in the clear.
+    let mut a = Ctrl::connect(server.addr).await;
+    a.login("anonymous", "x").await;
+    // REST + STOR by anonymous: refused before anything is opened; nothing is made.
+    assert_eq!(
+        a.cmd("REST 5").await,
+        "350 Restarting at 5. Send STOR or RETR."
+    );
+    assert_eq!(a.cmd("STOR new.txt").await, "550 Permission denied.");
+    assert!(!root.join("new.txt").exists());
+
+    // Only one transfer at a time on this server: a second gets 425 while the first runs.
+    let mut data = a.pasv().await;
+    a.send_raw(b"RETR big.bin\r\n").await;
+    assert!(a.reply().await.starts_with("150 "));
+    let mut b = Ctrl::connect(server.addr).await;
+    b.login("anonymous", "x").await;
+    let _b_data = b.pasv().await;
+    assert_eq!(
+        b.cmd("RETR keep.txt").await,
+        "425 Too many transfers at once; try again shortly."
+    );
+    // QUIT while the download runs: it ends first (226), then the goodbye.
+    a.send_raw(b"QUIT\r\n").await;
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).await.unwrap();
+    assert!(got == big, "the download was cut by QUIT");
+    assert_eq!(a.reply().await, "226 Transfer complete.");
+    assert_eq!(a.reply().await, "221 Goodbye.");
+    // The slot is free again.
+    let mut data = b.pasv().await;
+    assert!(b.cmd("RETR keep.txt").await.starts_with("150 "));
+    let mut text = String::new();
+    data.read_to_string(&mut text).await.unwrap();
+    assert_eq!(text, "0123456789");
+    assert_eq!(b.reply().await, "226 Transfer complete.");
+
+    // Commands sent after AUTH TLS but before the handshake (an injection: they would run
+    // inside TLS as if protected) end the session instead of the handshake.
+    let mut c = Ctrl::connect(server.addr).await;
+    c.send_raw(b"NOOP\r\nAUTH TLS\r\nUSER anonymous\r\n").await;
+    assert_eq!(c.reply().await, "200 NOOP ok.");
+    assert_eq!(c.reply().await, "234 Proceed with negotiation.");
+    assert_eq!(c.reply().await, "", "closed, no TLS");
+}
