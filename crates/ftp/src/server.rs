@@ -451,6 +451,7 @@ impl Session {
                 Err(_) => {
                     self.input.clear();
                     let _ = self.send(500, "Command line too long; closing.").await;
+                    self.linger().await;
                     return Ok(None);
                 }
             }
@@ -474,6 +475,25 @@ impl Session {
             match n {
                 Ok(0) | Err(_) => return Ok(None),
                 Ok(_) => {}
+            }
+        }
+    }
+
+    /// Close gently after a last reply while the client may still be sending: end our side,
+    /// then read and drop what comes for a moment. Closing with unread bytes would make the
+    /// kernel send a reset, and a reset can destroy the reply before the client reads it.
+    async fn linger(&mut self) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+        let mut scratch = [0u8; 8192];
+        let mut dropped = 0usize;
+        let until = tokio::time::Instant::now() + Duration::from_secs(1);
+        while dropped < 1024 * 1024 {
+            match tokio::time::timeout_at(until, stream.read(&mut scratch)).await {
+                Ok(Ok(n)) if n > 0 => dropped += n,
+                _ => break,
             }
         }
     }
