@@ -57,6 +57,20 @@ impl Drop for PythonHttp {
     }
 }
 
+/// `prise monitor --once --json CONFIG`: the whole output, and its lines as JSON.
+fn once_json(config: &std::path::Path) -> (std::process::Output, Vec<serde_json::Value>) {
+    let out = prise()
+        .args(["monitor", "--once", "--json"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (out, lines)
+}
+
 fn closed_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -152,17 +166,8 @@ timeout = "2s"
         ),
     )
     .unwrap();
-    let out = prise()
-        .args(["monitor", "--once", "--json"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let (out, lines) = once_json(&config);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(
         (lines[0]["name"].as_str(), lines[0]["state"].as_str()),
@@ -740,18 +745,9 @@ url = "https://{addr}/"
         ),
     )
     .unwrap();
-    let out = prise()
-        .args(["monitor", "--once", "--json"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let (out, lines) = once_json(&config);
     let _ = server.kill();
     let _ = server.wait();
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(
         lines[0]["state"], "degraded",
@@ -860,16 +856,7 @@ url = "chat://127.0.0.1:{down}"
         ),
     )
     .unwrap();
-    let out = prise()
-        .args(["monitor", "--once", "--json"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (out, lines) = once_json(&config);
     assert_eq!(lines.len(), 5, "{lines:?}");
     let states: Vec<&str> = lines.iter().map(|l| l["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["up", "up", "down", "down", "down"], "{lines:?}");

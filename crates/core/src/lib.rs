@@ -34,3 +34,17 @@ pub use tokio_util::sync::CancellationToken;
 pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"secret", b"secret"));
+        assert!(!same_secret(b"secret", b"secreT"));
+        assert!(!same_secret(b"secret", b"secret2"));
+        assert!(!same_secret(b"", b"x"));
+        assert!(same_secret(b"", b""));
+    }
+}

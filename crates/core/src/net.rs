@@ -48,8 +48,8 @@ impl ConnectOptions {
     }
 }
 
-/// Split `host:port` (or `[v6]:port`) into the host and the whole address.
-fn host_of(addr: &str) -> &str {
+/// The host of `host:port` (or `[v6]:port`), as a TLS server name wants it.
+pub fn host_of(addr: &str) -> &str {
     let host = match addr.rsplit_once(':') {
         Some((host, _port)) => host,
         None => addr,

@@ -98,11 +98,6 @@ pub struct Client {
     epsv: bool,
 }
 
-fn host_of(addr: &str) -> &str {
-    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-    host.trim_start_matches('[').trim_end_matches(']')
-}
-
 impl Client {
     /// Connect to `addr` (`host:port`), secure it if asked, log in, and switch to binary.
     ///
@@ -132,7 +127,7 @@ impl Client {
         }
         if let Some(tls) = client.config.tls.clone() {
             client.expect("AUTH TLS", |c| c == 234).await?;
-            let name = ServerName::try_from(host_of(addr).to_owned())
+            let name = ServerName::try_from(prise_core::net::host_of(addr).to_owned())
                 .map_err(|e| Error::Protocol(format!("{addr} is not a TLS server name: {e}")))?;
             // The handshake consumes the plain stream: take the client apart around it.
             let Self {

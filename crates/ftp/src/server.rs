@@ -395,16 +395,6 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
 }
 
-/// Constant-time comparison of two secrets.
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
-}
-
 fn feat(tls: bool) -> String {
     let mut text = String::from("Features:\n");
     if tls {
@@ -684,7 +674,8 @@ impl Session {
             // Every user's password is compared, so timing does not tell which names exist.
             let mut found = false;
             for user in &self.config.users {
-                found |= same(&user.name, &name) & same(&user.password, password);
+                found |= prise_core::same_secret(user.name.as_bytes(), name.as_bytes())
+                    & prise_core::same_secret(user.password.as_bytes(), password.as_bytes());
             }
             found.then(|| Account {
                 name: name.clone(),
@@ -1575,7 +1566,7 @@ async fn stream_transfer(
             Ok(len)
         }
         Source::Upload(sink) => {
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
             let writer = tokio::task::spawn_blocking(move || {
                 let mut sink = sink;
                 while let Some(chunk) = rx.blocking_recv() {
@@ -1595,7 +1586,7 @@ async fn stream_transfer(
                     Ok(Ok(0)) => {
                         if !buf.is_empty()
                             && !matches!(
-                                tokio::time::timeout(stall, tx.send(buf.to_vec())).await,
+                                tokio::time::timeout(stall, tx.send(buf.split().freeze())).await,
                                 Ok(Ok(()))
                             )
                         {
@@ -1608,7 +1599,8 @@ async fn stream_transfer(
                     Ok(Ok(n)) => {
                         total += n as u64;
                         if buf.len() >= CHUNK / 2 {
-                            let chunk = buf.split().to_vec();
+                            // Handed over whole, not copied.
+                            let chunk = buf.split().freeze();
                             buf.reserve(CHUNK);
                             if !matches!(
                                 tokio::time::timeout(stall, tx.send(chunk)).await,
@@ -1641,19 +1633,5 @@ async fn stream_transfer(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same("secret", "secret"));
-        assert!(!same("secret", "secreT"));
-        assert!(!same("secret", "secret2"));
-        assert!(!same("", "x"));
-        assert!(same("", ""));
     }
 }
