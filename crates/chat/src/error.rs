@@ -65,6 +65,17 @@ pub enum Error {
     /// The room has a key (mode `k`) and it was not given.
     #[error("{0} needs the right key to join")]
     BadKey(String),
+    /// A ban (mode `b`) matches this user and no exception (mode `e`) does.
+    #[error("you are banned from {0}")]
+    Banned(String),
+    /// A room's ban, exception or invite-exception list is full.
+    #[error("the list of mode {mode} of {room} is full")]
+    ListFull {
+        /// The room.
+        room: String,
+        /// The list's mode letter.
+        mode: char,
+    },
     /// The room is at its member limit (mode `l`).
     #[error("{0} is full")]
     RoomFull(String),
@@ -126,6 +137,8 @@ impl Error {
             Error::TargetNotInRoom { .. } => "target_not_in_room",
             Error::AlreadyInRoom { .. } => "already_in_room",
             Error::InviteOnly(_) => "invite_only",
+            Error::Banned(_) => "banned",
+            Error::ListFull { .. } => "list_full",
             Error::BadKey(_) => "bad_key",
             Error::RoomFull(_) => "room_full",
             Error::CannotSend(_) => "cannot_send",

@@ -27,6 +27,9 @@ pub struct Message {
     /// A `/me` action.
     #[serde(default)]
     pub action: bool,
+    /// A notice (IRC's NOTICE): never answered automatically, never kept in history.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice: bool,
 }
 
 /// RFC 3339 UTC with milliseconds, as every timestamp on our wires.
@@ -249,14 +252,15 @@ impl Event {
     }
 
     /// The IRC line (with `\r\n`), made once for all recipients: `tagged` adds the
-    /// `time` and `msgid` tags for clients that asked for server-time or message-tags.
-    pub fn irc(&self, tagged: bool) -> Bytes {
+    /// `time` and `msgid` tags for clients that asked for server-time or message-tags;
+    /// `server` is the server's name (the same for every recipient of one hub).
+    pub fn irc(&self, tagged: bool, server: &str) -> Bytes {
         let cell = if tagged {
             &self.0.irc_tagged
         } else {
             &self.0.irc
         };
-        cell.get_or_init(|| Bytes::from(crate::irc::render(self, tagged)))
+        cell.get_or_init(|| Bytes::from(crate::irc::render(self, tagged, server)))
             .clone()
     }
 

@@ -252,6 +252,7 @@ fn query(
                 to: room_name.clone(),
                 text: row.get(3)?,
                 action: row.get(4)?,
+                notice: false,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

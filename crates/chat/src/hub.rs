@@ -24,6 +24,7 @@ use std::task::{Poll, Waker};
 
 use crate::event::{Event, EventKind, Message};
 use crate::history::History;
+use crate::masks::{wildcard, ListEntry, ListKind, ListRefusal, Lists};
 use crate::names::{check_nick, fold, guest_nick, normalize_room, MAX_TOPIC_LEN};
 use crate::Error;
 
@@ -55,6 +56,8 @@ pub struct HubConfig {
     pub queue_len: usize,
     /// Server operators: name and password, for IRC's OPER.
     pub opers: Vec<(String, String)>,
+    /// The server's name in IRC prefixes and numerics (a host name).
+    pub server_name: String,
 }
 
 impl Default for HubConfig {
@@ -66,6 +69,7 @@ impl Default for HubConfig {
             max_rooms_per_user: MAX_ROOMS_PER_USER,
             queue_len: QUEUE_LEN,
             opers: Vec::new(),
+            server_name: "prise".into(),
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct Joined {
     pub room: String,
     /// Its topic.
     pub topic: String,
+    /// Who set the topic and when, if it was set.
+    pub topic_set: Option<(String, SystemTime)>,
     /// Its members, sorted by nick.
     pub users: Vec<Member>,
     /// Its latest messages, oldest first.
@@ -197,6 +203,8 @@ pub enum ModeChange {
     Op(String, bool),
     /// `+v NICK` / `-v NICK`.
     Voice(String, bool),
+    /// `+b MASK` / `-b MASK`, and the same for `e` and `I`.
+    List(ListKind, String, bool),
 }
 
 /// Longest room key (IRC's KEYLEN).
@@ -422,6 +430,12 @@ struct Room {
     voiced: Vec<u64>,
     /// Ids of users invited and not yet joined (bounded: the oldest go first).
     invited: VecDeque<u64>,
+    /// Bans, ban exceptions, invite exceptions.
+    lists: Lists,
+    /// When the room was opened.
+    created: SystemTime,
+    /// Who set the topic and when.
+    topic_set: Option<(String, SystemTime)>,
 }
 
 /// Most pending invitations a room keeps.
@@ -438,6 +452,9 @@ impl Room {
             ops: Vec::new(),
             voiced: Vec::new(),
             invited: VecDeque::new(),
+            lists: Lists::default(),
+            created: SystemTime::now(),
+            topic_set: None,
         }
     }
 
@@ -466,6 +483,11 @@ impl Room {
         self.ops.retain(|&o| o != id);
         self.voiced.retain(|&v| v != id);
         Arc::clone(&self.members)
+    }
+
+    /// Whether `user` is banned here (a ban matches, no exception does).
+    fn banned(&self, user: &User) -> bool {
+        self.lists.banned(&user.nick(), &user.ident)
     }
 
     /// Whether a user who is not a member may see the room's members (not secret).
@@ -508,11 +530,13 @@ pub struct UserInfo {
     pub rooms: Vec<(String, Status)>,
     /// The user's modes.
     pub modes: UserModes,
+    /// How long since the user's connection last sent anything.
+    pub idle: std::time::Duration,
 }
 
 impl User {
     /// What `viewer` may know of this user.
-    fn info(&self, state: &State, viewer: u64) -> UserInfo {
+    fn info(&self, state: &State, viewer: u64, now_ms: u64) -> UserInfo {
         UserInfo {
             nick: self.nick(),
             ident: Arc::clone(&self.ident),
@@ -525,6 +549,9 @@ impl User {
                 .map(|r| (r.name.clone(), r.status(self.id)))
                 .collect(),
             modes: self.modes(),
+            idle: std::time::Duration::from_millis(
+                now_ms.saturating_sub(self.heard.load(Ordering::Relaxed)),
+            ),
         }
     }
 
@@ -881,7 +908,7 @@ impl Session {
         state
             .users
             .get(&fold(nick))
-            .map(|u| u.info(&state, self.user.id))
+            .map(|u| u.info(&state, self.user.id, self.hub.now_ms()))
     }
 
     /// The members of a room with their details and standing (IRC's WHO), and the room's
@@ -900,7 +927,12 @@ impl Session {
             room.members
                 .iter()
                 .filter(|m| inside || !m.has(INVISIBLE))
-                .map(|m| (m.info(&state, self.user.id), room.status(m.id)))
+                .map(|m| {
+                    (
+                        m.info(&state, self.user.id, self.hub.now_ms()),
+                        room.status(m.id),
+                    )
+                })
                 .collect()
         } else {
             Vec::new()
@@ -909,19 +941,24 @@ impl Session {
     }
 
     /// Users whose nick matches `mask` (`*` and `?` wildcards, case-insensitive), as IRC's
-    /// `WHO mask`: invisible users only when they share a room with this user. At most `max`.
+    /// `WHO mask`: invisible users only when they share a room with this user, or when the
+    /// mask is their exact nick (no wildcard). At most `max`.
     pub fn who_mask(&self, mask: &str, max: usize) -> Vec<UserInfo> {
         let pattern = fold(mask);
+        let exact = !mask.contains(['*', '?']);
         let state = lock(&self.hub.inner.state);
         let mut found: Vec<UserInfo> = state
             .users
             .iter()
             .filter(|(key, _)| wildcard(&pattern, key))
             .filter(|(_, u)| {
-                u.id == self.user.id || !u.has(INVISIBLE) || self.user.shares_room(&state, u.id)
+                exact
+                    || u.id == self.user.id
+                    || !u.has(INVISIBLE)
+                    || self.user.shares_room(&state, u.id)
             })
             .take(max)
-            .map(|(_, u)| u.info(&state, self.user.id))
+            .map(|(_, u)| u.info(&state, self.user.id, self.hub.now_ms()))
             .collect();
         drop(state);
         found.sort_by_cached_key(|i| fold(&i.nick));
@@ -1132,7 +1169,14 @@ impl Session {
             // An invitation opens every lock: invite-only, key and limit.
             let invited = room.invited.iter().position(|&id| id == self.user.id);
             if invited.is_none() {
-                if room.modes.invite_only {
+                if room.banned(&self.user) {
+                    return Err(Error::Banned(room.name.clone()));
+                }
+                if room.modes.invite_only
+                    && !room
+                        .lists
+                        .invited_by_mask(&self.user.nick(), &self.user.ident)
+                {
                     return Err(Error::InviteOnly(room.name.clone()));
                 }
                 if room.modes.key.as_deref().is_some_and(|k| Some(k) != key) {
@@ -1167,6 +1211,7 @@ impl Session {
         let joined = Joined {
             room: room.name.clone(),
             topic: room.topic.clone(),
+            topic_set: room.topic_set.clone(),
             users,
             history,
         };
@@ -1250,6 +1295,25 @@ impl Session {
     /// [`Error::EmptyMessage`], [`Error::RoomInvalid`], [`Error::NotInRoom`] (no such room),
     /// [`Error::CannotSend`].
     pub async fn say(&self, room: &str, text: &str, action: bool) -> Result<Message, Error> {
+        self.say_as(room, text, action, false).await
+    }
+
+    /// Send a notice to a room: a message no program answers automatically (IRC's NOTICE).
+    /// Delivered as [`Session::say`] delivers, but neither kept in history nor replayed.
+    ///
+    /// # Errors
+    /// As [`Session::say`].
+    pub async fn notice(&self, room: &str, text: &str) -> Result<Message, Error> {
+        self.say_as(room, text, false, true).await
+    }
+
+    async fn say_as(
+        &self,
+        room: &str,
+        text: &str,
+        action: bool,
+        notice: bool,
+    ) -> Result<Message, Error> {
         if text.trim().is_empty() {
             return Err(Error::EmptyMessage);
         }
@@ -1266,11 +1330,10 @@ impl Session {
             if !inside && room.modes.no_external {
                 return Err(Error::CannotSend(room.name.clone()));
             }
-            if room.modes.moderated {
-                let status = room.status(self.user.id);
-                if !status.op && !status.voice {
-                    return Err(Error::CannotSend(room.name.clone()));
-                }
+            let status = room.status(self.user.id);
+            // A banned member is muted; operators and voiced members are not.
+            if (room.modes.moderated || room.banned(&self.user)) && !status.op && !status.voice {
+                return Err(Error::CannotSend(room.name.clone()));
             }
             let message = Message {
                 id: self.hub.next_id(),
@@ -1279,8 +1342,9 @@ impl Session {
                 to: room.name.clone(),
                 text: one_line(truncate(text, MAX_TEXT_LEN)),
                 action,
+                notice,
             };
-            if replay > 0 {
+            if replay > 0 && !notice {
                 if room.recent.len() >= replay {
                     room.recent.pop_front();
                 }
@@ -1292,7 +1356,7 @@ impl Session {
         for member in room_members_except(&members, self.user.id) {
             member.send(&event);
         }
-        if let Some(history) = &self.hub.inner.history {
+        if let (Some(history), false) = (&self.hub.inner.history, notice) {
             history.store(message.clone()).await;
         }
         Ok(message)
@@ -1303,6 +1367,24 @@ impl Session {
     /// # Errors
     /// [`Error::EmptyMessage`], [`Error::NoSuchUser`].
     pub fn private(&self, to: &str, text: &str, action: bool) -> Result<Message, Error> {
+        self.private_as(to, text, action, false)
+    }
+
+    /// Send a private notice (IRC's NOTICE to a nick).
+    ///
+    /// # Errors
+    /// As [`Session::private`].
+    pub fn private_notice(&self, to: &str, text: &str) -> Result<Message, Error> {
+        self.private_as(to, text, false, true)
+    }
+
+    fn private_as(
+        &self,
+        to: &str,
+        text: &str,
+        action: bool,
+        notice: bool,
+    ) -> Result<Message, Error> {
         if text.trim().is_empty() {
             return Err(Error::EmptyMessage);
         }
@@ -1318,6 +1400,7 @@ impl Session {
             to: target.nick(),
             text: one_line(truncate(text, MAX_TEXT_LEN)),
             action,
+            notice,
         };
         target.send(&Event::with_source(
             EventKind::Private(message.clone()),
@@ -1354,6 +1437,7 @@ impl Session {
             return Err(Error::NotOperator(room.name.clone()));
         }
         room.topic.clone_from(&topic);
+        room.topic_set = Some((self.nick(), SystemTime::now()));
         let members = Arc::clone(&room.members);
         let display = room.name.clone();
         drop(state);
@@ -1593,6 +1677,33 @@ impl Session {
         }
     }
 
+    /// One of a room's address lists (bans, exceptions, invite exceptions), oldest first,
+    /// and the room's display name. Anyone who may see the room may read them.
+    ///
+    /// # Errors
+    /// [`Error::RoomInvalid`], [`Error::NotInRoom`] when no such room is open (or it is
+    /// secret and this user is not in it).
+    pub fn list(&self, room: &str, kind: ListKind) -> Result<(String, Vec<ListEntry>), Error> {
+        let name = room_name(room)?;
+        let state = lock(&self.hub.inner.state);
+        match state.rooms.get(&fold(&name)) {
+            Some(room) if room.visible_to(self.user.id) => {
+                Ok((room.name.clone(), room.lists.get(kind).to_vec()))
+            }
+            _ => Err(Error::NotInRoom(name)),
+        }
+    }
+
+    /// When a room was opened, and who set its topic when (IRC's 329 and 333), for a room
+    /// this user may see.
+    pub fn room_times(&self, room: &str) -> Option<(SystemTime, Option<(String, SystemTime)>)> {
+        let name = normalize_room(room).ok()?;
+        let state = lock(&self.hub.inner.state);
+        let room = state.rooms.get(&fold(&name))?;
+        room.visible_to(self.user.id)
+            .then(|| (room.created, room.topic_set.clone()))
+    }
+
     /// Change a room's modes (operators only). Changes are applied in order; one that cannot
     /// be (a nick not in the room) is skipped and its error returned, the others still apply.
     /// Every member is told of what changed in one [`EventKind::Mode`]. Returns the room's
@@ -1627,9 +1738,28 @@ impl Session {
         }
         let mut errors = Vec::new();
         let mut applied = ModeLine::default();
+        let by = self.nick();
         for (change, user) in changes.iter().zip(users) {
             let modes = &mut room.modes;
             match change {
+                ModeChange::List(kind, mask, true) => match room.lists.add(*kind, mask, &by) {
+                    Ok(Some(mask)) => applied.push(true, kind.letter(), Some(mask)),
+                    Ok(None) => {}
+                    Err(ListRefusal::Invalid(reason)) => errors.push(Error::ModeInvalid {
+                        room: room.name.clone(),
+                        mode: kind.letter(),
+                        reason,
+                    }),
+                    Err(ListRefusal::Full) => errors.push(Error::ListFull {
+                        room: room.name.clone(),
+                        mode: kind.letter(),
+                    }),
+                },
+                ModeChange::List(kind, mask, false) => {
+                    if let Some(mask) = room.lists.remove(*kind, mask) {
+                        applied.push(false, kind.letter(), Some(mask));
+                    }
+                }
                 ModeChange::NoExternal(on) => applied.flag(&mut modes.no_external, *on, 'n'),
                 ModeChange::TopicOps(on) => applied.flag(&mut modes.topic_ops, *on, 't'),
                 ModeChange::Secret(on) => applied.flag(&mut modes.secret, *on, 's'),
@@ -1838,29 +1968,6 @@ impl ModeLine {
     }
 }
 
-/// Whether `text` matches `pattern` with `*` (any run) and `?` (any one character).
-fn wildcard(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
 /// Cut `text` to at most `max` bytes on a character boundary.
 fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -1875,21 +1982,7 @@ fn truncate(text: &str, max: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_key, wildcard, ModeLine, RoomModes};
-
-    #[test]
-    fn wildcards_match_like_irc_masks() {
-        assert!(wildcard("*", "alice"));
-        assert!(wildcard("al*", "alice"));
-        assert!(wildcard("a?ice", "alice"));
-        assert!(wildcard("*c*", "alice"));
-        assert!(wildcard("a**e", "alice"));
-        assert!(!wildcard("al", "alice"));
-        assert!(!wildcard("b*", "alice"));
-        assert!(!wildcard("alice?", "alice"));
-        assert!(wildcard("", ""));
-        assert!(!wildcard("", "a"));
-    }
+    use super::{check_key, ModeLine, RoomModes};
 
     #[test]
     fn mode_changes_read_as_one_irc_mode_string() {

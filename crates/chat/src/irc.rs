@@ -8,7 +8,7 @@
 //! The line parser ([`parse`]) is pure and fuzzed; the connection loop has the same shape as
 //! the other doors (bounded event queue, one write per batch, idle ping).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::BytesMut;
@@ -22,14 +22,11 @@ use crate::conn::{
 };
 use crate::event::{Event, EventKind, Message};
 use crate::hub::{Gone, Hub, Inbox, Member, ModeChange, Session, Status, UserInfo, MAX_KEY_LEN};
+use crate::masks::{ListKind, MAX_LIST_LEN};
 use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
 use crate::Error;
 
-/// The server's name in prefixes and numerics.
-pub const SERVER_NAME: &str = "prise";
-
-/// The host part of every user's address (`nick!user@prise`): addresses are cloaked.
-pub const USER_HOST: &str = "prise";
+pub use crate::masks::USER_HOST;
 
 /// Longest IRC line without its tags, CRLF included (RFC 1459).
 pub const MAX_BODY_LEN: usize = 512;
@@ -37,8 +34,14 @@ pub const MAX_BODY_LEN: usize = 512;
 /// Most users one `WHO mask` lists.
 pub const WHO_MAX: usize = 200;
 
+/// Most rooms one NAMES lists.
+pub const NAMES_MAX: usize = 10;
+
 /// Most messages one CHATHISTORY request returns.
 pub const CHATHISTORY_MAX: usize = 200;
+
+/// How long registration waits before it looks again at a nick that is taken.
+const NICK_RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Capabilities we offer (IRCv3), in the order CAP LS lists them.
 const CAPS: &[&str] = &[
@@ -139,6 +142,12 @@ pub fn parse(line: &str) -> Result<Line<'_>, ParseError> {
     })
 }
 
+/// Seconds since 1970, as IRC numerics give times.
+fn unix(ts: SystemTime) -> u64 {
+    ts.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn rfc3339(ts: SystemTime) -> String {
     humantime::format_rfc3339_millis(ts).to_string()
 }
@@ -176,11 +185,12 @@ fn message_line(m: &Message, source: Option<&str>) -> String {
     } else {
         text.clone()
     };
-    format!(":{} PRIVMSG {} :{body}\r\n", mask(&m.from, source), m.to)
+    let command = if m.notice { "NOTICE" } else { "PRIVMSG" };
+    format!(":{} {command} {} :{body}\r\n", mask(&m.from, source), m.to)
 }
 
 /// The IRC line of an event, with `\r\n`; `tagged` adds `time` and `msgid`.
-pub(crate) fn render(event: &Event, tagged: bool) -> String {
+pub(crate) fn render(event: &Event, tagged: bool, server: &str) -> String {
     let source = event.source();
     let body = match event.kind() {
         EventKind::Chat(m) | EventKind::Private(m) => message_line(m, source),
@@ -243,9 +253,9 @@ pub(crate) fn render(event: &Event, tagged: bool) -> String {
             format!(":{} WALLOPS :{text}\r\n", mask(from, source))
         }
         EventKind::System { text, .. } => {
-            format!(":{SERVER_NAME} NOTICE * :{text}\r\n")
+            format!(":{server} NOTICE * :{text}\r\n")
         }
-        EventKind::Ping { .. } => format!("PING :{SERVER_NAME}\r\n"),
+        EventKind::Ping { .. } => format!("PING :{server}\r\n"),
     };
     if tagged {
         tags_for(event) + &body
@@ -322,9 +332,36 @@ impl Caps {
     }
 }
 
+/// The fields a WHOX request asks for (`WHO mask %cnf,42`).
+struct Whox {
+    fields: String,
+    /// The `t` field's value: digits, at most 3 of them.
+    token: String,
+}
+
+impl Whox {
+    /// `%fields[,token]`, or `None` for a plain WHO's second parameter (`o`).
+    fn parse(param: &str) -> Option<Self> {
+        let spec = param.strip_prefix('%')?;
+        let (fields, token) = spec.split_once(',').unwrap_or((spec, ""));
+        let token: String = token.chars().take(3).collect();
+        let token = if !token.is_empty() && token.chars().all(|c| c.is_ascii_digit()) {
+            token
+        } else {
+            "0".to_owned()
+        };
+        Some(Self {
+            fields: fields.to_owned(),
+            token,
+        })
+    }
+}
+
 /// One IRC connection's state.
 struct IrcConn {
     out: BytesMut,
+    /// The server's name in prefixes and numerics ([`crate::hub::HubConfig::server_name`]).
+    server: Arc<str>,
     flood: Flood,
     caps: Caps,
     /// Nick shown in numerics: `*` until one is chosen.
@@ -349,7 +386,8 @@ impl IrcConn {
 
     /// `:prise NNN nick <rest>`.
     fn numeric(&mut self, code: &str, rest: &str) {
-        let line = format!(":{SERVER_NAME} {code} {} {rest}\r\n", self.nick);
+        let server = Arc::clone(&self.server);
+        let line = format!(":{server} {code} {} {rest}\r\n", self.nick);
         self.raw(&line);
     }
 
@@ -358,12 +396,13 @@ impl IrcConn {
     }
 
     fn event(&mut self, event: &Event) {
-        let bytes = event.irc(self.caps.tagged());
+        let bytes = event.irc(self.caps.tagged(), &self.server);
         self.out.extend_from_slice(&bytes);
     }
 
     /// A hub error as the numeric IRC clients expect for it.
     fn chat_error(&mut self, err: &Error, target: &str) {
+        let server = Arc::clone(&self.server);
         match err {
             Error::NickInvalid { nick, reason } => {
                 self.numeric("432", &format!("{nick} :Erroneous nickname ({reason})"));
@@ -402,6 +441,12 @@ impl IrcConn {
             Error::RoomFull(room) => {
                 self.numeric("471", &format!("{room} :Cannot join channel (+l)"));
             }
+            Error::Banned(room) => {
+                self.numeric("474", &format!("{room} :Cannot join channel (+b)"));
+            }
+            Error::ListFull { room, mode } => {
+                self.numeric("478", &format!("{room} {mode} :Channel list is full"));
+            }
             Error::InviteOnly(room) => {
                 self.numeric("473", &format!("{room} :Cannot join channel (+i)"));
             }
@@ -419,7 +464,7 @@ impl IrcConn {
             }
             Error::BadOperLogin => self.numeric("464", ":Password incorrect"),
             other => self.raw(&format!(
-                ":{SERVER_NAME} FAIL * INTERNAL_ERROR :{}",
+                ":{server} FAIL * INTERNAL_ERROR :{}",
                 crate::hub::one_line(&other.to_string())
             )),
         }
@@ -436,6 +481,7 @@ impl IrcConn {
     }
 
     fn welcome(&mut self, hub: &Hub) {
+        let server = Arc::clone(&self.server);
         let nick = self.nick.clone();
         let version = concat!("prise-", env!("CARGO_PKG_VERSION"));
         self.numeric(
@@ -446,28 +492,41 @@ impl IrcConn {
         );
         self.numeric(
             "002",
-            &format!(":Your host is {SERVER_NAME}, running version {version}"),
+            &format!(":Your host is {server}, running version {version}"),
         );
         self.numeric(
             "003",
             &format!(":This server has been running since {}", started()),
         );
-        self.numeric("004", &format!("{SERVER_NAME} {version} iow iklmnostv"));
-        self.numeric(
-            "005",
-            &format!(
-                "CASEMAPPING=rfc1459 CHANTYPES=# NICKLEN={MAX_NICK_LEN} CHANNELLEN={MAX_ROOM_LEN} \
-                 TOPICLEN={MAX_TOPIC_LEN} NETWORK=prise PREFIX=(ov)@+ CHANMODES=,k,l,imnst \
-                 KEYLEN={MAX_KEY_LEN} MODES=4 CHANLIMIT=#:{} :are supported by this server",
-                hub.config().max_rooms_per_user
-            ),
-        );
-        self.numeric(
-            "005",
-            &format!(
-                "CHATHISTORY={CHATHISTORY_MAX} MSGREFTYPES=msgid MAXTARGETS=4 :are supported by this server"
-            ),
-        );
+        self.numeric("004", &format!("{server} {version} iow iklmnostv"));
+        let tokens = [
+            "CASEMAPPING=rfc1459".to_owned(),
+            "CHANTYPES=#".to_owned(),
+            format!("NICKLEN={MAX_NICK_LEN}"),
+            format!("CHANNELLEN={MAX_ROOM_LEN}"),
+            format!("TOPICLEN={MAX_TOPIC_LEN}"),
+            "NETWORK=prise".to_owned(),
+            "PREFIX=(ov)@+".to_owned(),
+            "CHANMODES=beI,k,l,imnst".to_owned(),
+            format!("KEYLEN={MAX_KEY_LEN}"),
+            "MODES=4".to_owned(),
+            format!("CHANLIMIT=#:{}", hub.config().max_rooms_per_user),
+            "EXCEPTS".to_owned(),
+            "INVEX".to_owned(),
+            format!("MAXLIST=beI:{MAX_LIST_LEN}"),
+            "MAXTARGETS=4".to_owned(),
+            "TARGMAX=PRIVMSG:4,NOTICE:4,KICK:4,WHOIS:4,NAMES:10,JOIN:,PART:".to_owned(),
+            "WHOX".to_owned(),
+            format!("CHATHISTORY={CHATHISTORY_MAX}"),
+            "MSGREFTYPES=msgid".to_owned(),
+        ];
+        // At most 13 tokens a line: with the nick and the trailing text, 15 parameters.
+        for chunk in tokens.chunks(13) {
+            self.numeric(
+                "005",
+                &format!("{} :are supported by this server", chunk.join(" ")),
+            );
+        }
         self.lusers(hub);
         self.motd(hub);
     }
@@ -493,11 +552,12 @@ impl IrcConn {
     }
 
     fn motd(&mut self, hub: &Hub) {
+        let server = Arc::clone(&self.server);
         let Some(motd) = hub.config().motd.clone() else {
             self.numeric("422", ":MOTD File is missing");
             return;
         };
-        self.numeric("375", &format!(":- {SERVER_NAME} Message of the day - "));
+        self.numeric("375", &format!(":- {server} Message of the day - "));
         for line in motd.lines() {
             self.numeric("372", &format!(":- {}", crate::hub::one_line(line)));
         }
@@ -506,6 +566,7 @@ impl IrcConn {
 
     /// CAP, before or after registration.
     fn cap(&mut self, params: &[&str]) {
+        let server = Arc::clone(&self.server);
         let sub = params
             .first()
             .map(|s| s.to_ascii_uppercase())
@@ -513,11 +574,11 @@ impl IrcConn {
         let nick = self.nick.clone();
         match sub.as_str() {
             "LS" => {
-                self.raw(&format!(":{SERVER_NAME} CAP {nick} LS :{}", CAPS.join(" ")));
+                self.raw(&format!(":{server} CAP {nick} LS :{}", CAPS.join(" ")));
             }
             "LIST" => {
                 let list = self.caps.list();
-                self.raw(&format!(":{SERVER_NAME} CAP {nick} LIST :{list}"));
+                self.raw(&format!(":{server} CAP {nick} LIST :{list}"));
             }
             "REQ" => {
                 let wanted = params.get(1).copied().unwrap_or("");
@@ -531,9 +592,9 @@ impl IrcConn {
                 });
                 if all_known {
                     self.caps = caps;
-                    self.raw(&format!(":{SERVER_NAME} CAP {nick} ACK :{wanted}"));
+                    self.raw(&format!(":{server} CAP {nick} ACK :{wanted}"));
                 } else {
-                    self.raw(&format!(":{SERVER_NAME} CAP {nick} NAK :{wanted}"));
+                    self.raw(&format!(":{server} CAP {nick} NAK :{wanted}"));
                 }
             }
             "END" => {}
@@ -550,6 +611,9 @@ impl IrcConn {
                 self.raw_tagged(&line);
                 if !joined.topic.is_empty() {
                     self.numeric("332", &format!("{} :{}", joined.room, joined.topic));
+                    if let Some((by, at)) = &joined.topic_set {
+                        self.numeric("333", &format!("{} {by} {}", joined.room, unix(*at)));
+                    }
                 }
                 let secret = session
                     .modes(&joined.room)
@@ -572,8 +636,15 @@ impl IrcConn {
 
     /// 353 lines under the length limit, then 366.
     fn names_reply(&mut self, room: &str, members: &[Member], secret: bool) {
+        self.names_lines(room, members, secret);
+        self.numeric("366", &format!("{room} :End of /NAMES list"));
+    }
+
+    /// 353 lines under the length limit.
+    fn names_lines(&mut self, room: &str, members: &[Member], secret: bool) {
+        let server = Arc::clone(&self.server);
         let kind = if secret { '@' } else { '=' };
-        let head = format!(":{SERVER_NAME} 353 {} {kind} {room} :", self.nick);
+        let head = format!(":{server} 353 {} {kind} {room} :", self.nick);
         let mut line = String::new();
         for member in members {
             let prefix = self.caps.prefix(member.status);
@@ -591,23 +662,55 @@ impl IrcConn {
         if !line.is_empty() {
             self.raw(&format!("{head}{line}"));
         }
-        self.numeric("366", &format!("{room} :End of /NAMES list"));
     }
 
-    fn who_line(&mut self, channel: &str, info: &UserInfo, status: Status) {
+    /// One WHO reply: 352, or with WHOX fields (`%tcuihsnfdlaor[,token]`) 354.
+    fn who_line(&mut self, channel: &str, info: &UserInfo, status: Status, whox: Option<&Whox>) {
+        let server = Arc::clone(&self.server);
         let here = if info.away.is_some() { "G" } else { "H" };
         let oper = if info.modes.oper { "*" } else { "" };
         let prefix = self.caps.prefix(status);
-        self.numeric(
-            "352",
-            &format!(
-                "{channel} {} {USER_HOST} {SERVER_NAME} {} {here}{oper}{prefix} :0 {}",
-                info.ident, info.nick, info.realname
-            ),
-        );
+        let flags = format!("{here}{oper}{prefix}");
+        let Some(whox) = whox else {
+            self.numeric(
+                "352",
+                &format!(
+                    "{channel} {} {USER_HOST} {server} {} {flags} :0 {}",
+                    info.ident, info.nick, info.realname
+                ),
+            );
+            return;
+        };
+        // The fields come in this order whatever the order asked; the real name is last.
+        let mut line = String::new();
+        for field in "tcuihsnfdlaor".chars().filter(|c| whox.fields.contains(*c)) {
+            let value = match field {
+                't' => whox.token.clone(),
+                'c' => channel.to_owned(),
+                'u' => info.ident.to_string(),
+                // Addresses are cloaked: the IP is not told.
+                'i' => "255.255.255.255".to_owned(),
+                'h' => USER_HOST.to_owned(),
+                's' => server.to_string(),
+                'n' => info.nick.clone(),
+                'f' => flags.clone(),
+                'd' => "0".to_owned(),
+                'l' => info.idle.as_secs().to_string(),
+                // No accounts yet: 0 is "not logged in".
+                'a' => "0".to_owned(),
+                'o' => "n/a".to_owned(),
+                _ => format!(":{}", info.realname),
+            };
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&value);
+        }
+        self.numeric("354", &line);
     }
 
     async fn privmsg(&mut self, session: &Session, line: &Line<'_>, notice: bool) {
+        let server = Arc::clone(&self.server);
         let command = line.command.as_str();
         let Some(targets) = line.params.first().filter(|t| !t.is_empty()) else {
             if !notice {
@@ -623,6 +726,7 @@ impl IrcConn {
         };
         let (text, action) = match text
             .strip_prefix("\u{1}ACTION ")
+            .filter(|_| !notice)
             .map(|t| t.strip_suffix('\u{1}').unwrap_or(t))
         {
             Some(action) => (action, true),
@@ -631,21 +735,26 @@ impl IrcConn {
         for target in targets.split(',').filter(|t| !t.is_empty()).take(4) {
             if !self.flood.allow() {
                 self.raw(&format!(
-                    ":{SERVER_NAME} NOTICE {} :Slow down: too many messages; that one was not sent.",
+                    ":{server} NOTICE {} :Slow down: too many messages; that one was not sent.",
                     self.nick
                 ));
                 return;
             }
             let sent = if target.starts_with('#') {
-                session
-                    .say(target, text, action)
-                    .await
-                    .map(|m| (EventKind::Chat(m), None))
+                let said = if notice {
+                    session.notice(target, text).await
+                } else {
+                    session.say(target, text, action).await
+                };
+                said.map(|m| (EventKind::Chat(m), None))
             } else {
                 let away = session.away_message(target);
-                session
-                    .private(target, text, action)
-                    .map(|m| (EventKind::Private(m), away))
+                let sent = if notice {
+                    session.private_notice(target, text)
+                } else {
+                    session.private(target, text, action)
+                };
+                sent.map(|m| (EventKind::Private(m), away))
             };
             match sent {
                 Ok((kind, away)) => {
@@ -684,12 +793,18 @@ impl IrcConn {
                 line.push_str(&value);
             }
             self.numeric("324", &line);
+            if let Some((created, _)) = session.room_times(&room) {
+                self.numeric("329", &format!("{room} {}", unix(created)));
+            }
             return;
         };
-        // Lists: bans are not kept (KICK and +i do that job); say the list is empty.
-        if changes.trim_start_matches('+') == "b" && args.len() == 1 {
-            self.numeric("368", &format!("{room} :End of channel ban list"));
-            return;
+        // `MODE #room b` (or `+b`, `e`, `I`) with no mask: show the list.
+        let letters = changes.trim_start_matches(['+', '-']);
+        if args.len() == 1 && letters.chars().count() == 1 {
+            if let Some(kind) = letters.chars().next().and_then(ListKind::from_letter) {
+                self.show_list(session, &room, kind);
+                return;
+            }
         }
         let mut values = args[1..].iter().copied();
         let mut parsed = Vec::new();
@@ -720,6 +835,7 @@ impl IrcConn {
                 'l' if on => match values.next().map(|v| (v, v.parse::<usize>())) {
                     Some((_, Ok(limit))) => ModeChange::Limit(Some(limit)),
                     Some((value, Err(_))) => {
+                        let value = if value.is_empty() { "*" } else { value };
                         self.numeric(
                             "696",
                             &format!("{room} l {value} :A limit is a number above 0"),
@@ -732,6 +848,17 @@ impl IrcConn {
                     }
                 },
                 'l' => ModeChange::Limit(None),
+                'b' | 'e' | 'I' => {
+                    let kind = ListKind::from_letter(c).unwrap_or(ListKind::Ban);
+                    match values.next() {
+                        Some(mask) => ModeChange::List(kind, mask.to_owned(), on),
+                        // A list letter among others, without its mask: show the list.
+                        None => {
+                            self.show_list(session, &room, kind);
+                            continue;
+                        }
+                    }
+                }
                 'o' | 'v' => match values.next() {
                     Some(nick) if c == 'o' => ModeChange::Op(nick.to_owned(), on),
                     Some(nick) => ModeChange::Voice(nick.to_owned(), on),
@@ -758,6 +885,29 @@ impl IrcConn {
             }
             Err(e) => self.room_error(session, &e, &room),
         }
+    }
+
+    /// A room's ban (367/368), exception (348/349) or invite-exception (346/347) list.
+    fn show_list(&mut self, session: &Session, room: &str, kind: ListKind) {
+        let (item, end, what) = match kind {
+            ListKind::Ban => ("367", "368", "channel ban list"),
+            ListKind::Except => ("348", "349", "channel exception list"),
+            ListKind::Invex => ("346", "347", "channel invite list"),
+        };
+        let (room, entries) = match session.list(room, kind) {
+            Ok(found) => found,
+            Err(e) => {
+                self.room_error(session, &e, room);
+                return;
+            }
+        };
+        for entry in entries {
+            self.numeric(
+                item,
+                &format!("{room} {} {} {}", entry.mask, entry.by, unix(entry.at)),
+            );
+        }
+        self.numeric(end, &format!("{room} :End of {what}"));
     }
 
     /// `MODE nick [changes]`: `i` and `w` on and off, `o` off.
@@ -806,6 +956,7 @@ impl IrcConn {
     }
 
     async fn chathistory(&mut self, session: &Session, params: &[&str]) {
+        let server = Arc::clone(&self.server);
         let sub = params
             .first()
             .map(|s| s.to_ascii_uppercase())
@@ -814,7 +965,7 @@ impl IrcConn {
             (params.get(1), params.get(2), params.get(3))
         else {
             self.raw(&format!(
-                ":{SERVER_NAME} FAIL CHATHISTORY NEED_MORE_PARAMS {sub} :Missing parameters"
+                ":{server} FAIL CHATHISTORY NEED_MORE_PARAMS {sub} :Missing parameters"
             ));
             return;
         };
@@ -828,14 +979,14 @@ impl IrcConn {
                 Some(id) => Some(id),
                 None => {
                     self.raw(&format!(
-                        ":{SERVER_NAME} FAIL CHATHISTORY INVALID_PARAMS {sub} {r} :Only msgid= references are supported"
+                        ":{server} FAIL CHATHISTORY INVALID_PARAMS {sub} {r} :Only msgid= references are supported"
                     ));
                     return;
                 }
             },
             _ => {
                 self.raw(&format!(
-                    ":{SERVER_NAME} FAIL CHATHISTORY INVALID_PARAMS {sub} :Supported: LATEST <target> * <n>, BEFORE <target> msgid=<id> <n>"
+                    ":{server} FAIL CHATHISTORY INVALID_PARAMS {sub} :Supported: LATEST <target> * <n>, BEFORE <target> msgid=<id> <n>"
                 ));
                 return;
             }
@@ -845,9 +996,7 @@ impl IrcConn {
                 self.batches += 1;
                 let reference = format!("h{}", self.batches);
                 if self.caps.batch {
-                    self.raw(&format!(
-                        ":{SERVER_NAME} BATCH +{reference} chathistory {room}"
-                    ));
+                    self.raw(&format!(":{server} BATCH +{reference} chathistory {room}"));
                 }
                 for m in messages {
                     // Tags only for a client that takes them.
@@ -862,11 +1011,11 @@ impl IrcConn {
                     self.raw(&line);
                 }
                 if self.caps.batch {
-                    self.raw(&format!(":{SERVER_NAME} BATCH -{reference}"));
+                    self.raw(&format!(":{server} BATCH -{reference}"));
                 }
             }
             Err(e) => self.raw(&format!(
-                ":{SERVER_NAME} FAIL CHATHISTORY INVALID_TARGET {sub} {room} :{}",
+                ":{server} FAIL CHATHISTORY INVALID_TARGET {sub} {room} :{}",
                 crate::hub::one_line(&e.to_string())
             )),
         }
@@ -875,9 +1024,10 @@ impl IrcConn {
     /// Handle one raw line from a registered client: checked and parsed here, inside the boxed
     /// future, so none of it stays in the connection's state.
     async fn line(&mut self, session: &Session, hub: &Hub, raw: bytes::Bytes) -> Next {
+        let server = Arc::clone(&self.server);
         let Ok(text) = std::str::from_utf8(&raw) else {
             self.raw(&format!(
-                ":{SERVER_NAME} FAIL * INVALID_UTF8 :Lines must be UTF-8; that one was dropped"
+                ":{server} FAIL * INVALID_UTF8 :Lines must be UTF-8; that one was dropped"
             ));
             return Next::Go;
         };
@@ -894,6 +1044,7 @@ impl IrcConn {
     /// Handle one line from a registered client.
     #[allow(clippy::too_many_lines)]
     async fn command(&mut self, session: &Session, hub: &Hub, line: Line<'_>) -> Next {
+        let server = Arc::clone(&self.server);
         let p = &line.params;
         match line.command.as_str() {
             "PRIVMSG" => self.privmsg(session, &line, false).await,
@@ -961,12 +1112,15 @@ impl IrcConn {
                             self.numeric("331", &format!("{room} :No topic is set"));
                         } else {
                             self.numeric("332", &format!("{room} :{}", topic));
+                            if let Some((_, Some((by, at)))) = session.room_times(&room) {
+                                self.numeric("333", &format!("{room} {by} {}", unix(at)));
+                            }
                         }
                     }
                     // The hub tells every member, this client too: no echo here.
                     Ok(_) => {}
                     Err(Error::TopicTooLong(max)) => self.raw(&format!(
-                        ":{SERVER_NAME} FAIL TOPIC TOPIC_TOO_LONG {room} :A topic is at most {max} bytes"
+                        ":{server} FAIL TOPIC TOPIC_TOO_LONG {room} :A topic is at most {max} bytes"
                     )),
                     Err(e) => self.room_error(session, &e, room),
                 },
@@ -974,27 +1128,43 @@ impl IrcConn {
             "NAMES" => match p.first() {
                 None => self.numeric("366", "* :End of /NAMES list"),
                 Some(rooms) => {
-                    for room in rooms.split(',').filter(|r| !r.is_empty()) {
+                    // Several rooms: their 353 lines, then one 366 naming the list as given.
+                    let several = rooms.split(',').filter(|r| !r.is_empty()).count() > 1;
+                    for room in rooms.split(',').filter(|r| !r.is_empty()).take(NAMES_MAX) {
                         match (session.names(room), session.modes(room)) {
                             (Ok((room, members)), Ok((_, modes, _))) if !members.is_empty() => {
-                                self.names_reply(&room, &members, modes.secret);
+                                self.names_lines(&room, &members, modes.secret);
+                                if !several {
+                                    self.numeric("366", &format!("{room} :End of /NAMES list"));
+                                }
                             }
+                            _ if several => {}
                             _ => self.numeric("366", &format!("{room} :End of /NAMES list")),
                         }
+                    }
+                    if several {
+                        self.numeric("366", &format!("{rooms} :End of /NAMES list"));
                     }
                 }
             },
             "WHO" => {
                 let mask_param = p.first().copied().unwrap_or("*");
+                let whox = p.get(1).and_then(|f| Whox::parse(f));
                 if mask_param.starts_with('#') {
                     if let Ok((room, members)) = session.who(mask_param) {
                         for (info, status) in &members {
-                            self.who_line(&room, info, *status);
+                            self.who_line(&room, info, *status, whox.as_ref());
                         }
                     }
                 } else {
                     for info in session.who_mask(mask_param, WHO_MAX) {
-                        self.who_line("*", &info, Status::default());
+                        // The channel field: the first room of theirs this user may see.
+                        let (room, status) = info
+                            .rooms
+                            .first()
+                            .map_or(("*", Status::default()), |(r, s)| (r.as_str(), *s));
+                        let room = room.to_owned();
+                        self.who_line(&room, &info, status, whox.as_ref());
                     }
                 }
                 self.numeric("315", &format!("{mask_param} :End of /WHO list"));
@@ -1011,9 +1181,7 @@ impl IrcConn {
                                         "311",
                                         &format!(
                                             "{} {} {USER_HOST} * :{}",
-                                            info.nick,
-                                            info.ident,
-                                            info.realname
+                                            info.nick, info.ident, info.realname
                                         ),
                                     );
                                     if !info.rooms.is_empty() {
@@ -1037,15 +1205,15 @@ impl IrcConn {
                                     }
                                     self.numeric(
                                         "312",
-                                        &format!("{} {SERVER_NAME} :prise chat", info.nick),
+                                        &format!("{} {server} :prise chat", info.nick),
                                     );
                                     if let Some(away) = &info.away {
-                                        self.numeric(
-                                            "301",
-                                            &format!("{} :{}", info.nick, away),
-                                        );
+                                        self.numeric("301", &format!("{} :{}", info.nick, away));
                                     }
-                                    self.numeric("318", &format!("{} :End of /WHOIS list", info.nick));
+                                    self.numeric(
+                                        "318",
+                                        &format!("{} :End of /WHOIS list", info.nick),
+                                    );
                                 }
                                 None => {
                                     self.numeric("401", &format!("{nick} :No such nick/channel"));
@@ -1100,7 +1268,9 @@ impl IrcConn {
             }
             "MODE" => match p.first() {
                 None => self.need_more_params("MODE"),
-                Some(target) if target.starts_with('#') => self.channel_mode(session, target, &p[1..]),
+                Some(target) if target.starts_with('#') => {
+                    self.channel_mode(session, target, &p[1..])
+                }
                 Some(target) if target.eq_ignore_ascii_case(&self.nick) => {
                     self.user_mode(session, p.get(1).copied());
                 }
@@ -1110,9 +1280,22 @@ impl IrcConn {
                 Some(target) => self.numeric("401", &format!("{target} :No such nick/channel")),
             },
             "KICK" => match (p.first(), p.get(1)) {
-                (Some(room), Some(nicks)) => {
+                (Some(rooms), Some(nicks)) => {
                     let reason = p.get(2).copied().unwrap_or("");
-                    for nick in nicks.split(',').filter(|n| !n.is_empty()).take(4) {
+                    let rooms: Vec<&str> = rooms.split(',').filter(|r| !r.is_empty()).collect();
+                    let nicks: Vec<&str> = nicks.split(',').filter(|n| !n.is_empty()).collect();
+                    // RFC 2812: one room and several users, or as many rooms as users, paired.
+                    let pairs: Vec<(&str, &str)> = match rooms.as_slice() {
+                        [room] => nicks.iter().map(|n| (*room, *n)).collect(),
+                        _ if rooms.len() == nicks.len() => {
+                            rooms.iter().copied().zip(nicks.iter().copied()).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    if pairs.is_empty() {
+                        self.need_more_params("KICK");
+                    }
+                    for (room, nick) in pairs.into_iter().take(4) {
                         if let Err(e) = session.kick(room, nick, reason) {
                             self.room_error(session, &e, room);
                         }
@@ -1143,10 +1326,9 @@ impl IrcConn {
                 Some(nick) => {
                     let reason = p.get(1).copied().unwrap_or("");
                     match session.kill(nick, reason) {
-                        Ok(nick) => self.raw(&format!(
-                            ":{SERVER_NAME} NOTICE {} :Killed {nick}",
-                            self.nick
-                        )),
+                        Ok(nick) => {
+                            self.raw(&format!(":{server} NOTICE {} :Killed {nick}", self.nick))
+                        }
                         Err(e) => self.chat_error(&e, nick),
                     }
                 }
@@ -1162,7 +1344,7 @@ impl IrcConn {
             },
             "CHATHISTORY" => Box::pin(self.chathistory(session, p)).await,
             "PING" => match p.first() {
-                Some(token) => self.raw(&format!(":{SERVER_NAME} PONG {SERVER_NAME} :{token}")),
+                Some(token) => self.raw(&format!(":{server} PONG {server} :{token}")),
                 None => self.numeric("409", ":No origin specified"),
             },
             "PONG" => {}
@@ -1196,6 +1378,7 @@ async fn register(
     hub: &Hub,
     config: &ConnConfig,
 ) -> Option<(Session, Inbox)> {
+    let server = Arc::clone(&conn.server);
     let mut negotiating = false;
     let mut nick: Option<String> = None;
     let mut user: Option<(String, String)> = None;
@@ -1214,7 +1397,7 @@ async fn register(
         } {
             let Ok(text) = std::str::from_utf8(&raw) else {
                 conn.raw(&format!(
-                    ":{SERVER_NAME} FAIL * INVALID_UTF8 :Lines must be UTF-8"
+                    ":{server} FAIL * INVALID_UTF8 :Lines must be UTF-8"
                 ));
                 continue;
             };
@@ -1248,7 +1431,7 @@ async fn register(
                     },
                 },
                 "USER" => {
-                    if p.len() < 4 || p[0].is_empty() {
+                    if p.len() < 4 || p[0].is_empty() || p[3].is_empty() {
                         conn.need_more_params("USER");
                     } else {
                         let ident: String = p[0]
@@ -1265,7 +1448,7 @@ async fn register(
                     }
                 }
                 "PING" => match p.first() {
-                    Some(token) => conn.raw(&format!(":{SERVER_NAME} PONG {SERVER_NAME} :{token}")),
+                    Some(token) => conn.raw(&format!(":{server} PONG {server} :{token}")),
                     None => conn.numeric("409", ":No origin specified"),
                 },
                 "PONG" => {}
@@ -1277,7 +1460,15 @@ async fn register(
                 other => conn.numeric("451", &format!("{other} :You have not registered")),
             }
             if let (Some(n), Some((ident, realname)), false) = (&nick, &user, negotiating) {
-                match hub.register(n, ident, realname) {
+                let mut registered = hub.register(n, ident, realname);
+                if matches!(registered, Err(Error::NickTaken(_))) {
+                    // A client that reconnects at once often races its own old connection,
+                    // whose close is in flight but not yet read: look again after a moment
+                    // rather than refuse a nick that is about to be free.
+                    tokio::time::sleep(NICK_RECHECK).await;
+                    registered = hub.register(n, ident, realname);
+                }
+                match registered {
                     Ok((session, rx)) => {
                         conn.nick.clone_from(n);
                         conn.welcome(hub);
@@ -1319,6 +1510,7 @@ pub(crate) async fn serve(
 ) {
     let mut conn = IrcConn {
         out: BytesMut::new(),
+        server: Arc::from(hub.config().server_name.as_str()),
         flood: Flood::new(config.flood_rate, config.flood_burst),
         caps: Caps::default(),
         nick: "*".to_owned(),

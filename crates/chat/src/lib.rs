@@ -21,6 +21,7 @@ pub mod event;
 pub mod history;
 pub mod hub;
 pub mod irc;
+pub mod masks;
 pub mod names;
 pub mod server;
 pub mod web;

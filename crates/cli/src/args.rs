@@ -117,6 +117,11 @@ pub(crate) struct ChatServeArgs {
     #[arg(long, value_name = "ROOM", default_value = "#general")]
     pub(crate) default_room: String,
 
+    /// The server's name as IRC clients see it (prefixes, numerics, WHO and WHOIS): a host
+    /// name such as `irc.example.org`.
+    #[arg(long, value_name = "NAME", default_value = "prise", value_parser = parse_server_name)]
+    pub(crate) server_name: String,
+
     /// Also listen for IRC clients only on ADDR (IRC's port is 6667). The main port
     /// recognises IRC clients too.
     #[arg(long, value_name = "ADDR")]
@@ -905,6 +910,21 @@ fn duration(text: &str) -> Result<Duration, String> {
 }
 
 /// `NAME:PASSWORD` for `--oper`.
+/// A server name: a host name (letters, digits, `-` and `.`), 1 to 63 bytes, as it must be
+/// to stand in IRC prefixes.
+fn parse_server_name(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err("a server name is 1 to 63 bytes".into());
+    }
+    let ok = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !ok || name.starts_with(['.', '-']) || name.ends_with('.') {
+        return Err("a server name is a host name: letters, digits, '-' and '.'".into());
+    }
+    Ok(name.to_owned())
+}
+
 fn parse_oper(text: &str) -> Result<(String, String), String> {
     match text.split_once(':') {
         Some((name, password)) if !name.is_empty() && !password.is_empty() => {

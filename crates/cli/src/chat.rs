@@ -67,6 +67,7 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     config.hub.default_room = default_room;
     config.hub.replay = args.replay;
     config.hub.opers = args.oper;
+    config.hub.server_name = args.server_name;
     config.conn.flood_rate = args.flood_rate.max(0.0);
     config.conn.flood_burst = args.flood_burst;
     config.conn.idle_timeout = args.idle_timeout;
