@@ -1694,6 +1694,43 @@ impl Session {
         }
     }
 
+    /// Add (`on`) or remove a mask of one of a room's lists (operators only): the native and
+    /// text doors' ban commands. Members see the change as a [`EventKind::Mode`]. Returns the
+    /// room's display name and the mask, completed.
+    ///
+    /// # Errors
+    /// [`Error::ModeInvalid`] (not a mask), [`Error::ListFull`], and those of
+    /// [`Session::set_modes`].
+    pub fn set_list(
+        &self,
+        room: &str,
+        kind: ListKind,
+        mask: &str,
+        on: bool,
+    ) -> Result<(String, String), Error> {
+        let full = crate::masks::normalize_mask(mask).map_err(|reason| Error::ModeInvalid {
+            room: room.to_owned(),
+            mode: kind.letter(),
+            reason,
+        })?;
+        // Removing: the mask as it was listed (its case), when it was.
+        let full = if on {
+            full
+        } else {
+            let folded = fold(&full);
+            self.list(room, kind)?
+                .1
+                .into_iter()
+                .find(|e| fold(&e.mask) == folded)
+                .map_or(full, |e| e.mask)
+        };
+        let (room, errors) = self.set_modes(room, &[ModeChange::List(kind, full.clone(), on)])?;
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok((room, full)),
+        }
+    }
+
     /// When a room was opened, and who set its topic when (IRC's 329 and 333), for a room
     /// this user may see.
     pub fn room_times(&self, room: &str) -> Option<(SystemTime, Option<(String, SystemTime)>)> {

@@ -16,6 +16,7 @@ use crate::conn::{
     flush, read_more, release_and_flush, write_shared, ConnConfig, Flood, MAX_BATCH,
 };
 use crate::hub::{Gone, Hub, Inbox, Joined, Session};
+use crate::masks::ListKind;
 use crate::Error;
 
 /// The protocol versions this server speaks.
@@ -45,6 +46,8 @@ pub(crate) struct Request {
     pub(crate) limit: Option<usize>,
     pub(crate) token: Option<Value>,
     pub(crate) key: Option<String>,
+    /// A ban mask (`nick!ident@host`, short forms completed).
+    pub(crate) mask: Option<String>,
     /// In a hello: a monitor's probe, answered with one `status` line and a close.
     pub(crate) probe: bool,
 }
@@ -227,6 +230,30 @@ impl NativeConn {
                     Err(e) => self.chat_error(&e, r),
                 },
                 _ => self.error("bad_request", "invite needs \"room\" and \"nick\"", r),
+            },
+            "ban" | "unban" => match (req.room.as_deref(), req.mask.as_deref()) {
+                (Some(room), Some(mask)) => {
+                    match session.set_list(room, ListKind::Ban, mask, req.kind == "ban") {
+                        Ok((room, mask)) => {
+                            self.send(json!({"type": "ack", "room": room, "mask": mask}), r);
+                        }
+                        Err(e) => self.chat_error(&e, r),
+                    }
+                }
+                _ => self.error(
+                    "bad_request",
+                    &format!("{} needs \"room\" and \"mask\"", req.kind),
+                    r,
+                ),
+            },
+            "bans" => match req.room.as_deref() {
+                None => self.error("bad_request", "bans needs \"room\"", r),
+                Some(room) => match session.list(room, ListKind::Ban) {
+                    Ok((room, bans)) => {
+                        self.send(json!({"type": "bans", "room": room, "bans": bans}), r);
+                    }
+                    Err(e) => self.chat_error(&e, r),
+                },
             },
             "users" => match session.users(req.room.as_deref()) {
                 Ok((room, users)) => {

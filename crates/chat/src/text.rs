@@ -14,6 +14,7 @@ use tokio_util::codec::Decoder;
 use crate::conn::{flush, read_more, release_and_flush, ConnConfig, Flood, MAX_BATCH};
 use crate::event::{EventKind, Message};
 use crate::hub::{Gone, Hub, Session};
+use crate::masks::ListKind;
 use crate::Error;
 
 /// The line an event becomes in text mode (without room prefix), with `\n`.
@@ -99,6 +100,8 @@ const HELP: &str = "\
 *   /topic [TEXT]               show or set the current room's topic
 *   /kick NICK [REASON]         put someone out of the current room (operators, marked @)
 *   /invite NICK [ROOM]         invite someone to the current room (or ROOM)
+*   /ban MASK, /unban MASK      ban nick!user@host (wildcards; a bare nick is nick!*@*)
+*   /bans                       the current room's bans
 *   /who [ROOM]                 who is in the room (or * for everyone)
 *   /rooms                      list rooms
 *   /history [N]                the last N messages of the current room
@@ -206,7 +209,8 @@ impl TextConn {
             Some((name, rest)) => (name, rest.trim()),
             None => (command, ""),
         };
-        match name.to_ascii_lowercase().as_str() {
+        let command = name.to_ascii_lowercase();
+        match command.as_str() {
             "nick" | "nom" if rest.is_empty() => self.line("! Usage: /nick NewName"),
             "nick" | "nom" => match self.session.set_nick(rest) {
                 Ok(_) => self.line(&format!("* You are now known as {rest}")),
@@ -229,6 +233,42 @@ impl TextConn {
                     }
                 }
             },
+            "ban" | "unban" if rest.is_empty() => {
+                self.line(&format!(
+                    "! Usage: /{command} MASK (nick!user@host, or a nick)"
+                ));
+            }
+            "ban" | "unban" => {
+                let room = self.current.clone().unwrap_or_default();
+                match self
+                    .session
+                    .set_list(&room, ListKind::Ban, rest, command == "ban")
+                {
+                    Ok((room, mask)) if command == "ban" => {
+                        self.line(&format!("* {mask} is banned from {room}"));
+                    }
+                    Ok((room, mask)) => {
+                        self.line(&format!("* {mask} is no longer banned from {room}"))
+                    }
+                    Err(e) => self.error(&e),
+                }
+            }
+            "bans" => {
+                let room = self.current.clone().unwrap_or_default();
+                match self.session.list(&room, ListKind::Ban) {
+                    Ok((room, bans)) if bans.is_empty() => {
+                        self.line(&format!("* Nobody is banned from {room}"));
+                    }
+                    Ok((room, bans)) => {
+                        let masks: Vec<String> = bans
+                            .iter()
+                            .map(|b| format!("{} (by {})", b.mask, b.by))
+                            .collect();
+                        self.line(&format!("* Banned from {room}: {}", masks.join(", ")));
+                    }
+                    Err(e) => self.error(&e),
+                }
+            }
             "invite" => match rest.split_once(' ').unwrap_or((rest, "")) {
                 ("", _) => self.line("! Usage: /invite NICK [ROOM]"),
                 (nick, room) => {

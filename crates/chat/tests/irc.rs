@@ -444,3 +444,433 @@ async fn room_operators_and_server_operators_act_across_front_doors() {
         .await;
     server.stop().await;
 }
+
+/// The numeric's parameters after the nick it is addressed to, as one string.
+fn after_code<'a>(line: &'a str, code: &str) -> &'a str {
+    let at = line
+        .find(&format!(" {code} "))
+        .unwrap_or_else(|| panic!("no {code} in {line}"));
+    let rest = &line[at + code.len() + 2..];
+    rest.split_once(' ').map_or("", |(_, r)| r)
+}
+
+/// RFC 2812 / Modern IRC details that irctest checks, seen here by a raw client: the server's
+/// configured name everywhere, PING tokens echoed, 005 lines of at most 13 tokens, 461 for an
+/// empty real name, a bad `+l` value named in 696.
+#[tokio::test]
+async fn the_server_name_registration_and_isupport_follow_the_rfcs() {
+    let mut config = config(None);
+    config.hub.server_name = "irc.example.org".into();
+    let server = start(config).await;
+
+    // An empty real name is refused; a real one then registers.
+    let mut c = Raw::connect(server.addr).await;
+    c.send("NICK rita\r\nUSER rita 0 * :\r").await;
+    let refused = c.until(|l| l.contains(" 461 ")).await;
+    assert_eq!(
+        refused,
+        ":irc.example.org 461 * USER :Not enough parameters"
+    );
+    c.send("USER rita 0 * :Rita R\r").await;
+    let welcome = c.until(|l| l.contains(" 001 ")).await;
+    assert!(
+        welcome.starts_with(":irc.example.org 001 rita :"),
+        "{welcome}"
+    );
+    let mut isupport = Vec::new();
+    loop {
+        let line = c.line().await.unwrap();
+        if line.contains(" 004 ") {
+            assert!(
+                line.starts_with(":irc.example.org 004 rita irc.example.org prise-"),
+                "{line}"
+            );
+        }
+        if line.contains(" 005 ") {
+            let tokens: Vec<&str> = after_code(&line, "005")
+                .split(" :")
+                .next()
+                .unwrap()
+                .split(' ')
+                .collect();
+            assert!(tokens.len() <= 13, "{} tokens in {line}", tokens.len());
+            isupport.extend(tokens.into_iter().map(str::to_owned));
+        }
+        if line.contains(" 422 ") || line.contains(" 376 ") {
+            break;
+        }
+    }
+    for token in [
+        "CHANMODES=beI,k,l,imnst",
+        "EXCEPTS",
+        "INVEX",
+        "WHOX",
+        "MAXLIST=beI:100",
+    ] {
+        assert!(
+            isupport.iter().any(|t| t == token),
+            "{token} not in {isupport:?}"
+        );
+    }
+    assert!(
+        isupport.iter().any(|t| t.starts_with("TARGMAX=")),
+        "{isupport:?}"
+    );
+
+    c.send("PING :token with spaces\r").await;
+    let pong = c.until(|l| l.contains(" PONG ")).await;
+    assert_eq!(
+        pong,
+        ":irc.example.org PONG irc.example.org :token with spaces"
+    );
+    c.send("PING\r").await;
+    let none = c.until(|l| l.contains(" 409 ")).await;
+    assert!(none.starts_with(":irc.example.org 409 rita "), "{none}");
+
+    c.send("JOIN #limits\r").await;
+    c.until(|l| l.contains(" 366 ")).await;
+    c.send("MODE #limits +l :\r").await;
+    let bad = c.until(|l| l.contains(" 696 ")).await;
+    assert!(
+        bad.starts_with(":irc.example.org 696 rita #limits l * :"),
+        "{bad}"
+    );
+    c.send("MODE #limits +l -3\r").await;
+    let bad = c.until(|l| l.contains(" 696 ")).await;
+    assert!(
+        after_code(&bad, "696").starts_with("#limits l -3 :"),
+        "{bad}"
+    );
+    server.stop().await;
+}
+
+/// `MODE #room` gives 324 then 329 (creation time); a topic comes with 333 (who, when), on
+/// join and on request.
+#[tokio::test]
+async fn channel_and_topic_times_are_given() {
+    let server = start(config(None)).await;
+    let mut ada = irc_client(server.addr, "ada", "").await;
+    ada.send("JOIN #times\r").await;
+    ada.until(|l| l.contains(" 366 ")).await;
+    ada.send("MODE #times\r").await;
+    let modes = ada.until(|l| l.contains(" 324 ")).await;
+    assert_eq!(after_code(&modes, "324"), "#times +nt");
+    let created = ada.line().await.unwrap();
+    let fields: Vec<&str> = after_code(&created, "329").split(' ').collect();
+    assert_eq!(fields[0], "#times", "{created}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at: u64 = fields[1].parse().unwrap();
+    assert!(now.abs_diff(at) < 60, "{created}");
+
+    ada.send("TOPIC #times :a topic\r").await;
+    ada.until(|l| l.ends_with("TOPIC #times :a topic")).await;
+    ada.send("TOPIC #times\r").await;
+    ada.until(|l| l.contains(" 332 ")).await;
+    let who_when = ada.line().await.unwrap();
+    let fields: Vec<&str> = after_code(&who_when, "333").split(' ').collect();
+    assert_eq!(&fields[..2], ["#times", "ada"], "{who_when}");
+
+    let mut bea = irc_client(server.addr, "bea", "").await;
+    bea.send("JOIN #times\r").await;
+    let topic = bea.until(|l| l.contains(" 332 ")).await;
+    assert_eq!(after_code(&topic, "332"), "#times :a topic");
+    let who_when = bea.line().await.unwrap();
+    assert!(
+        after_code(&who_when, "333").starts_with("#times ada "),
+        "{who_when}"
+    );
+    server.stop().await;
+}
+
+/// NOTICE arrives as NOTICE (IRC) and as a chat marked `notice` (native); it is not kept, so
+/// a newcomer's replay has the PRIVMSG and not the NOTICE.
+#[tokio::test]
+async fn a_notice_is_delivered_as_one_and_not_replayed() {
+    let server = start(config(None)).await;
+    let mut nina = native_client(server.addr, "nina").await;
+    let mut bot = irc_client(server.addr, "bot", "").await;
+    let mut ivan = irc_client(server.addr, "ivan", "").await;
+    for c in [&mut bot, &mut ivan] {
+        c.send("JOIN #general\r").await;
+        c.until(|l| l.contains(" 366 ")).await;
+    }
+    bot.send("NOTICE #general :build passed\r").await;
+    bot.send("PRIVMSG #general :said aloud\r").await;
+    let notice = ivan.until(|l| l.contains("build passed")).await;
+    assert_eq!(notice, ":bot!~bot@prise NOTICE #general :build passed");
+    let chat = nina.until_type("chat").await;
+    assert_eq!(
+        (chat["text"].as_str(), chat["notice"].as_bool()),
+        (Some("build passed"), Some(true))
+    );
+    let chat = nina.until_type("chat").await;
+    assert_eq!(chat["text"], "said aloud");
+    assert!(chat.get("notice").is_none(), "{chat}");
+    // A private notice too.
+    bot.send("NOTICE ivan :just you\r").await;
+    let private = ivan.until(|l| l.contains("just you")).await;
+    assert_eq!(private, ":bot!~bot@prise NOTICE ivan :just you");
+
+    let mut late = Raw::connect(server.addr).await;
+    late.send_json(json!({"type": "hello", "versions": [1], "nick": "late"}))
+        .await;
+    let joined = late.until_type("joined").await;
+    let texts: Vec<&str> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["said aloud"]);
+    server.stop().await;
+}
+
+/// WHO: an invisible user is hidden from a wildcard search unless a room is shared, and
+/// found by their exact nick; WHOX answers the fields asked, in the standard order, with the
+/// token.
+#[tokio::test]
+async fn who_respects_invisibility_and_answers_whox() {
+    let server = start(config(None)).await;
+    let mut evan = irc_client(server.addr, "evan", "").await;
+    evan.send("MODE evan +i\r").await;
+    evan.until(|l| l.contains("MODE evan :+i")).await;
+    let mut sam = irc_client(server.addr, "sam", "").await;
+    sam.send("WHO eva*\r").await;
+    let first = sam.line().await.unwrap();
+    assert!(
+        first.contains(" 315 sam eva* "),
+        "a mask must not find evan: {first}"
+    );
+    sam.send("WHO evan\r").await;
+    let reply = sam.line().await.unwrap();
+    assert_eq!(
+        after_code(&reply, "352"),
+        "* ~evan prise prise evan H :0 evan"
+    );
+    sam.until(|l| l.contains(" 315 ")).await;
+
+    evan.send("JOIN #w\r").await;
+    evan.until(|l| l.contains(" 366 ")).await;
+    sam.send("JOIN #w\r").await;
+    sam.until(|l| l.contains(" 366 ")).await;
+    sam.send("WHO eva*\r").await;
+    let reply = sam.line().await.unwrap();
+    assert!(reply.contains(" 352 sam #w ~evan "), "{reply}");
+    sam.until(|l| l.contains(" 315 ")).await;
+
+    sam.send("WHO #w %rnfct,42\r").await;
+    let mut lines = [sam.line().await.unwrap(), sam.line().await.unwrap()];
+    lines.sort();
+    assert_eq!(after_code(&lines[0], "354"), "42 #w evan H@ :evan");
+    assert_eq!(after_code(&lines[1], "354"), "42 #w sam H :sam");
+    sam.until(|l| l.contains(" 315 ")).await;
+    server.stop().await;
+}
+
+/// A client that closes and reconnects at once gets its nick, though its old connection's
+/// close may not have been read yet (what bots and irctest do).
+#[tokio::test]
+async fn a_client_reconnecting_at_once_gets_its_nick_back() {
+    let server = start(config(None)).await;
+    for round in 0..20 {
+        let mut c = Raw::connect(server.addr).await;
+        c.send("NICK again\r\nUSER again 0 * :Again\r").await;
+        let first = c.line().await.unwrap();
+        assert!(first.contains(" 001 again "), "round {round}: {first}");
+        c.until(|l| l.contains(" 422 ")).await;
+        drop(c);
+    }
+    server.stop().await;
+}
+
+/// KICK of several users (one room, or rooms paired with users) sends one KICK per user;
+/// NAMES of several rooms gives their lists and one 366.
+#[tokio::test]
+async fn kick_and_names_take_several_targets() {
+    let server = start(config(None)).await;
+    let mut op = irc_client(server.addr, "op", "").await;
+    op.send("JOIN #k\r").await;
+    op.until(|l| l.contains(" 366 ")).await;
+    let mut others = Vec::new();
+    for nick in ["u1", "u2", "u3"] {
+        let mut c = irc_client(server.addr, nick, "").await;
+        c.send("JOIN #k\r").await;
+        c.until(|l| l.contains(" 366 ")).await;
+        others.push(c);
+    }
+    op.send("KICK #k u1,u2 :out\r").await;
+    let watcher = &mut others[2];
+    let a = watcher.until(|l| l.contains(" KICK ")).await;
+    let b = watcher.until(|l| l.contains(" KICK ")).await;
+    assert_eq!(
+        [
+            a.split_once(" KICK ").unwrap().1,
+            b.split_once(" KICK ").unwrap().1
+        ],
+        ["#k u1 :out", "#k u2 :out"]
+    );
+    op.send("KICK #k,#k u3 :wrong count\r").await;
+    op.until(|l| l.contains(" 461 op KICK ")).await;
+
+    op.send("JOIN #k2\r").await;
+    op.until(|l| l.contains(" 366 ")).await;
+    op.send("NAMES #k,#k2\r").await;
+    let one = op.line().await.unwrap();
+    let two = op.line().await.unwrap();
+    let end = op.line().await.unwrap();
+    assert_eq!(after_code(&one, "353"), "= #k :@op u3");
+    assert_eq!(after_code(&two, "353"), "= #k2 :@op");
+    assert_eq!(after_code(&end, "366"), "#k,#k2 :End of /NAMES list");
+    server.stop().await;
+}
+
+/// Bans, exceptions and invite exceptions, set and listed from IRC and used by every door: a
+/// banned user cannot join (IRC 474, native `banned`), a banned member cannot speak; an
+/// exception lifts a ban; `+I` opens an invite-only room; native `ban`/`bans`/`unban` and the
+/// text door's `/ban`, `/bans`, `/unban` do the same.
+#[tokio::test]
+async fn bans_exceptions_and_invite_exceptions_work_on_every_door() {
+    let server = start(config(None)).await;
+    let mut op = irc_client(server.addr, "Op", "").await;
+    op.send("JOIN #den\r").await;
+    op.until(|l| l.contains(" 366 ")).await;
+
+    // Set with a short mask, shown completed; listed with who set it and when.
+    op.send("MODE #den +b Mallory\r").await;
+    op.until(|l| l == ":Op!~Op@prise MODE #den +b Mallory!*@*")
+        .await;
+    op.send("MODE #den +b *!native@*\r").await;
+    op.until(|l| l.ends_with("MODE #den +b *!native@*")).await;
+    op.send("MODE #den b\r").await;
+    let first = op.line().await.unwrap();
+    let second = op.line().await.unwrap();
+    let end = op.line().await.unwrap();
+    assert!(
+        after_code(&first, "367").starts_with("#den Mallory!*@* Op "),
+        "{first}"
+    );
+    assert!(
+        after_code(&second, "367").starts_with("#den *!native@* Op "),
+        "{second}"
+    );
+    assert_eq!(after_code(&end, "368"), "#den :End of channel ban list");
+
+    // RFC 1459 case mapping: MALLORY[1] is mallory{1}... and Mallory is mallory.
+    let mut mallory = irc_client(server.addr, "mallory", "").await;
+    mallory.send("JOIN #den\r").await;
+    let refused = mallory.until(|l| l.contains(" 474 ")).await;
+    assert_eq!(
+        after_code(&refused, "474"),
+        "#den :Cannot join channel (+b)"
+    );
+    // Every native user's address is nick!native@prise: refused too.
+    let mut nina = native_client(server.addr, "nina").await;
+    nina.send_json(json!({"type": "join", "room": "#den"}))
+        .await;
+    let error = nina.until_type("error").await;
+    assert_eq!(error["code"], "banned");
+
+    // An exception lifts the ban for nina; she joins, then a ban on her nick mutes her.
+    op.send("MODE #den +e nina!*@*\r").await;
+    op.until(|l| l.ends_with("MODE #den +e nina!*@*")).await;
+    op.send("MODE #den e\r").await;
+    let listed = op.line().await.unwrap();
+    assert!(
+        after_code(&listed, "348").starts_with("#den nina!*@* Op "),
+        "{listed}"
+    );
+    op.until(|l| l.contains(" 349 ")).await;
+    nina.send_json(json!({"type": "join", "room": "#den"}))
+        .await;
+    nina.until_type("joined").await;
+    op.send("MODE #den -e nina\r").await;
+    op.until(|l| l.ends_with("MODE #den -e nina!*@*")).await;
+    nina.send_json(json!({"type": "chat", "to": "#den", "text": "still here?"}))
+        .await;
+    let error = nina.until_type("error").await;
+    assert_eq!(error["code"], "cannot_send");
+    // Voice lets a banned member speak again, as on other IRC servers.
+    op.send("MODE #den +v nina\r").await;
+    op.until(|l| l.ends_with("MODE #den +v nina")).await;
+    nina.send_json(json!({"type": "chat", "to": "#den", "text": "voiced"}))
+        .await;
+    nina.until_type("ack").await;
+    op.until(|l| l.ends_with("PRIVMSG #den :voiced")).await;
+
+    // The native door bans and unbans, and lists what is set.
+    nina.send_json(json!({"type": "ban", "room": "#den", "mask": "x"}))
+        .await;
+    assert_eq!(nina.until_type("error").await["code"], "not_operator");
+    op.send("MODE #den +o nina\r").await;
+    op.until(|l| l.ends_with("MODE #den +o nina")).await;
+    nina.send_json(json!({"type": "ban", "room": "#den", "mask": "troll"}))
+        .await;
+    let ack = nina.until_type("ack").await;
+    assert_eq!(ack["mask"], "troll!*@*");
+    op.until(|l| l.ends_with("MODE #den +b troll!*@*")).await;
+    nina.send_json(json!({"type": "bans", "room": "#den"}))
+        .await;
+    let bans = nina.until_type("bans").await;
+    let masks: Vec<&str> = bans["bans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["mask"].as_str().unwrap())
+        .collect();
+    assert_eq!(masks, ["Mallory!*@*", "*!native@*", "troll!*@*"]);
+    assert_eq!(bans["bans"][2]["by"], "nina");
+    nina.send_json(json!({"type": "unban", "room": "#den", "mask": "troll!*@*"}))
+        .await;
+    nina.until_type("ack").await;
+    op.until(|l| l.ends_with("MODE #den -b troll!*@*")).await;
+    nina.send_json(json!({"type": "ban", "room": "#den", "mask": "two words"}))
+        .await;
+    assert_eq!(nina.until_type("error").await["code"], "bad_request");
+
+    // The text door: an operator of its own room bans, lists, unbans; the IRC user sees it.
+    let mut tom = text_client(server.addr, "tom").await;
+    tom.send("/join #attic").await;
+    tom.until(|l| l.starts_with("* You are in #attic")).await;
+    op.send("JOIN #attic\r").await;
+    op.until(|l| l.contains(" 366 ")).await;
+    tom.send("/ban Mallory").await;
+    tom.until(|l| l == "* Mallory!*@* is banned from #attic")
+        .await;
+    op.until(|l| l.ends_with("MODE #attic +b Mallory!*@*"))
+        .await;
+    tom.send("/bans").await;
+    tom.until(|l| l == "* Banned from #attic: Mallory!*@* (by tom)")
+        .await;
+    mallory.send("JOIN #attic\r").await;
+    mallory.until(|l| l.contains(" 474 mallory #attic ")).await;
+    tom.send("/unban mallory").await;
+    tom.until(|l| l == "* Mallory!*@* is no longer banned from #attic")
+        .await;
+    mallory.send("JOIN #attic\r").await;
+    mallory.until(|l| l.ends_with("JOIN #attic")).await;
+    tom.send("/bans").await;
+    tom.until(|l| l == "* Nobody is banned from #attic").await;
+
+    // +I: an invite-only room lets in whoever matches, and nobody else.
+    op.send("JOIN #club\r").await;
+    op.until(|l| l.contains(" 366 ")).await;
+    op.send("MODE #club +iI *!~mallory@*\r").await;
+    op.until(|l| l.ends_with("MODE #club +iI *!~mallory@*"))
+        .await;
+    op.send("MODE #club I\r").await;
+    let listed = op.line().await.unwrap();
+    assert!(
+        after_code(&listed, "346").starts_with("#club *!~mallory@* Op "),
+        "{listed}"
+    );
+    op.until(|l| l.contains(" 347 ")).await;
+    mallory.send("JOIN #club\r").await;
+    mallory.until(|l| l.ends_with("JOIN #club")).await;
+    let mut eve = irc_client(server.addr, "eve", "").await;
+    eve.send("JOIN #club\r").await;
+    eve.until(|l| l.contains(" 473 eve #club ")).await;
+    server.stop().await;
+}
