@@ -30,6 +30,24 @@ pub struct Message {
     /// A notice (IRC's NOTICE): never answered automatically, never kept in history.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notice: bool,
+    /// The sender's client-only tags (IRCv3 message-tags: `+name=value;...`, escaped as
+    /// received), relayed to IRC clients that take tags; neither stored nor sent elsewhere.
+    #[serde(skip)]
+    pub client_tags: Option<Arc<str>>,
+    /// Tags and no text (IRC's TAGMSG): delivered only to connections that take tags.
+    #[serde(skip)]
+    pub tag_only: bool,
+}
+
+/// Which tags an IRC line carries: what the recipient's capabilities allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IrcTags {
+    /// None (no tag capability).
+    None,
+    /// `time` only (`server-time` without `message-tags`).
+    Time,
+    /// `time`, `msgid` and the sender's client-only tags (`message-tags`).
+    All,
 }
 
 /// RFC 3339 UTC with milliseconds, as every timestamp on our wires.
@@ -212,6 +230,7 @@ struct Inner {
     json: OnceLock<Bytes>,
     text: OnceLock<Bytes>,
     irc: OnceLock<Bytes>,
+    irc_time: OnceLock<Bytes>,
     irc_tagged: OnceLock<Bytes>,
 }
 
@@ -237,6 +256,7 @@ impl Event {
             json: OnceLock::new(),
             text: OnceLock::new(),
             irc: OnceLock::new(),
+            irc_time: OnceLock::new(),
             irc_tagged: OnceLock::new(),
         }))
     }
@@ -251,16 +271,15 @@ impl Event {
         self.0.serial
     }
 
-    /// The IRC line (with `\r\n`), made once for all recipients: `tagged` adds the
-    /// `time` and `msgid` tags for clients that asked for server-time or message-tags;
+    /// The IRC line (with `\r\n`), made once for all recipients that take the same `tags`;
     /// `server` is the server's name (the same for every recipient of one hub).
-    pub fn irc(&self, tagged: bool, server: &str) -> Bytes {
-        let cell = if tagged {
-            &self.0.irc_tagged
-        } else {
-            &self.0.irc
+    pub fn irc(&self, tags: IrcTags, server: &str) -> Bytes {
+        let cell = match tags {
+            IrcTags::None => &self.0.irc,
+            IrcTags::Time => &self.0.irc_time,
+            IrcTags::All => &self.0.irc_tagged,
         };
-        cell.get_or_init(|| Bytes::from(crate::irc::render(self, tagged, server)))
+        cell.get_or_init(|| Bytes::from(crate::irc::render(self, tags, server)))
             .clone()
     }
 

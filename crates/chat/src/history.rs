@@ -253,6 +253,8 @@ fn query(
                 text: row.get(3)?,
                 action: row.get(4)?,
                 notice: false,
+                client_tags: None,
+                tag_only: false,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

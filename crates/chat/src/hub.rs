@@ -246,6 +246,21 @@ const AWAY_NOTIFY: u8 = 8;
 const KEEPALIVE: u8 = 16;
 /// A ping has been sent since the user was last heard.
 const PINGED: u8 = 32;
+/// The connection takes client tags and TAGMSG (IRC's `message-tags`).
+const TAGS: u8 = 64;
+
+/// How a message is sent ([`Session::say_with`], [`Session::private_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct Sending {
+    /// A `/me` action.
+    pub action: bool,
+    /// A notice (IRC's NOTICE): not kept.
+    pub notice: bool,
+    /// The sender's client-only tags, escaped as received (`+a=b;+c`).
+    pub tags: Option<Arc<str>>,
+    /// Tags and no text (IRC's TAGMSG): not kept.
+    pub tag_only: bool,
+}
 
 struct User {
     id: u64,
@@ -887,6 +902,12 @@ impl Session {
         }
     }
 
+    /// Whether this user's connection takes client tags and tag-only messages (IRC's
+    /// `message-tags`).
+    pub fn set_takes_tags(&self, on: bool) {
+        self.user.set(TAGS, on);
+    }
+
     /// Whether this user's connection wants [`EventKind::Away`] events (IRC's `away-notify`).
     pub fn set_away_notify(&self, on: bool) {
         self.user.set(AWAY_NOTIFY, on);
@@ -1295,7 +1316,11 @@ impl Session {
     /// [`Error::EmptyMessage`], [`Error::RoomInvalid`], [`Error::NotInRoom`] (no such room),
     /// [`Error::CannotSend`].
     pub async fn say(&self, room: &str, text: &str, action: bool) -> Result<Message, Error> {
-        self.say_as(room, text, action, false).await
+        let how = Sending {
+            action,
+            ..Sending::default()
+        };
+        self.say_with(room, text, how).await
     }
 
     /// Send a notice to a room: a message no program answers automatically (IRC's NOTICE).
@@ -1304,17 +1329,28 @@ impl Session {
     /// # Errors
     /// As [`Session::say`].
     pub async fn notice(&self, room: &str, text: &str) -> Result<Message, Error> {
-        self.say_as(room, text, false, true).await
+        let how = Sending {
+            notice: true,
+            ..Sending::default()
+        };
+        self.say_with(room, text, how).await
     }
 
-    async fn say_as(
-        &self,
-        room: &str,
-        text: &str,
-        action: bool,
-        notice: bool,
-    ) -> Result<Message, Error> {
-        if text.trim().is_empty() {
+    /// Say something in a room as `how` says: an action, a notice, with client-only tags, or
+    /// tags alone (IRC's TAGMSG: `text` is ignored, and only members whose connection takes
+    /// tags get it). Notices and tag messages are not kept.
+    ///
+    /// # Errors
+    /// As [`Session::say`].
+    pub async fn say_with(&self, room: &str, text: &str, how: Sending) -> Result<Message, Error> {
+        let Sending {
+            action,
+            notice,
+            tags: client_tags,
+            tag_only,
+        } = how;
+        let keep = !notice && !tag_only;
+        if text.trim().is_empty() && !tag_only {
             return Err(Error::EmptyMessage);
         }
         let name = room_name(room)?;
@@ -1340,11 +1376,17 @@ impl Session {
                 ts: SystemTime::now(),
                 from: self.nick(),
                 to: room.name.clone(),
-                text: one_line(truncate(text, MAX_TEXT_LEN)),
+                text: if tag_only {
+                    String::new()
+                } else {
+                    one_line(truncate(text, MAX_TEXT_LEN))
+                },
                 action,
                 notice,
+                client_tags,
+                tag_only,
             };
-            if replay > 0 && !notice {
+            if replay > 0 && keep {
                 if room.recent.len() >= replay {
                     room.recent.pop_front();
                 }
@@ -1354,9 +1396,11 @@ impl Session {
         };
         let event = Event::with_source(EventKind::Chat(message.clone()), &self.user.ident);
         for member in room_members_except(&members, self.user.id) {
-            member.send(&event);
+            if !tag_only || member.has(TAGS) {
+                member.send(&event);
+            }
         }
-        if let (Some(history), false) = (&self.hub.inner.history, notice) {
+        if let (Some(history), true) = (&self.hub.inner.history, keep) {
             history.store(message.clone()).await;
         }
         Ok(message)
@@ -1367,7 +1411,11 @@ impl Session {
     /// # Errors
     /// [`Error::EmptyMessage`], [`Error::NoSuchUser`].
     pub fn private(&self, to: &str, text: &str, action: bool) -> Result<Message, Error> {
-        self.private_as(to, text, action, false)
+        let how = Sending {
+            action,
+            ..Sending::default()
+        };
+        self.private_with(to, text, how)
     }
 
     /// Send a private notice (IRC's NOTICE to a nick).
@@ -1375,17 +1423,26 @@ impl Session {
     /// # Errors
     /// As [`Session::private`].
     pub fn private_notice(&self, to: &str, text: &str) -> Result<Message, Error> {
-        self.private_as(to, text, false, true)
+        let how = Sending {
+            notice: true,
+            ..Sending::default()
+        };
+        self.private_with(to, text, how)
     }
 
-    fn private_as(
-        &self,
-        to: &str,
-        text: &str,
-        action: bool,
-        notice: bool,
-    ) -> Result<Message, Error> {
-        if text.trim().is_empty() {
+    /// Send a private message as `how` says (see [`Session::say_with`]); a tag message goes
+    /// only to a connection that takes tags.
+    ///
+    /// # Errors
+    /// As [`Session::private`].
+    pub fn private_with(&self, to: &str, text: &str, how: Sending) -> Result<Message, Error> {
+        let Sending {
+            action,
+            notice,
+            tags: client_tags,
+            tag_only,
+        } = how;
+        if text.trim().is_empty() && !tag_only {
             return Err(Error::EmptyMessage);
         }
         let target = lock(&self.hub.inner.state)
@@ -1398,14 +1455,22 @@ impl Session {
             ts: SystemTime::now(),
             from: self.nick(),
             to: target.nick(),
-            text: one_line(truncate(text, MAX_TEXT_LEN)),
+            text: if tag_only {
+                String::new()
+            } else {
+                one_line(truncate(text, MAX_TEXT_LEN))
+            },
             action,
             notice,
+            client_tags,
+            tag_only,
         };
-        target.send(&Event::with_source(
-            EventKind::Private(message.clone()),
-            &self.user.ident,
-        ));
+        if !tag_only || target.has(TAGS) {
+            target.send(&Event::with_source(
+                EventKind::Private(message.clone()),
+                &self.user.ident,
+            ));
+        }
         Ok(message)
     }
 

@@ -20,8 +20,10 @@ use tokio_util::sync::CancellationToken;
 use crate::conn::{
     flush, read_more, release_and_flush, release_if_empty, ConnConfig, Flood, MAX_BATCH,
 };
-use crate::event::{Event, EventKind, Message};
-use crate::hub::{Gone, Hub, Inbox, Member, ModeChange, Session, Status, UserInfo, MAX_KEY_LEN};
+use crate::event::{Event, EventKind, IrcTags, Message};
+use crate::hub::{
+    Gone, Hub, Inbox, Member, ModeChange, Sending, Session, Status, UserInfo, MAX_KEY_LEN,
+};
 use crate::masks::{ListKind, MAX_LIST_LEN};
 use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
 use crate::Error;
@@ -85,6 +87,29 @@ pub enum ParseError {
     NoCommand,
     /// The part after the tags is longer than [`MAX_BODY_LEN`].
     TooLong,
+    /// The tags are longer than [`MAX_CLIENT_TAGS_LEN`].
+    TagsTooLong,
+}
+
+/// Longest tag section a client may send, without its `@` and the space after it (IRCv3
+/// message-tags).
+pub const MAX_CLIENT_TAGS_LEN: usize = 4094;
+
+/// The client-only tags (`+name[=value]`) of a line's tags, as received; the others are
+/// dropped (a client may not set server tags).
+fn client_tags(tags: Option<&str>) -> Option<Arc<str>> {
+    let kept: Vec<&str> = tags?
+        .split(';')
+        .filter(|tag| {
+            let key = tag.split_once('=').map_or(*tag, |(k, _)| k);
+            key.len() > 1
+                && key.starts_with('+')
+                && key[1..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'.'))
+        })
+        .collect();
+    (!kept.is_empty()).then(|| Arc::from(kept.join(";")))
 }
 
 /// Parse one line (without its line ending) as the Modern IRC client protocol describes:
@@ -97,6 +122,9 @@ pub fn parse(line: &str) -> Result<Line<'_>, ParseError> {
     let mut tags = None;
     if let Some(after) = rest.strip_prefix('@') {
         let (t, r) = after.split_once(' ').unwrap_or((after, ""));
+        if t.len() > MAX_CLIENT_TAGS_LEN {
+            return Err(ParseError::TagsTooLong);
+        }
         tags = Some(t);
         rest = r.trim_start_matches(' ');
     }
@@ -157,10 +185,21 @@ fn mask(nick: &str, ident: Option<&str>) -> String {
     format!("{nick}!{}@{USER_HOST}", ident.unwrap_or("user"))
 }
 
-/// The `@time=..;msgid=..` tags of an event, with the trailing space.
-fn tags_for(event: &Event) -> String {
+/// The tags of an event (`@time=..;msgid=..;+client=..`, as `level` allows), with the
+/// trailing space.
+fn tags_for(event: &Event, level: IrcTags) -> String {
     let (ts, msgid) = match event.kind() {
-        EventKind::Chat(m) | EventKind::Private(m) => (m.ts, m.id.to_string()),
+        EventKind::Chat(m) | EventKind::Private(m) => {
+            if level == IrcTags::All {
+                let mut tags = format!("@time={};msgid={}", rfc3339(m.ts), m.id);
+                if let Some(client) = &m.client_tags {
+                    tags.push(';');
+                    tags.push_str(client);
+                }
+                return tags + " ";
+            }
+            (m.ts, m.id.to_string())
+        }
         EventKind::Join { ts, .. }
         | EventKind::Part { ts, .. }
         | EventKind::Quit { ts, .. }
@@ -174,7 +213,11 @@ fn tags_for(event: &Event) -> String {
         | EventKind::System { ts, .. } => (*ts, format!("e{}", event.serial())),
         EventKind::Ping { .. } => return String::new(),
     };
-    format!("@time={};msgid={msgid} ", rfc3339(ts))
+    match level {
+        IrcTags::None => String::new(),
+        IrcTags::Time => format!("@time={} ", rfc3339(ts)),
+        IrcTags::All => format!("@time={};msgid={msgid} ", rfc3339(ts)),
+    }
 }
 
 fn message_line(m: &Message, source: Option<&str>) -> String {
@@ -185,12 +228,15 @@ fn message_line(m: &Message, source: Option<&str>) -> String {
     } else {
         text.clone()
     };
+    if m.tag_only {
+        return format!(":{} TAGMSG {}\r\n", mask(&m.from, source), m.to);
+    }
     let command = if m.notice { "NOTICE" } else { "PRIVMSG" };
     format!(":{} {command} {} :{body}\r\n", mask(&m.from, source), m.to)
 }
 
 /// The IRC line of an event, with `\r\n`; `tagged` adds `time` and `msgid`.
-pub(crate) fn render(event: &Event, tagged: bool, server: &str) -> String {
+pub(crate) fn render(event: &Event, tags: IrcTags, server: &str) -> String {
     let source = event.source();
     let body = match event.kind() {
         EventKind::Chat(m) | EventKind::Private(m) => message_line(m, source),
@@ -257,11 +303,7 @@ pub(crate) fn render(event: &Event, tagged: bool, server: &str) -> String {
         }
         EventKind::Ping { .. } => format!("PING :{server}\r\n"),
     };
-    if tagged {
-        tags_for(event) + &body
-    } else {
-        body
-    }
+    tags_for(event, tags) + &body
 }
 
 /// When this process started, for numeric 003.
@@ -319,6 +361,15 @@ impl Caps {
     /// Whether lines to this client carry tags.
     fn tagged(self) -> bool {
         self.server_time || self.message_tags
+    }
+
+    /// Which tags lines to this client carry.
+    fn level(self) -> IrcTags {
+        match (self.message_tags, self.server_time) {
+            (true, _) => IrcTags::All,
+            (false, true) => IrcTags::Time,
+            (false, false) => IrcTags::None,
+        }
     }
 
     /// A member's prefix in NAMES and WHO: the highest one, or all with `multi-prefix`.
@@ -396,7 +447,7 @@ impl IrcConn {
     }
 
     fn event(&mut self, event: &Event) {
-        let bytes = event.irc(self.caps.tagged(), &self.server);
+        let bytes = event.irc(self.caps.level(), &self.server);
         self.out.extend_from_slice(&bytes);
     }
 
@@ -718,7 +769,14 @@ impl IrcConn {
             }
             return;
         };
-        let Some(text) = line.params.get(1).filter(|t| !t.is_empty()) else {
+        let tag_only = command == "TAGMSG";
+        let Some(text) = line
+            .params
+            .get(1)
+            .copied()
+            .filter(|t| !t.is_empty())
+            .or(tag_only.then_some(""))
+        else {
             if !notice {
                 self.numeric("412", ":No text to send");
             }
@@ -730,7 +788,7 @@ impl IrcConn {
             .map(|t| t.strip_suffix('\u{1}').unwrap_or(t))
         {
             Some(action) => (action, true),
-            None => (*text, false),
+            None => (text, false),
         };
         for target in targets.split(',').filter(|t| !t.is_empty()).take(4) {
             if !self.flood.allow() {
@@ -740,21 +798,22 @@ impl IrcConn {
                 ));
                 return;
             }
+            let how = Sending {
+                action,
+                notice,
+                tags: client_tags(line.tags),
+                tag_only,
+            };
             let sent = if target.starts_with('#') {
-                let said = if notice {
-                    session.notice(target, text).await
-                } else {
-                    session.say(target, text, action).await
-                };
-                said.map(|m| (EventKind::Chat(m), None))
+                session
+                    .say_with(target, text, how)
+                    .await
+                    .map(|m| (EventKind::Chat(m), None))
             } else {
-                let away = session.away_message(target);
-                let sent = if notice {
-                    session.private_notice(target, text)
-                } else {
-                    session.private(target, text, action)
-                };
-                sent.map(|m| (EventKind::Private(m), away))
+                let away = session.away_message(target).filter(|_| !tag_only);
+                session
+                    .private_with(target, text, how)
+                    .map(|m| (EventKind::Private(m), away))
             };
             match sent {
                 Ok((kind, away)) => {
@@ -1033,7 +1092,7 @@ impl IrcConn {
         };
         match parse(text) {
             Ok(line) => self.command(session, hub, line).await,
-            Err(ParseError::TooLong) => {
+            Err(ParseError::TooLong | ParseError::TagsTooLong) => {
                 self.numeric("417", ":Input line was too long");
                 Next::Go
             }
@@ -1049,6 +1108,10 @@ impl IrcConn {
         match line.command.as_str() {
             "PRIVMSG" => self.privmsg(session, &line, false).await,
             "NOTICE" => self.privmsg(session, &line, true).await,
+            // Tags alone: relayed when there are client tags to relay.
+            "TAGMSG" if client_tags(line.tags).is_some() => {
+                self.privmsg(session, &line, true).await;
+            }
             "TAGMSG" => {}
             "JOIN" => match p.first() {
                 None => self.need_more_params("JOIN"),
@@ -1351,6 +1414,7 @@ impl IrcConn {
             "CAP" => {
                 self.cap(p);
                 session.set_away_notify(self.caps.away_notify);
+                session.set_takes_tags(self.caps.message_tags);
             }
             "USER" | "PASS" => self.numeric("462", ":You may not reregister"),
             "QUIT" => {
@@ -1403,7 +1467,7 @@ async fn register(
             };
             let line = match parse(text) {
                 Ok(line) => line,
-                Err(ParseError::TooLong) => {
+                Err(ParseError::TooLong | ParseError::TagsTooLong) => {
                     conn.numeric("417", ":Input line was too long");
                     continue;
                 }
@@ -1526,6 +1590,7 @@ pub(crate) async fn serve(
         return;
     };
     session.set_away_notify(conn.caps.away_notify);
+    session.set_takes_tags(conn.caps.message_tags);
     session.set_keepalive(true);
     // Why the connection ends, and whether the server decided it (then that is the quit reason
     // the others see; a client's QUIT has already given its own).

@@ -874,3 +874,68 @@ async fn bans_exceptions_and_invite_exceptions_work_on_every_door() {
     eve.until(|l| l.contains(" 473 eve #club ")).await;
     server.stop().await;
 }
+
+/// IRCv3 message-tags: a sender's client-only tags reach the clients that took
+/// `message-tags` (server tags it sent do not), never the others; TAGMSG reaches only them;
+/// `server-time` alone gives `time` and nothing else; a tag section over 4094 bytes is 417.
+#[tokio::test]
+async fn client_tags_reach_only_clients_that_take_them() {
+    let server = start(config(None)).await;
+    let mut alice = irc_client(server.addr, "alice", "message-tags echo-message").await;
+    let mut bob = irc_client(server.addr, "bob", "message-tags").await;
+    let mut carol = irc_client(server.addr, "carol", "").await;
+    let mut dave = irc_client(server.addr, "dave", "server-time").await;
+    let mut nina = native_client(server.addr, "nina").await;
+    for c in [&mut alice, &mut bob, &mut carol, &mut dave] {
+        c.send("JOIN #general\r").await;
+        c.until(|l| l.contains(" 366 ")).await;
+    }
+    alice
+        .send("@+example.org/reply=7;fizz=buzz PRIVMSG #general :tagged\r")
+        .await;
+    let echo = alice
+        .until(|l| l.contains("PRIVMSG #general :tagged"))
+        .await;
+    let relayed = bob.until(|l| l.contains("PRIVMSG #general :tagged")).await;
+    let tags = |line: &str| line.split(' ').next().unwrap().to_owned();
+    assert!(
+        tags(&relayed).contains(";+example.org/reply=7"),
+        "{relayed}"
+    );
+    assert!(!relayed.contains("fizz"), "{relayed}");
+    let msgid = |line: &str| {
+        line.split([';', ' '])
+            .find_map(|t| t.strip_prefix("msgid="))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(msgid(&echo), msgid(&relayed));
+    let plain = carol
+        .until(|l| l.contains("PRIVMSG #general :tagged"))
+        .await;
+    assert_eq!(plain, ":alice!~alice@prise PRIVMSG #general :tagged");
+    let timed = dave.until(|l| l.contains("PRIVMSG #general :tagged")).await;
+    assert!(timed.starts_with("@time=20"), "{timed}");
+    assert!(!timed.contains("msgid") && !timed.contains('+'), "{timed}");
+    assert_eq!(nina.until_type("chat").await["text"], "tagged");
+
+    alice.send("@+typing=active TAGMSG #general\r").await;
+    alice.send("PRIVMSG #general :after\r").await;
+    let tagmsg = bob.until(|l| l.contains(" TAGMSG ")).await;
+    assert!(
+        tagmsg.contains("+typing=active") && tagmsg.ends_with(" TAGMSG #general"),
+        "{tagmsg}"
+    );
+    // The others' next line is the message after it: no TAGMSG for them.
+    for c in [&mut carol, &mut dave] {
+        let next = c.line().await.unwrap();
+        assert!(next.ends_with("PRIVMSG #general :after"), "{next}");
+    }
+    assert_eq!(nina.until_type("chat").await["text"], "after");
+
+    alice
+        .send(&format!("@+big={} TAGMSG #general\r", "a".repeat(4090)))
+        .await;
+    alice.until(|l| l.contains(" 417 alice ")).await;
+    server.stop().await;
+}
