@@ -114,6 +114,8 @@ pub struct Status {
 pub struct Member {
     /// The nick.
     pub nick: String,
+    /// The user part of their address (`nick!ident@host`).
+    pub ident: Arc<str>,
     /// Their standing in the room.
     pub status: Status,
 }
@@ -487,6 +489,7 @@ impl Room {
     fn member(&self, user: &User) -> Member {
         Member {
             nick: user.nick(),
+            ident: Arc::clone(&user.ident),
             status: self.status(user.id),
         }
     }

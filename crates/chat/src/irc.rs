@@ -49,11 +49,15 @@ const NICK_RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 const CAPS: &[&str] = &[
     "away-notify",
     "batch",
+    "cap-notify",
     "draft/chathistory",
     "echo-message",
+    "labeled-response",
     "message-tags",
     "multi-prefix",
     "server-time",
+    "standard-replies",
+    "userhost-in-names",
 ];
 
 /// Whether the first bytes of a connection look like an IRC client's first command.
@@ -89,6 +93,20 @@ pub enum ParseError {
     TooLong,
     /// The tags are longer than [`MAX_CLIENT_TAGS_LEN`].
     TagsTooLong,
+}
+
+/// The `label` tag's value (IRCv3 labeled-response), if the line has one: at most 64 bytes
+/// of letters, digits and `-_.:` (anything else is not echoed back).
+fn label_of(tags: Option<&str>) -> Option<String> {
+    let label = tags?
+        .split(';')
+        .find_map(|tag| tag.strip_prefix("label="))?;
+    let ok = !label.is_empty()
+        && label.len() <= 64
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then(|| label.to_owned())
 }
 
 /// Longest tag section a client may send, without its `@` and the space after it (IRCv3
@@ -318,11 +336,15 @@ fn started() -> &'static str {
 struct Caps {
     away_notify: bool,
     batch: bool,
+    cap_notify: bool,
     chathistory: bool,
     echo_message: bool,
+    labeled_response: bool,
     message_tags: bool,
     multi_prefix: bool,
     server_time: bool,
+    standard_replies: bool,
+    userhost_in_names: bool,
 }
 
 impl Caps {
@@ -330,11 +352,15 @@ impl Caps {
         match name {
             "away-notify" => self.away_notify = on,
             "batch" => self.batch = on,
+            "cap-notify" => self.cap_notify = on,
             "draft/chathistory" => self.chathistory = on,
             "echo-message" => self.echo_message = on,
+            "labeled-response" => self.labeled_response = on,
             "message-tags" => self.message_tags = on,
             "multi-prefix" => self.multi_prefix = on,
             "server-time" => self.server_time = on,
+            "standard-replies" => self.standard_replies = on,
+            "userhost-in-names" => self.userhost_in_names = on,
             _ => return false,
         }
         true
@@ -344,11 +370,15 @@ impl Caps {
         let on = [
             self.away_notify,
             self.batch,
+            self.cap_notify,
             self.chathistory,
             self.echo_message,
+            self.labeled_response,
             self.message_tags,
             self.multi_prefix,
             self.server_time,
+            self.standard_replies,
+            self.userhost_in_names,
         ];
         CAPS.iter()
             .zip(on)
@@ -568,6 +598,7 @@ impl IrcConn {
             "MAXTARGETS=4".to_owned(),
             "TARGMAX=PRIVMSG:4,NOTICE:4,KICK:4,WHOIS:4,NAMES:10,JOIN:,PART:".to_owned(),
             "WHOX".to_owned(),
+            "UTF8ONLY".to_owned(),
             format!("CHATHISTORY={CHATHISTORY_MAX}"),
             "MSGREFTYPES=msgid".to_owned(),
         ];
@@ -699,7 +730,13 @@ impl IrcConn {
         let mut line = String::new();
         for member in members {
             let prefix = self.caps.prefix(member.status);
-            let len = prefix.len() + member.nick.len();
+            // userhost-in-names: the whole address.
+            let name = if self.caps.userhost_in_names {
+                mask(&member.nick, Some(&member.ident))
+            } else {
+                member.nick.clone()
+            };
+            let len = prefix.len() + name.len();
             if !line.is_empty() && head.len() + line.len() + len + 3 > MAX_BODY_LEN {
                 self.raw(&format!("{head}{line}"));
                 line.clear();
@@ -708,7 +745,7 @@ impl IrcConn {
                 line.push(' ');
             }
             line.push_str(prefix);
-            line.push_str(&member.nick);
+            line.push_str(&name);
         }
         if !line.is_empty() {
             self.raw(&format!("{head}{line}"));
@@ -1085,18 +1122,70 @@ impl IrcConn {
     async fn line(&mut self, session: &Session, hub: &Hub, raw: bytes::Bytes) -> Next {
         let server = Arc::clone(&self.server);
         let Ok(text) = std::str::from_utf8(&raw) else {
+            // The refusal answers the line: labeled if its tags (UTF-8 themselves) say so.
+            let tags = raw
+                .strip_prefix(b"@")
+                .and_then(|t| t.split(|&b| b == b' ').next())
+                .and_then(|t| std::str::from_utf8(t).ok());
+            let label = label_of(tags).filter(|_| self.caps.labeled_response);
+            let start = self.out.len();
             self.raw(&format!(
                 ":{server} FAIL * INVALID_UTF8 :Lines must be UTF-8; that one was dropped"
             ));
+            if let Some(label) = label {
+                self.label_since(start, &label);
+            }
             return Next::Go;
         };
         match parse(text) {
-            Ok(line) => self.command(session, hub, line).await,
+            Ok(line) => {
+                let label = label_of(line.tags).filter(|_| self.caps.labeled_response);
+                let start = self.out.len();
+                let next = self.command(session, hub, line).await;
+                if let Some(label) = label {
+                    self.label_since(start, &label);
+                }
+                next
+            }
             Err(ParseError::TooLong | ParseError::TagsTooLong) => {
                 self.numeric("417", ":Input line was too long");
                 Next::Go
             }
             Err(ParseError::NoCommand) => Next::Go,
+        }
+    }
+
+    /// IRCv3 labeled-response: the lines written since `start` answer a labeled command. None
+    /// is an `ACK`, one carries the label, several go in a `labeled-response` batch (or each
+    /// carries the label, for a client without `batch`).
+    fn label_since(&mut self, start: usize, label: &str) {
+        let server = Arc::clone(&self.server);
+        let produced = self.out.split_off(start);
+        let text = String::from_utf8_lossy(&produced);
+        let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+        let tagged = |tag: &str, line: &str| match line.strip_prefix('@') {
+            Some(rest) => format!("@{tag};{rest}"),
+            None => format!("@{tag} {line}"),
+        };
+        match lines.as_slice() {
+            [] => self.raw(&format!("@label={label} :{server} ACK")),
+            [one] => self.raw(&tagged(&format!("label={label}"), one)),
+            _ if self.caps.batch => {
+                self.batches += 1;
+                let reference = format!("l{}", self.batches);
+                self.raw(&format!(
+                    "@label={label} :{server} BATCH +{reference} labeled-response"
+                ));
+                for line in &lines {
+                    self.raw(&tagged(&format!("batch={reference}"), line));
+                }
+                self.raw(&format!(":{server} BATCH -{reference}"));
+            }
+            _ => {
+                for line in &lines {
+                    self.raw(&tagged(&format!("label={label}"), line));
+                }
+            }
         }
     }
 

@@ -939,3 +939,68 @@ async fn client_tags_reach_only_clients_that_take_them() {
     alice.until(|l| l.contains(" 417 alice ")).await;
     server.stop().await;
 }
+
+/// IRCv3 labeled-response: one answer carries the label, several come in a
+/// `labeled-response` batch, none is an `ACK`; an invalid UTF-8 line's FAIL is labeled too.
+/// userhost-in-names gives whole addresses in NAMES; CAP LS lists what is offered.
+#[tokio::test]
+async fn labeled_responses_and_userhost_in_names() {
+    let server = start(config(None)).await;
+    let mut lab = irc_client(
+        server.addr,
+        "lab",
+        "labeled-response batch echo-message userhost-in-names",
+    )
+    .await;
+    lab.send("CAP LS 302\r").await;
+    let ls = lab.until(|l| l.contains(" CAP lab LS ")).await;
+    for cap in [
+        "labeled-response",
+        "standard-replies",
+        "cap-notify",
+        "userhost-in-names",
+    ] {
+        assert!(
+            ls.split(' ').any(|c| c.trim_start_matches(':') == cap),
+            "{cap}: {ls}"
+        );
+    }
+    lab.send("@label=one PING :x\r").await;
+    let pong = lab.until(|l| l.contains(" PONG ")).await;
+    assert_eq!(pong, "@label=one :prise PONG prise :x");
+    lab.send("@label=none PONG :x\r").await;
+    let ack = lab.line().await.unwrap();
+    assert_eq!(ack, "@label=none :prise ACK");
+    lab.send("@label=many JOIN #lab\r").await;
+    let open = lab.line().await.unwrap();
+    let reference = open
+        .strip_prefix("@label=many :prise BATCH +")
+        .and_then(|r| r.strip_suffix(" labeled-response"))
+        .unwrap_or_else(|| panic!("{open}"))
+        .to_owned();
+    let join = lab.line().await.unwrap();
+    assert_eq!(
+        join.split(' ').next().unwrap().split(';').next().unwrap(),
+        format!("@batch={reference}")
+    );
+    assert!(join.ends_with(":lab!~lab@prise JOIN #lab"), "{join}");
+    let names = lab.line().await.unwrap();
+    assert!(
+        names.ends_with("353 lab = #lab :@lab!~lab@prise"),
+        "{names}"
+    );
+    lab.until(|l| l.contains(" 366 ")).await;
+    let close = lab.line().await.unwrap();
+    assert_eq!(close, format!(":prise BATCH -{reference}"));
+
+    lab.writer
+        .write_all(b"@label=bad PRIVMSG #lab :caf\xe9\r\n")
+        .await
+        .unwrap();
+    let fail = lab.line().await.unwrap();
+    assert!(
+        fail.starts_with("@label=bad :prise FAIL * INVALID_UTF8 "),
+        "{fail}"
+    );
+    server.stop().await;
+}
