@@ -58,7 +58,7 @@ CORE_K='(connection_registration or join.py or part.py or messages.py or names.p
 CORE_M='not IRCv3 and not services and not implementation-specific and not deprecated and not strict'
 # The modules of the capabilities in irc.rs's CAPS (server-time has no module of its own: its
 # tag is checked by the others; chathistory's tests all need services, so none is selected).
-IRCV3_K='away_notify.py or echo_message.py or message_tags.py or multi_prefix.py or chathistory.py or batch or labeled_responses.py or cap.py or utf8.py or userhost or standard_replies'
+IRCV3_K='away_notify.py or echo_message.py or message_tags.py or multi_prefix.py or chathistory.py or batch or labeled_responses.py or cap.py or utf8.py or setname.py or monitor.py or invite_notify or userhost or standard_replies'
 IRCV3_M='not services and not implementation-specific and not deprecated and not strict'
 
 status=0

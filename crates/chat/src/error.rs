@@ -65,6 +65,9 @@ pub enum Error {
     /// The room has a key (mode `k`) and it was not given.
     #[error("{0} needs the right key to join")]
     BadKey(String),
+    /// A real name that is empty or too long.
+    #[error("a real name is 1 to {0} bytes")]
+    RealnameInvalid(usize),
     /// A ban (mode `b`) matches this user and no exception (mode `e`) does.
     #[error("you are banned from {0}")]
     Banned(String),
@@ -138,6 +141,7 @@ impl Error {
             Error::AlreadyInRoom { .. } => "already_in_room",
             Error::InviteOnly(_) => "invite_only",
             Error::Banned(_) => "banned",
+            Error::RealnameInvalid(_) => "bad_request",
             Error::ListFull { .. } => "list_full",
             Error::BadKey(_) => "bad_key",
             Error::RoomFull(_) => "room_full",

@@ -190,6 +190,26 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// Someone changed their real name (IRC's SETNAME).
+    Setname {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// Who.
+        nick: String,
+        /// The new real name.
+        realname: String,
+    },
+    /// A watched nick came online or went offline (IRC's MONITOR).
+    Monitor {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// Online (true) or offline.
+        online: bool,
+        /// The address (`nick!user@host`) when online, the nick when offline.
+        target: String,
+    },
     /// A message from a server operator to every user who takes them (IRC's WALLOPS).
     Wallops {
         /// When.

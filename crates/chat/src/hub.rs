@@ -24,8 +24,9 @@ use std::task::{Poll, Waker};
 
 use crate::event::{Event, EventKind, Message};
 use crate::history::History;
-use crate::masks::{wildcard, ListEntry, ListKind, ListRefusal, Lists};
+use crate::masks::{wildcard, ListEntry, ListKind, ListRefusal, Lists, USER_HOST};
 use crate::names::{check_nick, fold, guest_nick, normalize_room, MAX_TOPIC_LEN};
+use crate::watch::Watchers;
 use crate::Error;
 
 /// Events queued for one connection before it counts as too slow. At a few hundred bytes an
@@ -37,6 +38,9 @@ pub const REPLAY: usize = 50;
 
 /// Default most rooms one user may be in (IRC's CHANLIMIT).
 pub const MAX_ROOMS_PER_USER: usize = 20;
+
+/// Longest real name, in bytes.
+pub const MAX_REALNAME_LEN: usize = 200;
 
 /// Longest message text, in bytes; the line limit bounds it anyway, this keeps stored rows sane.
 pub const MAX_TEXT_LEN: usize = 4000;
@@ -240,16 +244,39 @@ pub struct UserModes {
 }
 
 /// Bits of [`User::flags`].
-const INVISIBLE: u8 = 1;
-const WALLOPS: u8 = 2;
-const OPER: u8 = 4;
-const AWAY_NOTIFY: u8 = 8;
+const INVISIBLE: u16 = 1;
+const WALLOPS: u16 = 2;
+const OPER: u16 = 4;
+const AWAY_NOTIFY: u16 = 8;
 /// The connection is subject to the keepalive (it can answer a ping).
-const KEEPALIVE: u8 = 16;
+const KEEPALIVE: u16 = 16;
 /// A ping has been sent since the user was last heard.
-const PINGED: u8 = 32;
+const PINGED: u16 = 32;
 /// The connection takes client tags and TAGMSG (IRC's `message-tags`).
-const TAGS: u8 = 64;
+const TAGS: u16 = 64;
+/// The connection wants [`EventKind::Setname`] events (IRC's `setname`).
+const SETNAME: u16 = 128;
+/// The connection wants to hear of invitations to its rooms (IRC's `invite-notify`).
+const INVITE_NOTIFY: u16 = 256;
+/// The connection hears of its watched nicks' away and real-name changes, as if it shared a
+/// room with them (IRC's `extended-monitor`).
+const EXTENDED_MONITOR: u16 = 512;
+
+/// Which optional events a connection wants (IRC capabilities); see [`Session::set_wants`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct Wants {
+    /// [`EventKind::Away`] for users sharing a room (and watched ones, with `extended_monitor`).
+    pub away: bool,
+    /// Client tags and tag-only messages.
+    pub tags: bool,
+    /// [`EventKind::Setname`].
+    pub setname: bool,
+    /// [`EventKind::Invite`] for others invited to this user's rooms.
+    pub invite_notify: bool,
+    /// Away and real-name changes of watched nicks too.
+    pub extended_monitor: bool,
+}
 
 /// How a message is sent ([`Session::say_with`], [`Session::private_with`]).
 #[derive(Debug, Clone, Default)]
@@ -267,14 +294,14 @@ pub struct Sending {
 struct User {
     id: u64,
     /// [`INVISIBLE`], [`WALLOPS`], [`OPER`], [`AWAY_NOTIFY`], [`KEEPALIVE`], [`PINGED`].
-    flags: std::sync::atomic::AtomicU8,
+    flags: std::sync::atomic::AtomicU16,
     /// When the connection last read something, in milliseconds since the hub started.
     heard: AtomicU64,
     nick: Mutex<String>,
     /// The user part of `nick!user@host` (IRC's USER name, or the front door's name).
     ident: Arc<str>,
     /// IRC's "real name"; empty for other front doors.
-    realname: Box<str>,
+    realname: Mutex<Box<str>>,
     /// The away message, when away.
     away: Mutex<Option<String>>,
     /// Folded keys of the rooms this user is in, in join order.
@@ -303,11 +330,11 @@ impl User {
         lock(&self.nick).clone()
     }
 
-    fn has(&self, flag: u8) -> bool {
+    fn has(&self, flag: u16) -> bool {
         self.flags.load(Ordering::Relaxed) & flag != 0
     }
 
-    fn set(&self, flag: u8, on: bool) {
+    fn set(&self, flag: u16, on: bool) {
         if on {
             self.flags.fetch_or(flag, Ordering::Relaxed);
         } else {
@@ -353,11 +380,11 @@ impl User {
     fn new(id: u64, nick: &str, ident: &str, realname: &str, queue_len: usize) -> Self {
         Self {
             id,
-            flags: std::sync::atomic::AtomicU8::new(0),
+            flags: std::sync::atomic::AtomicU16::new(0),
             heard: AtomicU64::new(0),
             nick: Mutex::new(nick.to_owned()),
             ident: Arc::from(ident),
-            realname: one_line(realname).into(),
+            realname: Mutex::new(one_line(realname).into()),
             away: Mutex::new(None),
             rooms: Mutex::new(Vec::new()),
             outbox: Mutex::new(Outbox::default()),
@@ -517,6 +544,8 @@ impl Room {
 #[derive(Default)]
 struct State {
     users: HashMap<String, Arc<User>>,
+    /// MONITOR lists.
+    watch: Watchers<Arc<User>>,
     rooms: HashMap<String, Room>,
     /// Set by [`Hub::shut_down`]: users who arrive later are told at once.
     closing: bool,
@@ -558,7 +587,7 @@ impl User {
         UserInfo {
             nick: self.nick(),
             ident: Arc::clone(&self.ident),
-            realname: self.realname.to_string(),
+            realname: lock(&self.realname).to_string(),
             away: lock(&self.away).clone(),
             rooms: lock(&self.rooms)
                 .iter()
@@ -714,7 +743,9 @@ impl Hub {
         if state.closing {
             user.close(Gone::Shutdown);
         }
+        let watchers = state.watch.watching(nick);
         drop(state);
+        monitor_notice(&watchers, true, &address(nick, &user.ident));
         let inbox = Inbox {
             user: Arc::clone(&user),
         };
@@ -863,16 +894,13 @@ impl Session {
     }
 
     /// Set (`Some`) or clear (`None`) this user's away message. Users sharing a room who
-    /// asked for it ([`Session::set_away_notify`]) are told.
+    /// asked for it ([`Session::set_wants`]) are told.
     pub fn set_away(&self, message: Option<&str>) {
         let message = message.map(one_line);
         *lock(&self.user.away) = message.clone();
         let audience: Vec<Arc<User>> = {
             let state = lock(&self.hub.inner.state);
-            self.co_members(&state)
-                .into_iter()
-                .filter(|u| u.has(AWAY_NOTIFY))
-                .collect()
+            self.notified(&state, AWAY_NOTIFY)
         };
         if audience.is_empty() {
             return;
@@ -905,15 +933,115 @@ impl Session {
         }
     }
 
-    /// Whether this user's connection takes client tags and tag-only messages (IRC's
-    /// `message-tags`).
-    pub fn set_takes_tags(&self, on: bool) {
-        self.user.set(TAGS, on);
+    /// Which optional events this user's connection wants (its IRC capabilities).
+    pub fn set_wants(&self, wants: Wants) {
+        self.user.set(AWAY_NOTIFY, wants.away);
+        self.user.set(TAGS, wants.tags);
+        self.user.set(SETNAME, wants.setname);
+        self.user.set(INVITE_NOTIFY, wants.invite_notify);
+        self.user.set(EXTENDED_MONITOR, wants.extended_monitor);
     }
 
-    /// Whether this user's connection wants [`EventKind::Away`] events (IRC's `away-notify`).
-    pub fn set_away_notify(&self, on: bool) {
-        self.user.set(AWAY_NOTIFY, on);
+    /// Who hears of a change of this user that goes to connections with `flag`: those who
+    /// share a room and those who watch the nick with extended-monitor, each once, not this
+    /// user.
+    fn notified(&self, state: &State, flag: u16) -> Vec<Arc<User>> {
+        let mut audience: Vec<Arc<User>> = self
+            .co_members(state)
+            .into_iter()
+            .filter(|u| u.has(flag))
+            .collect();
+        for watcher in state.watch.watching(&self.user.nick()) {
+            if watcher.has(EXTENDED_MONITOR)
+                && watcher.has(flag)
+                && watcher.id != self.user.id
+                && !audience.iter().any(|u| u.id == watcher.id)
+            {
+                audience.push(watcher);
+            }
+        }
+        audience
+    }
+
+    /// Change this user's real name (IRC's SETNAME). Everyone who hears of it (see
+    /// [`Session::set_wants`]) gets [`EventKind::Setname`], this user's connection too.
+    ///
+    /// # Errors
+    /// [`Error::RealnameInvalid`]: empty or over [`MAX_REALNAME_LEN`] bytes.
+    pub fn set_realname(&self, realname: &str) -> Result<(), Error> {
+        let realname = one_line(realname);
+        if realname.trim().is_empty() || realname.len() > MAX_REALNAME_LEN {
+            return Err(Error::RealnameInvalid(MAX_REALNAME_LEN));
+        }
+        *lock(&self.user.realname) = realname.clone().into();
+        let mut audience = {
+            let state = lock(&self.hub.inner.state);
+            self.notified(&state, SETNAME)
+        };
+        if self.user.has(SETNAME) {
+            audience.push(Arc::clone(&self.user));
+        }
+        let event = Event::with_source(
+            EventKind::Setname {
+                ts: SystemTime::now(),
+                nick: self.nick(),
+                realname,
+            },
+            &self.user.ident,
+        );
+        for member in &audience {
+            member.send(&event);
+        }
+        Ok(())
+    }
+
+    /// Watch nicks (IRC's `MONITOR +`). Returns the addresses of those online, the nicks of
+    /// those offline, and the nicks that did not fit in the list ([`crate::watch::MAX_WATCHED`]).
+    pub fn monitor_add(&self, nicks: &[&str]) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let mut state = lock(&self.hub.inner.state);
+        let (mut online, mut offline, mut full) = (Vec::new(), Vec::new(), Vec::new());
+        for nick in nicks {
+            if check_nick(nick).is_err() {
+                continue;
+            }
+            if !state.watch.add(self.user.id, &self.user, nick) {
+                full.push((*nick).to_owned());
+                continue;
+            }
+            match state.users.get(&fold(nick)) {
+                Some(user) => online.push(address(&user.nick(), &user.ident)),
+                None => offline.push((*nick).to_owned()),
+            }
+        }
+        (online, offline, full)
+    }
+
+    /// Stop watching nicks (`MONITOR -`).
+    pub fn monitor_remove(&self, nicks: &[&str]) {
+        let mut state = lock(&self.hub.inner.state);
+        for nick in nicks {
+            state.watch.remove(self.user.id, nick);
+        }
+    }
+
+    /// Stop watching anyone (`MONITOR C`).
+    pub fn monitor_clear(&self) {
+        lock(&self.hub.inner.state).watch.clear(self.user.id);
+    }
+
+    /// The nicks watched (`MONITOR L`), and which are online now (`MONITOR S`): the addresses
+    /// of those online, the nicks of the others.
+    pub fn monitor_list(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let state = lock(&self.hub.inner.state);
+        let list = state.watch.list(self.user.id);
+        let (mut online, mut offline) = (Vec::new(), Vec::new());
+        for nick in &list {
+            match state.users.get(&fold(nick)) {
+                Some(user) => online.push(address(&user.nick(), &user.ident)),
+                None => offline.push(nick.clone()),
+            }
+        }
+        (list, online, offline)
     }
 
     /// The away message of the user called `nick`, if there is one and they are away.
@@ -1124,10 +1252,18 @@ impl Session {
             return Ok(old);
         }
         state.users.remove(&old_key);
-        state.users.insert(new_key, Arc::clone(&self.user));
+        state.users.insert(new_key.clone(), Arc::clone(&self.user));
         *lock(&self.user.nick) = new.to_owned();
         let audience = self.co_members(&state);
+        // A new nick (not a change of case) is a quit and an arrival to MONITOR.
+        let (gone, come) = if new_key == old_key {
+            (Vec::new(), Vec::new())
+        } else {
+            (state.watch.watching(&old), state.watch.watching(new))
+        };
         drop(state);
+        monitor_notice(&gone, false, &old);
+        monitor_notice(&come, true, &address(new, &self.user.ident));
         let event = Event::with_source(
             EventKind::Nick {
                 ts: SystemTime::now(),
@@ -1713,8 +1849,9 @@ impl Session {
             room.invited.push_back(target.id);
         }
         let display = room.name.clone();
+        let members = Arc::clone(&room.members);
         drop(state);
-        target.send(&Event::with_source(
+        let event = Event::with_source(
             EventKind::Invite {
                 ts: SystemTime::now(),
                 room: display.clone(),
@@ -1722,7 +1859,14 @@ impl Session {
                 nick: target_nick.clone(),
             },
             &self.user.ident,
-        ));
+        );
+        target.send(&event);
+        // invite-notify: the room's other members who asked are told too.
+        for member in room_members_except(&members, self.user.id) {
+            if member.has(INVITE_NOTIFY) {
+                member.send(&event);
+            }
+        }
         Ok((target_nick, display))
     }
 
@@ -2005,6 +2149,8 @@ impl Drop for Session {
             state.users.remove(&fold(&nick));
         }
         let audience = self.co_members(&state);
+        state.watch.clear(self.user.id);
+        let watchers = state.watch.watching(&nick);
         let keys: Vec<String> = std::mem::take(&mut *lock(&self.user.rooms));
         for key in keys {
             let empty = match state.rooms.get_mut(&key) {
@@ -2019,7 +2165,7 @@ impl Drop for Session {
         let event = Event::with_source(
             EventKind::Quit {
                 ts: SystemTime::now(),
-                nick,
+                nick: nick.clone(),
                 reason: std::mem::take(&mut *lock(&self.quit_reason)),
             },
             &self.user.ident,
@@ -2027,6 +2173,27 @@ impl Drop for Session {
         for member in &audience {
             member.send(&event);
         }
+        monitor_notice(&watchers, false, &nick);
+    }
+}
+
+/// `nick!ident@host`, a user's address.
+fn address(nick: &str, ident: &str) -> String {
+    format!("{nick}!{ident}@{USER_HOST}")
+}
+
+/// Tell watchers that a nick came online (`target` is its address) or went offline.
+fn monitor_notice(watchers: &[Arc<User>], online: bool, target: &str) {
+    if watchers.is_empty() {
+        return;
+    }
+    let event = Event::new(EventKind::Monitor {
+        ts: SystemTime::now(),
+        online,
+        target: target.to_owned(),
+    });
+    for watcher in watchers {
+        watcher.send(&event);
     }
 }
 

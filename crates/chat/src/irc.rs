@@ -22,10 +22,11 @@ use crate::conn::{
 };
 use crate::event::{Event, EventKind, IrcTags, Message};
 use crate::hub::{
-    Gone, Hub, Inbox, Member, ModeChange, Sending, Session, Status, UserInfo, MAX_KEY_LEN,
+    Gone, Hub, Inbox, Member, ModeChange, Sending, Session, Status, UserInfo, Wants, MAX_KEY_LEN,
 };
 use crate::masks::{ListKind, MAX_LIST_LEN};
 use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
+use crate::watch::MAX_WATCHED;
 use crate::Error;
 
 pub use crate::masks::USER_HOST;
@@ -52,10 +53,13 @@ const CAPS: &[&str] = &[
     "cap-notify",
     "draft/chathistory",
     "echo-message",
+    "extended-monitor",
+    "invite-notify",
     "labeled-response",
     "message-tags",
     "multi-prefix",
     "server-time",
+    "setname",
     "standard-replies",
     "userhost-in-names",
 ];
@@ -228,7 +232,10 @@ fn tags_for(event: &Event, level: IrcTags) -> String {
         | EventKind::Invite { ts, .. }
         | EventKind::Away { ts, .. }
         | EventKind::Wallops { ts, .. }
+        | EventKind::Setname { ts, .. }
         | EventKind::System { ts, .. } => (*ts, format!("e{}", event.serial())),
+        // A numeric, made per connection (IrcConn::event).
+        EventKind::Monitor { .. } => return String::new(),
         EventKind::Ping { .. } => return String::new(),
     };
     match level {
@@ -313,6 +320,11 @@ pub(crate) fn render(event: &Event, tags: IrcTags, server: &str) -> String {
             Some(message) => format!(":{} AWAY :{message}\r\n", mask(nick, source)),
             None => format!(":{} AWAY\r\n", mask(nick, source)),
         },
+        EventKind::Setname { nick, realname, .. } => {
+            format!(":{} SETNAME :{realname}\r\n", mask(nick, source))
+        }
+        // Made per connection, with its nick (IrcConn::event).
+        EventKind::Monitor { .. } => String::new(),
         EventKind::Wallops { from, text, .. } => {
             format!(":{} WALLOPS :{text}\r\n", mask(from, source))
         }
@@ -339,10 +351,13 @@ struct Caps {
     cap_notify: bool,
     chathistory: bool,
     echo_message: bool,
+    extended_monitor: bool,
+    invite_notify: bool,
     labeled_response: bool,
     message_tags: bool,
     multi_prefix: bool,
     server_time: bool,
+    setname: bool,
     standard_replies: bool,
     userhost_in_names: bool,
 }
@@ -355,10 +370,13 @@ impl Caps {
             "cap-notify" => self.cap_notify = on,
             "draft/chathistory" => self.chathistory = on,
             "echo-message" => self.echo_message = on,
+            "extended-monitor" => self.extended_monitor = on,
+            "invite-notify" => self.invite_notify = on,
             "labeled-response" => self.labeled_response = on,
             "message-tags" => self.message_tags = on,
             "multi-prefix" => self.multi_prefix = on,
             "server-time" => self.server_time = on,
+            "setname" => self.setname = on,
             "standard-replies" => self.standard_replies = on,
             "userhost-in-names" => self.userhost_in_names = on,
             _ => return false,
@@ -373,10 +391,13 @@ impl Caps {
             self.cap_notify,
             self.chathistory,
             self.echo_message,
+            self.extended_monitor,
+            self.invite_notify,
             self.labeled_response,
             self.message_tags,
             self.multi_prefix,
             self.server_time,
+            self.setname,
             self.standard_replies,
             self.userhost_in_names,
         ];
@@ -391,6 +412,17 @@ impl Caps {
     /// Whether lines to this client carry tags.
     fn tagged(self) -> bool {
         self.server_time || self.message_tags
+    }
+
+    /// The optional events the hub should send this client.
+    fn wants(self) -> Wants {
+        Wants {
+            away: self.away_notify,
+            tags: self.message_tags,
+            setname: self.setname,
+            invite_notify: self.invite_notify,
+            extended_monitor: self.extended_monitor,
+        }
     }
 
     /// Which tags lines to this client carry.
@@ -477,6 +509,11 @@ impl IrcConn {
     }
 
     fn event(&mut self, event: &Event) {
+        if let EventKind::Monitor { online, target, .. } = event.kind() {
+            let code = if *online { "730" } else { "731" };
+            self.numeric(code, &format!(":{target}"));
+            return;
+        }
         let bytes = event.irc(self.caps.level(), &self.server);
         self.out.extend_from_slice(&bytes);
     }
@@ -599,6 +636,7 @@ impl IrcConn {
             "TARGMAX=PRIVMSG:4,NOTICE:4,KICK:4,WHOIS:4,NAMES:10,JOIN:,PART:".to_owned(),
             "WHOX".to_owned(),
             "UTF8ONLY".to_owned(),
+            format!("MONITOR={MAX_WATCHED}"),
             format!("CHATHISTORY={CHATHISTORY_MAX}"),
             "MSGREFTYPES=msgid".to_owned(),
         ];
@@ -980,6 +1018,58 @@ impl IrcConn {
                 }
             }
             Err(e) => self.room_error(session, &e, &room),
+        }
+    }
+
+    /// `MONITOR + nicks`, `- nicks`, `C`, `L`, `S` (IRCv3 MONITOR): 730/731 for who is on or
+    /// off, 732/733 for the list, 734 when it is full.
+    fn monitor(&mut self, session: &Session, p: &[&str]) {
+        let sub = p.first().copied().unwrap_or("");
+        let targets: Vec<&str> = p
+            .get(1)
+            .map(|t| t.split(',').filter(|n| !n.is_empty()).collect())
+            .unwrap_or_default();
+        match sub {
+            "+" => {
+                let (valid, invalid): (Vec<&str>, Vec<&str>) = targets
+                    .into_iter()
+                    .partition(|n| crate::names::check_nick(n).is_ok());
+                for nick in invalid {
+                    self.numeric("432", &format!("{nick} :Erroneous nickname"));
+                }
+                let (online, offline, full) = session.monitor_add(&valid);
+                self.monitor_replies(&online, &offline);
+                if !full.is_empty() {
+                    self.numeric(
+                        "734",
+                        &format!("{MAX_WATCHED} {} :Monitor list is full.", full.join(",")),
+                    );
+                }
+            }
+            "-" => session.monitor_remove(&targets),
+            "C" | "c" => session.monitor_clear(),
+            "L" | "l" => {
+                let (list, _, _) = session.monitor_list();
+                for chunk in list.chunks(20) {
+                    self.numeric("732", &format!(":{}", chunk.join(",")));
+                }
+                self.numeric("733", ":End of MONITOR list");
+            }
+            "S" | "s" => {
+                let (_, online, offline) = session.monitor_list();
+                self.monitor_replies(&online, &offline);
+            }
+            _ => self.need_more_params("MONITOR"),
+        }
+    }
+
+    /// 730 and 731 lines, a few targets each.
+    fn monitor_replies(&mut self, online: &[String], offline: &[String]) {
+        for chunk in online.chunks(10) {
+            self.numeric("730", &format!(":{}", chunk.join(",")));
+        }
+        for chunk in offline.chunks(20) {
+            self.numeric("731", &format!(":{}", chunk.join(",")));
         }
     }
 
@@ -1495,6 +1585,18 @@ impl IrcConn {
                 None => self.need_more_params("WALLOPS"),
             },
             "CHATHISTORY" => Box::pin(self.chathistory(session, p)).await,
+            "SETNAME" => match p.first() {
+                None => self.need_more_params("SETNAME"),
+                Some(name) => {
+                    if let Err(e) = session.set_realname(name) {
+                        self.raw(&format!(
+                            ":{server} FAIL SETNAME INVALID_REALNAME :{}",
+                            crate::hub::one_line(&e.to_string())
+                        ));
+                    }
+                }
+            },
+            "MONITOR" => self.monitor(session, p),
             "PING" => match p.first() {
                 Some(token) => self.raw(&format!(":{server} PONG {server} :{token}")),
                 None => self.numeric("409", ":No origin specified"),
@@ -1502,8 +1604,7 @@ impl IrcConn {
             "PONG" => {}
             "CAP" => {
                 self.cap(p);
-                session.set_away_notify(self.caps.away_notify);
-                session.set_takes_tags(self.caps.message_tags);
+                session.set_wants(self.caps.wants());
             }
             "USER" | "PASS" => self.numeric("462", ":You may not reregister"),
             "QUIT" => {
@@ -1678,8 +1779,7 @@ pub(crate) async fn serve(
     }) else {
         return;
     };
-    session.set_away_notify(conn.caps.away_notify);
-    session.set_takes_tags(conn.caps.message_tags);
+    session.set_wants(conn.caps.wants());
     session.set_keepalive(true);
     // Why the connection ends, and whether the server decided it (then that is the quit reason
     // the others see; a client's QUIT has already given its own).

@@ -24,6 +24,7 @@ pub mod irc;
 pub mod masks;
 pub mod names;
 pub mod server;
+pub mod watch;
 pub mod web;
 
 pub use conn::ConnConfig;

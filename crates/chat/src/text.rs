@@ -61,6 +61,8 @@ pub(crate) fn render(kind: &EventKind) -> String {
             None => format!("* {nick} is back\n"),
         },
         EventKind::Wallops { from, text, .. } => format!("* [wallops from {from}] {text}\n"),
+        // IRC capabilities: the text door never asks for them.
+        EventKind::Setname { .. } | EventKind::Monitor { .. } => String::new(),
         EventKind::System { text, .. } => format!("* {text}\n"),
         // Text clients are not pinged: a person at nc cannot answer.
         EventKind::Ping { .. } => String::new(),

@@ -1004,3 +1004,109 @@ async fn labeled_responses_and_userhost_in_names() {
     );
     server.stop().await;
 }
+
+/// SETNAME reaches the setter and room-mates with `setname` only, and WHOIS shows the new
+/// name; invite-notify tells the room's other members who asked of an invitation.
+#[tokio::test]
+async fn setname_and_invite_notify_reach_those_who_asked() {
+    let server = start(config(None)).await;
+    let mut foo = irc_client(server.addr, "foo", "setname invite-notify").await;
+    let mut bar = irc_client(server.addr, "bar", "setname").await;
+    let mut baz = irc_client(server.addr, "baz", "").await;
+    for c in [&mut foo, &mut bar, &mut baz] {
+        c.send("JOIN #names\r").await;
+        c.until(|l| l.contains(" 366 ")).await;
+    }
+    bar.send("SETNAME :Bar Barson\r").await;
+    let own = bar.until(|l| l.contains(" SETNAME ")).await;
+    assert_eq!(own, ":bar!~bar@prise SETNAME :Bar Barson");
+    let seen = foo.until(|l| l.contains(" SETNAME ")).await;
+    assert_eq!(seen, own);
+    baz.send("WHOIS bar\r").await;
+    let whois = baz.until(|l| l.contains(" 311 ")).await;
+    assert!(
+        whois.ends_with(" :Bar Barson"),
+        "{whois} (and no SETNAME line before it)"
+    );
+    bar.send("SETNAME :\r").await;
+    bar.until(|l| l.contains("FAIL SETNAME INVALID_REALNAME"))
+        .await;
+
+    let mut guest = irc_client(server.addr, "guest", "").await;
+    bar.send("INVITE guest #names\r").await;
+    bar.until(|l| l.contains(" 341 ")).await;
+    guest
+        .until(|l| l == ":bar!~bar@prise INVITE guest #names")
+        .await;
+    let notified = foo.until(|l| l.contains(" INVITE ")).await;
+    assert_eq!(notified, ":bar!~bar@prise INVITE guest #names");
+    // baz did not ask: its next line is the answer to its own PING.
+    baz.send("PING :sync\r").await;
+    let next = baz.until(|l| !l.contains(" 31")).await;
+    assert!(next.ends_with("PONG prise :sync"), "{next}");
+    server.stop().await;
+}
+
+/// MONITOR: online and offline at once, then as watched nicks come, change nick and go; the
+/// list, its status and its cap; masks refused; with extended-monitor and away-notify, a
+/// watched user's AWAY reaches a watcher who shares no room.
+#[tokio::test]
+async fn monitor_follows_nicks_and_extended_monitor_shows_away() {
+    let server = start(config(None)).await;
+    let mut mon = irc_client(server.addr, "mon", "extended-monitor away-notify").await;
+    let mut bob = irc_client(server.addr, "bob", "").await;
+    mon.send("MONITOR + bob,carol,*!x@y\r").await;
+    let mut replies = vec![
+        mon.line().await.unwrap(),
+        mon.line().await.unwrap(),
+        mon.line().await.unwrap(),
+    ];
+    replies.sort();
+    assert_eq!(
+        after_code(&replies[0], "432"),
+        "*!x@y :Erroneous nickname",
+        "{replies:?}"
+    );
+    assert_eq!(
+        after_code(&replies[1], "730"),
+        ":bob!~bob@prise",
+        "{replies:?}"
+    );
+    assert_eq!(after_code(&replies[2], "731"), ":carol", "{replies:?}");
+
+    let carol = irc_client(server.addr, "carol", "").await;
+    let on = mon.line().await.unwrap();
+    assert_eq!(after_code(&on, "730"), ":carol!~carol@prise");
+    drop(carol);
+    let off = mon.line().await.unwrap();
+    assert_eq!(after_code(&off, "731"), ":carol");
+
+    bob.send("AWAY :lunch\r").await;
+    let away = mon.line().await.unwrap();
+    assert_eq!(away, ":bob!~bob@prise AWAY :lunch");
+
+    bob.send("NICK robert\r").await;
+    let off = mon.line().await.unwrap();
+    assert_eq!(after_code(&off, "731"), ":bob");
+    mon.send("MONITOR L\r").await;
+    let list = mon.line().await.unwrap();
+    assert_eq!(after_code(&list, "732"), ":bob,carol");
+    mon.until(|l| l.contains(" 733 ")).await;
+    mon.send("MONITOR - carol\r").await;
+    mon.send("MONITOR S\r").await;
+    let status = mon.line().await.unwrap();
+    assert_eq!(after_code(&status, "731"), ":bob");
+    mon.send("MONITOR C\r").await;
+    mon.send("MONITOR L\r").await;
+    let end = mon.line().await.unwrap();
+    assert!(end.contains(" 733 mon "), "{end}");
+
+    let many: Vec<String> = (0..101).map(|i| format!("n{i}")).collect();
+    mon.send(&format!("MONITOR + {}\r", many[..60].join(",")))
+        .await;
+    mon.send(&format!("MONITOR + {}\r", many[60..].join(",")))
+        .await;
+    let full = mon.until(|l| l.contains(" 734 ")).await;
+    assert_eq!(after_code(&full, "734"), "100 n100 :Monitor list is full.");
+    server.stop().await;
+}
