@@ -222,11 +222,7 @@ pub fn check_key(key: &str) -> Result<(), &'static str> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return Err("a key is 1 to 23 bytes");
     }
-    if key.starts_with(':')
-        || key
-            .chars()
-            .any(|c| c == ',' || c.is_whitespace() || c.is_control())
-    {
+    if !crate::names::is_irc_word(key) {
         return Err("a key has no spaces or commas and does not start with ':'");
     }
     Ok(())
@@ -905,15 +901,20 @@ impl Session {
         if audience.is_empty() {
             return;
         }
-        let event = Event::with_source(
+        self.tell(
+            &audience,
             EventKind::Away {
                 ts: SystemTime::now(),
                 nick: self.nick(),
                 message,
             },
-            &self.user.ident,
         );
-        for member in &audience {
+    }
+
+    /// Send an event done by this user to `audience`.
+    fn tell(&self, audience: &[Arc<User>], kind: EventKind) {
+        let event = Event::with_source(kind, &self.user.ident);
+        for member in audience {
             member.send(&event);
         }
     }
@@ -981,17 +982,14 @@ impl Session {
         if self.user.has(SETNAME) {
             audience.push(Arc::clone(&self.user));
         }
-        let event = Event::with_source(
+        self.tell(
+            &audience,
             EventKind::Setname {
                 ts: SystemTime::now(),
                 nick: self.nick(),
                 realname,
             },
-            &self.user.ident,
         );
-        for member in &audience {
-            member.send(&event);
-        }
         Ok(())
     }
 

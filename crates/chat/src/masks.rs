@@ -9,7 +9,7 @@
 
 use std::time::SystemTime;
 
-use crate::names::fold;
+use crate::names::{fold, is_irc_word};
 
 /// The host part of every user's address (`nick!ident@prise`): addresses are cloaked, so no
 /// user learns another's IP address.
@@ -83,11 +83,7 @@ pub fn normalize_mask(mask: &str) -> Result<String, &'static str> {
     if mask.is_empty() || mask.len() > MAX_MASK_LEN {
         return Err("a mask is 1 to 200 bytes");
     }
-    if mask.starts_with(':')
-        || mask
-            .chars()
-            .any(|c| c == ',' || c.is_whitespace() || c.is_control())
-    {
+    if !is_irc_word(mask) {
         return Err("a mask has no spaces or commas and does not start with ':'");
     }
     let (nick_user, host) = match mask.rsplit_once('@') {

@@ -63,6 +63,15 @@ pub fn normalize_room(name: &str) -> Result<String, &'static str> {
     Ok(full)
 }
 
+/// Whether `word` can travel as one middle parameter of an IRC line: no spaces, commas or
+/// control characters, and no `:` at the start (room keys, masks).
+pub fn is_irc_word(word: &str) -> bool {
+    !word.starts_with(':')
+        && !word
+            .chars()
+            .any(|c| c == ',' || c.is_whitespace() || c.is_control())
+}
+
 /// The key under which a name is unique: ASCII lower case with RFC 1459's `[]\~` = `{}|^`.
 pub fn fold(name: &str) -> String {
     name.chars()
