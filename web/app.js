@@ -15,6 +15,8 @@ const HELP = [
   '  /topic [TEXT]               show or set the current room\'s topic',
   '  /kick NICK [REASON]         put someone out of the current room (operators)',
   '  /invite NICK [ROOM]         invite someone to the current room (or ROOM)',
+  '  /ban MASK, /unban MASK      ban nick!user@host (wildcards; a bare nick is nick!*@*)',
+  '  /bans                       the current room\'s bans',
   '  /who [ROOM]                 who is in the room',
   '  /rooms                      list rooms',
   '  /history [N]                the last N messages of the current room',
@@ -163,6 +165,7 @@ function handle(msg) {
       break;
     }
     case 'ack':
+    case 'bans':
       if (then) then(msg);
       break;
     case 'join': {
@@ -419,6 +422,12 @@ function command(text) {
       if (!nick || !room) return system(state.current, '! Usage: /kick NICK [REASON] (in a room)', 'error');
       return send({ type: 'kick', room, nick, reason: why.join(' ') }, () => {});
     }
+    case 'ban': case 'unban':
+      if (!rest || !room) return system(state.current, `! Usage: /${cmd} MASK (in a room)`, 'error');
+      return send({ type: cmd, room, mask: rest }, (ack) => system(room, cmd === 'ban' ? `* ${ack.mask} is banned from ${ack.room}` : `* ${ack.mask} is no longer banned from ${ack.room}`));
+    case 'bans':
+      if (!room) return system(state.current, '! /bans works in a room', 'error');
+      return send({ type: 'bans', room }, (reply) => system(room, reply.bans.length ? `* Banned from ${reply.room}: ${reply.bans.map((b) => `${b.mask} (by ${b.by})`).join(', ')}` : `* Nobody is banned from ${reply.room}`));
     case 'invite': {
       const [nick, r] = rest.split(' ');
       if (!nick || !(r || room)) return system(state.current, '! Usage: /invite NICK [ROOM]', 'error');

@@ -167,6 +167,22 @@ async function main() {
     await say(alice, '/frobnicate');
     await message(alice, 'Unknown command /frobnicate').waitFor({ timeout: WAIT });
 
+    step('/ban, /bans and /unban from the page; a banned native client cannot join');
+    await say(alice, '/ban mallory');
+    await message(alice, '* mallory!*@* is banned from #salon').waitFor({ timeout: WAIT });
+    await message(bob, '* alice sets mode +b mallory!*@*').waitFor({ timeout: WAIT });
+    await say(alice, '/bans');
+    await message(alice, '* Banned from #salon: mallory!*@* (by alice)').waitFor({ timeout: WAIT });
+    const mallory = await native(server.chat, 'mallory');
+    mallory.send({ type: 'join', room: '#salon' });
+    const refused = await mallory.until((m) => m.type === 'error');
+    assert.equal(refused.code, 'banned');
+    await say(alice, '/unban mallory');
+    await message(alice, '* mallory!*@* is no longer banned from #salon').waitFor({ timeout: WAIT });
+    mallory.send({ type: 'join', room: '#salon' });
+    await mallory.until((m) => m.type === 'joined' && m.room === '#salon');
+    mallory.close();
+
     step('a newcomer gets the room\'s history on join');
     const dave = await openPage(browser, url, 'dave');
     await say(dave, '/join #salon');

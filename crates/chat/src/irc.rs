@@ -1790,6 +1790,12 @@ pub(crate) async fn serve(
                     if let Next::Quit(reason) = Box::pin(conn.line(&session, &hub, raw)).await {
                         break 'serve (reason, false);
                     }
+                    // What the line made the hub tell this client (its own MODE, TOPIC, KICK)
+                    // is queued already: write it before the replies to the next lines, so a
+                    // client sees its changes in the order it made them.
+                    for event in inbox.try_recv_many(MAX_BATCH) {
+                        conn.event(&event);
+                    }
                 }
                 Ok(None) => break,
                 Err(CodecError::LineTooLong { max }) => {

@@ -1110,3 +1110,34 @@ async fn monitor_follows_nicks_and_extended_monitor_shows_away() {
     assert_eq!(after_code(&full, "734"), "100 n100 :Monitor list is full.");
     server.stop().await;
 }
+
+/// A client's own changes (MODE, TOPIC) come back before the replies to the lines it sent
+/// after them, even when it sends them all in one write.
+#[tokio::test]
+async fn a_clients_own_changes_come_before_replies_to_later_lines() {
+    let server = start(config(None)).await;
+    let mut op = irc_client(server.addr, "op", "").await;
+    op.send("JOIN #order\r").await;
+    op.until(|l| l.contains(" 366 ")).await;
+    op.send("MODE #order +b x1\r\nMODE #order b\r\nTOPIC #order :t1\r\nPING :end\r")
+        .await;
+    let mut lines = Vec::new();
+    loop {
+        let line = op.line().await.unwrap();
+        let done = line.ends_with("PONG prise :end");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let at = |what: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what} in {lines:#?}"))
+    };
+    assert!(at("MODE #order +b x1!*@*") < at(" 367 "), "{lines:#?}");
+    assert!(at(" 368 ") < at("TOPIC #order :t1"), "{lines:#?}");
+    assert!(at("TOPIC #order :t1") < at("PONG"), "{lines:#?}");
+    server.stop().await;
+}

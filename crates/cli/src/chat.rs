@@ -286,6 +286,10 @@ pub(crate) fn request(line: &str, current: Option<&str>) -> Result<Option<Value>
             Some((nick, room)) => json!({"type": "invite", "nick": nick, "room": room.trim()}),
             None => json!({"type": "invite", "nick": rest, "room": room()?}),
         },
+        ("ban" | "unban", "") => return Err(format!("usage: /{name} MASK (nick!user@host, or a nick)")),
+        ("ban", mask) => json!({"type": "ban", "room": room()?, "mask": mask}),
+        ("unban", mask) => json!({"type": "unban", "room": room()?, "mask": mask}),
+        ("bans", _) => json!({"type": "bans", "room": room()?}),
         ("part" | "leave", "") => json!({"type": "part", "room": room()?}),
         ("part" | "leave", room) => json!({"type": "part", "room": room}),
         ("msg" | "query", rest) => match rest.split_once(' ') {
@@ -307,12 +311,33 @@ pub(crate) fn request(line: &str, current: Option<&str>) -> Result<Option<Value>
         }
         ("quit" | "exit", reason) => json!({"type": "quit", "reason": reason}),
         ("help", _) => return Err(
-            "commands: /nick /join /part /msg /me /topic /kick /invite /who /rooms /history /quit"
+            "commands: /nick /join /part /msg /me /topic /kick /invite /ban /unban /bans /who /rooms /history /quit"
                 .into(),
         ),
         (other, _) => return Err(format!("unknown command /{other}; /help lists them")),
     };
     Ok(Some(req))
+}
+
+/// A `bans` answer as one line.
+pub(crate) fn bans_line(v: &Value) -> Option<String> {
+    let room = v["room"].as_str().unwrap_or_default();
+    let bans: Vec<String> = v["bans"]
+        .as_array()?
+        .iter()
+        .map(|b| {
+            format!(
+                "{} (by {})",
+                b["mask"].as_str().unwrap_or_default(),
+                b["by"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    Some(if bans.is_empty() {
+        format!("* Nobody is banned from {room}")
+    } else {
+        format!("* Banned from {room}: {}", bans.join(", "))
+    })
 }
 
 /// A server message as a line, the way text mode shows it.
@@ -460,8 +485,51 @@ fn render(v: &Value, current: Option<&str>) -> Option<String> {
             })
             .collect::<Vec<_>>()
             .join("\n"),
+        "bans" => bans_line(v)?,
+        "ack" if v.get("mask").is_some() => format!("* {} on {}: done", s("mask"), s("room")),
         "error" => format!("! {}", s("text")),
         "ack" if v.get("old").is_some() => format!("* You are now known as {}", s("nick")),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{bans_line, request};
+
+    #[test]
+    fn ban_commands_become_native_requests_and_bans_a_line() {
+        assert_eq!(
+            request("/ban troll", Some("#den")),
+            Ok(Some(
+                json!({"type": "ban", "room": "#den", "mask": "troll"})
+            ))
+        );
+        assert_eq!(
+            request("/unban *!~x@*", Some("#den")),
+            Ok(Some(
+                json!({"type": "unban", "room": "#den", "mask": "*!~x@*"})
+            ))
+        );
+        assert_eq!(
+            request("/bans", Some("#den")),
+            Ok(Some(json!({"type": "bans", "room": "#den"})))
+        );
+        assert!(request("/ban", Some("#den")).is_err());
+        assert!(request("/bans", None).is_err());
+        let reply = json!({"type": "bans", "room": "#den", "bans": [
+            {"mask": "troll!*@*", "by": "op", "ts": "2026-12-07T00:00:00.000Z"}
+        ]});
+        assert_eq!(
+            bans_line(&reply).as_deref(),
+            Some("* Banned from #den: troll!*@* (by op)")
+        );
+        let none = json!({"type": "bans", "room": "#den", "bans": []});
+        assert_eq!(
+            bans_line(&none).as_deref(),
+            Some("* Nobody is banned from #den")
+        );
+    }
 }

@@ -326,6 +326,12 @@ impl App {
                     );
                 }
             }
+            "bans" => {
+                if let Some(line) = crate::chat::bans_line(v) {
+                    let target = self.conversation(&s("room"));
+                    self.notice(target, line.trim_start_matches("* ").to_owned());
+                }
+            }
             "history" => {
                 let target = self.conversation(&s("room"));
                 for m in v["messages"].as_array().into_iter().flatten() {
