@@ -1844,7 +1844,50 @@ pub(crate) async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::{looks_like_irc, parse, ParseError};
+    use proptest::prelude::*;
+
+    use super::{client_tags, label_of, looks_like_irc, parse, ParseError, Whox};
+
+    proptest! {
+        /// Any tag section: the client-only tags kept are a subset of what was sent, each
+        /// starting with `+`, and a label is echoed only when it is a safe word.
+        #[test]
+        fn tags_keep_only_client_tags_and_safe_labels(tags in "[-+a-z=;:./ ]{0,60}") {
+            if let Some(kept) = client_tags(Some(&tags)) {
+                for tag in kept.split(';') {
+                    prop_assert!(tag.starts_with('+'), "{tag}");
+                    prop_assert!(tags.split(';').any(|t| t == tag), "{tag}");
+                }
+            }
+            if let Some(label) = label_of(Some(&tags)) {
+                prop_assert!(!label.contains([' ', ';', '=']), "{label}");
+            }
+        }
+
+        #[test]
+        fn any_whox_spec_parses_to_a_numeric_token(spec in "%?[a-z]{0,14}(,[0-9a-z]{0,5})?") {
+            if let Some(whox) = Whox::parse(&spec) {
+                prop_assert!(!whox.token.is_empty() && whox.token.len() <= 3);
+                prop_assert!(whox.token.chars().all(|c| c.is_ascii_digit()));
+            }
+        }
+    }
+
+    #[test]
+    fn labels_and_client_tags_are_picked_from_the_tags() {
+        assert_eq!(label_of(Some("label=abc;+x=1")).as_deref(), Some("abc"));
+        assert_eq!(label_of(Some("label=a b")), None);
+        assert_eq!(label_of(Some("+x=1")), None);
+        assert_eq!(
+            client_tags(Some("time=now;+a=1;msgid=2;+vendor.org/b")).as_deref(),
+            Some("+a=1;+vendor.org/b")
+        );
+        assert_eq!(client_tags(Some("+;+=x;server=1")), None);
+        assert_eq!(
+            parse(&format!("@{} PING x", "t".repeat(4095))),
+            Err(ParseError::TagsTooLong)
+        );
+    }
 
     #[test]
     fn parses_tags_prefix_params_and_trailing() {

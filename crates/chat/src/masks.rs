@@ -213,7 +213,29 @@ impl Lists {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::{matches, normalize_mask, wildcard, ListKind, ListRefusal, Lists, MAX_LIST_LEN};
+
+    proptest! {
+        /// Any text is a mask or refused, never a panic; a mask is completed once and for
+        /// all (completing it again changes nothing), and matches the address it spells.
+        #[test]
+        fn masks_complete_once_and_match_what_they_spell(text in "\\PC{0,60}") {
+            if let Ok(full) = normalize_mask(&text) {
+                let again = normalize_mask(&full);
+                prop_assert_eq!(again.as_deref(), Ok(full.as_str()));
+                prop_assert!(full.contains('!') && full.contains('@'));
+            }
+        }
+
+        #[test]
+        fn a_literal_address_matches_itself(nick in "[a-zA-Z][a-zA-Z0-9]{0,12}", ident in "~?[a-z]{1,8}") {
+            let mask = normalize_mask(&format!("{nick}!{ident}@prise")).unwrap_or_default();
+            prop_assert!(matches(&mask, &nick, &ident));
+            prop_assert!(matches(&mask, &nick.to_uppercase(), &ident));
+        }
+    }
 
     #[test]
     fn wildcards_match_like_irc_masks() {

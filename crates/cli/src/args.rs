@@ -939,8 +939,27 @@ fn parse_oper(text: &str) -> Result<(String, String), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::Cli;
+    use super::{parse_server_name, Cli};
     use clap::CommandFactory;
+
+    #[test]
+    fn server_names_are_host_names() {
+        for good in ["prise", "irc.example.org", "My.Little.Server", "a-1"] {
+            assert_eq!(parse_server_name(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "",
+            "two words",
+            "a:b",
+            ".lead",
+            "trail.",
+            "-x",
+            "é.org",
+            &"x".repeat(64),
+        ] {
+            assert!(parse_server_name(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn cli_definition_is_consistent() {
