@@ -291,16 +291,16 @@ impl Event {
         self.0.serial
     }
 
-    /// The IRC line (with `\r\n`), made once for all recipients that take the same `tags`;
-    /// `server` is the server's name (the same for every recipient of one hub).
-    pub fn irc(&self, tags: IrcTags, server: &str) -> Bytes {
+    /// The IRC line (with `\r\n`) for recipients that take `tags`: made by `render` for the
+    /// first of them, then shared. The IRC door passes its renderer, so this module depends
+    /// on no front door.
+    pub fn irc(&self, tags: IrcTags, render: impl FnOnce(&Event) -> String) -> Bytes {
         let cell = match tags {
             IrcTags::None => &self.0.irc,
             IrcTags::Time => &self.0.irc_time,
             IrcTags::All => &self.0.irc_tagged,
         };
-        cell.get_or_init(|| Bytes::from(crate::irc::render(self, tags, server)))
-            .clone()
+        cell.get_or_init(|| Bytes::from(render(self))).clone()
     }
 
     /// What happened.
@@ -322,12 +322,13 @@ impl Event {
             .clone()
     }
 
-    /// The text-mode line (with `\n`), made once for all recipients. Room messages carry no
-    /// room prefix here: the text front door adds it for readers whose current room differs.
-    pub fn text(&self) -> Bytes {
+    /// The text-mode line (with `\n`): made by `render` (the text door's) for the first
+    /// recipient, then shared. Room messages carry no room prefix here: the text front door
+    /// adds it for readers whose current room differs.
+    pub fn text(&self, render: impl FnOnce(&EventKind) -> String) -> Bytes {
         self.0
             .text
-            .get_or_init(|| Bytes::from(crate::text::render(&self.0.kind)))
+            .get_or_init(|| Bytes::from(render(&self.0.kind)))
             .clone()
     }
 

@@ -261,7 +261,7 @@ fn message_line(m: &Message, source: Option<&str>) -> String {
 }
 
 /// The IRC line of an event, with `\r\n`; `tagged` adds `time` and `msgid`.
-pub(crate) fn render(event: &Event, tags: IrcTags, server: &str) -> String {
+fn render(event: &Event, tags: IrcTags, server: &str) -> String {
     let source = event.source();
     let body = match event.kind() {
         EventKind::Chat(m) | EventKind::Private(m) => message_line(m, source),
@@ -514,7 +514,8 @@ impl IrcConn {
             self.numeric(code, &format!(":{target}"));
             return;
         }
-        let bytes = event.irc(self.caps.level(), &self.server);
+        let level = self.caps.level();
+        let bytes = event.irc(level, |e| render(e, level, &self.server));
         self.out.extend_from_slice(&bytes);
     }
 

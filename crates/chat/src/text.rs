@@ -18,7 +18,7 @@ use crate::masks::ListKind;
 use crate::Error;
 
 /// The line an event becomes in text mode (without room prefix), with `\n`.
-pub(crate) fn render(kind: &EventKind) -> String {
+fn render(kind: &EventKind) -> String {
     match kind {
         EventKind::Chat(m) => message_line(m, false),
         EventKind::Private(m) => message_line(m, true),
@@ -138,7 +138,7 @@ impl TextConn {
                 self.out.extend_from_slice(b" ");
             }
         }
-        let bytes: Bytes = event.text();
+        let bytes: Bytes = event.text(render);
         self.out.extend_from_slice(&bytes);
         if let EventKind::Kick { room, .. } = event.kind() {
             // Put out of the room talked in: talk in another one.
