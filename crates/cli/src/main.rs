@@ -10,6 +10,7 @@
 mod args;
 mod backup;
 mod chat;
+mod commands;
 mod config;
 mod echo;
 mod files;

@@ -327,7 +327,7 @@ impl App {
                 }
             }
             "bans" => {
-                if let Some(line) = crate::chat::bans_line(v) {
+                if let Some(line) = crate::commands::bans_line(v) {
                     let target = self.conversation(&s("room"));
                     self.notice(target, line.trim_start_matches("* ").to_owned());
                 }
@@ -418,7 +418,7 @@ impl App {
                 return Some(json!({"type": "private", "to": name, "text": line}));
             }
         }
-        match crate::chat::request(&line, active.as_deref().filter(|n| n.starts_with('#'))) {
+        match crate::commands::request(&line, active.as_deref().filter(|n| n.starts_with('#'))) {
             Ok(Some(req)) => {
                 if req["type"] == "quit" {
                     self.quit = true;
