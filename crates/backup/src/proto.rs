@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Checked, Forgotten, Manifest, ManifestEntry, SnapshotInfo};
+pub use crate::store::ChangedEntry;
+use crate::store::{Checked, Forgotten, Manifest, SnapshotInfo};
 
 /// Versions this build speaks. Version 2 adds `manifest_delta` and `need_full`.
 pub const VERSIONS: &[u32] = &[1, 2];
@@ -13,78 +14,6 @@ pub const MAX_MANIFEST: usize = 64 * 1024 * 1024;
 
 /// Most hashes in one `want` or `get`.
 pub const MAX_HASHES: usize = 1024;
-
-/// An entry of a `manifest_delta`. A file whose path the parent has may give only the middle of
-/// its chunk list: its chunks are the parent's first `keep_head`, then `chunks`, then the
-/// parent's last `keep_tail`. A 10 MiB file changed in one place costs a hash or two, not
-/// hundreds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangedEntry {
-    /// The entry (with only the middle of its chunk list when `keep_head` or `keep_tail`).
-    #[serde(flatten)]
-    pub entry: ManifestEntry,
-    /// Chunks kept from the start of the parent's list for this path.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub keep_head: u64,
-    /// Chunks kept from the end of the parent's list for this path.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub keep_tail: u64,
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-impl ChangedEntry {
-    /// `now` as a change to `before` (the parent's entry of the same path, if any): the chunks
-    /// both lists start and end with are left out.
-    pub fn diff(before: Option<&ManifestEntry>, now: &ManifestEntry) -> Self {
-        let mut entry = now.clone();
-        let (mut head, mut tail) = (0, 0);
-        if let Some(before) = before.filter(|b| b.kind == now.kind) {
-            let (old, new) = (&before.chunks, &now.chunks);
-            head = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-            let most = old.len().min(new.len()) - head;
-            tail = old[head..]
-                .iter()
-                .rev()
-                .zip(new[head..].iter().rev())
-                .take(most)
-                .take_while(|(a, b)| a == b)
-                .count();
-            entry.chunks = new[head..new.len() - tail].to_vec();
-        }
-        Self {
-            entry,
-            keep_head: head as u64,
-            keep_tail: tail as u64,
-        }
-    }
-
-    /// The whole entry, given the parent's entry of the same path. `None` if the kept counts
-    /// do not fit the parent's list.
-    pub fn apply(self, before: Option<&ManifestEntry>) -> Option<ManifestEntry> {
-        let mut entry = self.entry;
-        if self.keep_head == 0 && self.keep_tail == 0 {
-            return Some(entry);
-        }
-        let old = &before?.chunks;
-        let head = usize::try_from(self.keep_head).ok()?;
-        let tail = usize::try_from(self.keep_tail).ok()?;
-        if head.checked_add(tail)? > old.len() {
-            return None;
-        }
-        let middle = std::mem::take(&mut entry.chunks);
-        entry.chunks = old[..head]
-            .iter()
-            .cloned()
-            .chain(middle)
-            .chain(old[old.len() - tail..].iter().cloned())
-            .collect();
-        Some(entry)
-    }
-}
 
 /// One control message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,7 +147,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::store::EntryKind;
+    use crate::store::{EntryKind, ManifestEntry};
     use proptest::prelude::*;
 
     fn file(chunks: Vec<String>) -> ManifestEntry {
