@@ -16,6 +16,7 @@
 //! - `PUT` uploads streamed into a temporary file and renamed into place only when complete;
 //! - one access-log line per request.
 
+mod app;
 mod archive;
 pub mod auth;
 mod error;

@@ -254,7 +254,7 @@ fn body(head: bool, status: StatusCode, file: File, start: u64, count: u64) -> R
             Ok(bytes) => Body::from(bytes),
             Err(e) => {
                 tracing::warn!(cause = %e, "reading a file to send");
-                return crate::server::error(StatusCode::INTERNAL_SERVER_ERROR);
+                return crate::app::error(StatusCode::INTERNAL_SERVER_ERROR);
             }
         }
     } else {
@@ -293,7 +293,7 @@ fn read_exact_at(file: &File, start: u64, count: u64) -> io::Result<Vec<u8>> {
 /// [`ranges::MAX_BYTES`] in all; they are read now.
 fn several(head: bool, file: &File, len: u64, mime: &str, parts: &[(u64, u64)]) -> Response {
     let Ok((body, boundary)) = ranges::body(file, len, mime, parts) else {
-        return crate::server::error(StatusCode::INTERNAL_SERVER_ERROR);
+        return crate::app::error(StatusCode::INTERNAL_SERVER_ERROR);
     };
     let length = body.len();
     let mut response = (

@@ -18,8 +18,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use prise_core::fs::AtomicFile;
 
+use crate::app::{error, page, App};
 use crate::path::{components, resolve};
-use crate::server::{error, page, App};
 
 /// Where an upload may go, checked before any byte is read.
 enum Place {
