@@ -230,6 +230,10 @@ fn serve_door(
                 serve_web(*stream, router, shutdown).await;
                 return;
             }
+            // Before the first read: IRC passwords (`OPER name password`, `PASS password`)
+            // stay out of the traffic log, even when they come in the bytes sniffed. On the
+            // main port a text user's line starting with those words is hidden too.
+            stream.set_redactor(prise_core::trace::redact_commands(&["OPER ", "PASS "]));
             if door != Door::Any {
                 crate::irc::serve(stream, BytesMut::new(), hub, &config, shutdown).await;
                 return;

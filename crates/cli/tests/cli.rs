@@ -765,3 +765,37 @@ fn time_reports_each_server_and_exits_by_what_answered() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-host.invalid"));
 }
+
+/// IRC passwords (OPER, PASS) never reach the traffic log, even in the first bytes (read while
+/// the server tells IRC from text and native clients) or after tags.
+#[test]
+fn trace_file_hides_irc_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.log");
+    let (mut server, addr) = start_chat(&[
+        "--no-history",
+        "--oper",
+        "admin:s3cret-oper",
+        "--trace-file",
+        trace.to_str().unwrap(),
+    ]);
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut irc = BufReader::new(tcp);
+    irc.get_mut()
+        .write_all(b"PASS s3cret-pass\r\nNICK op\r\nUSER op 0 * :Op\r\n")
+        .unwrap();
+    read_until(&mut irc, " 001 op ");
+    irc.get_mut()
+        .write_all(b"@label=x OPER admin s3cret-oper\r\n")
+        .unwrap();
+    read_until(&mut irc, " 381 op ");
+    signal(&server, "TERM");
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+    let log = std::fs::read_to_string(&trace).unwrap();
+    assert!(!log.contains("s3cret"), "{log}");
+    assert!(
+        log.contains("PASS ***") && log.contains("OPER ***"),
+        "{log}"
+    );
+}

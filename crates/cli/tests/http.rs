@@ -222,3 +222,54 @@ fn sighup_reads_the_htpasswd_file_again_and_a_broken_one_changes_nothing() {
     assert!(log.contains("users reloaded"), "{log}");
     assert!(log.contains("users not reloaded"), "{log}");
 }
+
+/// Credentials (HTTP Basic) never reach the traffic log; the rest of the request does.
+#[test]
+fn trace_file_hides_authorization() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("hello.txt"), "bonjour\n").unwrap();
+    let users = work.path().join("users");
+    let hash = Command::new("openssl")
+        .args(["passwd", "-5", "b-pass"])
+        .output()
+        .expect("openssl");
+    let hash = String::from_utf8(hash.stdout).unwrap();
+    std::fs::write(&users, format!("bob:{}\n", hash.trim())).unwrap();
+    let trace = work.path().join("trace.log");
+    let mut server = prise()
+        .arg("--trace-file")
+        .arg(&trace)
+        .args(["http", "serve", "--listen", "127.0.0.1:0", "--htpasswd"])
+        .arg(&users)
+        .arg(work.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut announce = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut announce)
+        .unwrap();
+    let addr = announce
+        .trim_end()
+        .strip_prefix("http listening on ")
+        .unwrap_or_else(|| panic!("announce line: {announce:?}"))
+        .to_owned();
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-u", "bob:b-pass"])
+        .arg(format!("http://{addr}/hello.txt"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "bonjour\n");
+    let ok = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+    let log = std::fs::read_to_string(&trace).unwrap();
+    // curl sends `Authorization: Basic Ym9iOmItcGFzcw==` (bob:b-pass).
+    assert!(!log.contains("Ym9iOmItcGFzcw"), "{log}");
+    assert!(log.contains("Authorization: ***"), "{log}");
+    assert!(log.contains("GET /hello.txt HTTP/1.1"), "{log}");
+}

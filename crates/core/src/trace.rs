@@ -69,7 +69,8 @@ pub type Redactor = Arc<dyn Fn(Direction, &[u8]) -> Option<Vec<u8>> + Send + Syn
 /// A redactor that hides the argument of line-based commands such as `PASS secret` (FTP, IRC) or
 /// `Authorization: Basic ...` (HTTP): for every line that starts with one of `prefixes`
 /// (compared without case, after any leading white space or Telnet control bytes, which FTP
-/// servers skip too), everything after the prefix up to the line end becomes `***`.
+/// servers skip too, and after IRC's leading `@tags` and `:source` words), everything after the
+/// prefix up to the line end becomes `***`.
 ///
 /// It follows lines across reads and writes (a command split over two TCP segments is still
 /// hidden), so it keeps state: make one per stream (`Stream::set_redactor`), never share one.
@@ -103,9 +104,20 @@ pub fn redact_commands(prefixes: &[&str]) -> Redactor {
                     changed = true;
                 }
                 Line::Shown => out.push(b),
+                Line::Word => {
+                    out.push(b);
+                    if b == b' ' {
+                        *line = Line::Open;
+                    }
+                }
                 Line::Open => {
                     out.push(b);
                     if head.is_empty() && (b.is_ascii_whitespace() || b >= 0xf0) {
+                        continue;
+                    }
+                    if head.is_empty() && (b == b'@' || b == b':') {
+                        // IRC: `@tags` or `:source` before the command.
+                        *line = Line::Word;
                         continue;
                     }
                     head.push(b.to_ascii_lowercase());
@@ -128,6 +140,8 @@ pub fn redact_commands(prefixes: &[&str]) -> Redactor {
 enum Line {
     /// Its start could still be a prefix.
     Open,
+    /// In a leading `@tags` or `:source` word (IRC); the command follows it.
+    Word,
     /// Not a secret line.
     Shown,
     /// A prefix matched: the rest is hidden.
@@ -333,6 +347,11 @@ mod tests {
         assert!(redact(Direction::Recv, b"NOOP\r\n").is_none());
         // Each direction on its own.
         assert!(redact(Direction::Send, b"PASSIVE mode\r\n").is_none());
+        // IRC: tags and a source before the command.
+        let irc = redact_commands(&["OPER "]);
+        let out = irc(Direction::Recv, b"@label=1 :me OPER admin s3cret\r\n").unwrap();
+        assert_eq!(out, b"@label=1 :me OPER ***\r\n");
+        assert!(irc(Direction::Recv, b"@label=2 PRIVMSG #a :OPER x\r\n").is_none());
     }
 
     #[test]

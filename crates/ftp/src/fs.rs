@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::codec::Entry;
 
@@ -67,8 +67,6 @@ fn errno(e: rustix::io::Errno) -> io::Error {
     }
 }
 
-const BENEATH: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
-
 impl Root {
     /// Open `path` as the root.
     ///
@@ -92,19 +90,8 @@ impl Root {
     }
 
     fn open_at(&self, parts: &[String], flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
-        rustix::fs::openat2(
-            self.dir.as_fd(),
-            relative(parts),
-            // openat2 refuses O_PATH with other flags than these.
-            if flags.contains(OFlags::PATH) {
-                flags | OFlags::CLOEXEC
-            } else {
-                flags | OFlags::CLOEXEC | OFlags::NOCTTY
-            },
-            mode,
-            BENEATH,
-        )
-        .map_err(errno)
+        prise_core::path::open_beneath(self.dir.as_fd(), &relative(parts), flags, mode)
+            .map_err(errno)
     }
 
     /// What is at `parts`, following symlinks that stay inside.

@@ -129,6 +129,12 @@ pub async fn run(
                 let app = Arc::clone(&app);
                 async move { Ok::<_, Infallible>(answer(&app, peer, req.map(Body::new)).await) }
             });
+        let mut stream = conn.stream;
+        // Credentials stay out of the traffic log (HTTP/1 header lines).
+        stream.set_redactor(prise_core::trace::redact_commands(&[
+            "Authorization: ",
+            "Proxy-Authorization: ",
+        ]));
         async move {
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
@@ -138,7 +144,7 @@ pub async fn run(
                 .max_buf_size(max_header.max(8192));
             builder.http2().timer(TokioTimer::new());
             let connection = builder.serve_connection_with_upgrades(
-                TokioIo::new(conn.stream),
+                TokioIo::new(stream),
                 TowerToHyperService::new(service),
             );
             tokio::pin!(connection);
@@ -549,20 +555,18 @@ const OURS: [&str; 3] = ["br", "zstd", "gzip"];
 /// kernel also refuses absolute symlinks, even ones that lead back inside; for those (and on
 /// kernels older than 5.6) the path is checked by [`resolve`] and opened after.
 fn open_in(app: &App, parts: &[String]) -> Option<(PathBuf, Open)> {
-    use rustix::fs::{OFlags, ResolveFlags};
+    use rustix::fs::OFlags;
     let joined = parts.join("/");
     let path = app.root.root().join(&joined);
     if app.config.follow_symlinks {
         return Some((path.clone(), Open::new(&path)?));
     }
-    let relative = if joined.is_empty() { "." } else { &joined };
-    match rustix::fs::openat2(
+    match prise_core::path::open_beneath(
         &app.root_dir,
-        relative,
+        &joined,
         // Non-blocking: a named pipe opens at once (and is then refused as not a file).
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        OFlags::RDONLY | OFlags::NONBLOCK,
         rustix::fs::Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
     ) {
         Ok(fd) => Some((path, Open::from_file(std::fs::File::from(fd))?)),
         Err(e) if e == rustix::io::Errno::XDEV || e == rustix::io::Errno::NOSYS => {

@@ -10,8 +10,6 @@
 //!   server (page, JSON API, `/metrics`, badges).
 //!
 //! - [`maintenance`]: weekly windows that hold notices back.
-//!
-//! Not built yet (issue 7): the chat check.
 
 pub mod board;
 pub mod check;
