@@ -23,7 +23,7 @@ SELECTIONS=("$@")
 
 if [ -z "${PRISE_BIN:-}" ]; then
   cargo build -p prise --locked --quiet --manifest-path "$ROOT/Cargo.toml"
-  PRISE_BIN=$ROOT/target/debug/prise
+  PRISE_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/prise
 fi
 
 PY=$VENV/bin/python

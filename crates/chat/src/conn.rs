@@ -1,4 +1,5 @@
-//! What the text and native front doors share: the outgoing buffer, flood control, limits.
+//! What every chat connection uses: limits and timeouts, flood control, and writing to and reading
+//! from a stream without holding buffers while idle (the TCP wire of [`crate::door`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -63,18 +64,6 @@ impl Flood {
             false
         }
     }
-}
-
-/// The end of each turn of a connection loop: drop a used-up read buffer, then write what the
-/// turn produced.
-pub(crate) fn release_and_flush<'a>(
-    stream: &'a mut Stream,
-    input: &mut BytesMut,
-    out: &'a mut BytesMut,
-    timeout: Duration,
-) -> impl Future<Output = std::io::Result<()>> + 'a {
-    release_if_empty(input);
-    flush(stream, out, timeout)
 }
 
 /// Write everything in `out` within the write timeout, then clear it.

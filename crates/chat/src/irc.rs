@@ -11,18 +11,13 @@
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
-use bytes::BytesMut;
-use prise_core::codec::{CodecError, LineCodec};
-use prise_core::stream::Stream;
-use tokio_util::codec::Decoder;
-use tokio_util::sync::CancellationToken;
+use bytes::{Bytes, BytesMut};
 
-use crate::conn::{
-    flush, read_more, release_and_flush, release_if_empty, ConnConfig, Flood, MAX_BATCH,
-};
+use crate::conn::{ConnConfig, Flood};
+use crate::door::{Door, End, Flow, Hello, Refusal};
 use crate::event::{Event, EventKind, IrcTags, Message};
 use crate::hub::{
-    Gone, Hub, Inbox, Member, ModeChange, Sending, Session, Status, UserInfo, Wants, MAX_KEY_LEN,
+    Gone, Hub, Member, ModeChange, Sending, Session, Status, UserInfo, Wants, MAX_KEY_LEN,
 };
 use crate::masks::{ListKind, MAX_LIST_LEN};
 use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
@@ -471,7 +466,7 @@ impl Whox {
 }
 
 /// One IRC connection's state.
-struct IrcConn {
+pub(crate) struct IrcConn {
     out: BytesMut,
     /// The server's name in prefixes and numerics ([`crate::hub::HubConfig::server_name`]).
     server: Arc<str>,
@@ -490,6 +485,17 @@ enum Next {
 }
 
 impl IrcConn {
+    pub(crate) fn new(hub: &Hub, config: &ConnConfig) -> Self {
+        Self {
+            out: BytesMut::new(),
+            server: Arc::from(hub.config().server_name.as_str()),
+            flood: Flood::new(config.flood_rate, config.flood_burst),
+            caps: Caps::default(),
+            nick: "*".to_owned(),
+            batches: 0,
+        }
+    }
+
     fn raw(&mut self, line: &str) {
         self.out.extend_from_slice(line.as_bytes());
         if !line.ends_with("\r\n") {
@@ -508,7 +514,7 @@ impl IrcConn {
         self.numeric("461", &format!("{command} :Not enough parameters"));
     }
 
-    fn event(&mut self, event: &Event) {
+    fn show(&mut self, event: &Event) {
         if let EventKind::Monitor { online, target, .. } = event.kind() {
             let code = if *online { "730" } else { "731" };
             self.numeric(code, &format!(":{target}"));
@@ -898,7 +904,7 @@ impl IrcConn {
                     }
                     if self.caps.echo_message {
                         let echo = Event::with_source(kind, &session.ident());
-                        self.event(&echo);
+                        self.show(&echo);
                     }
                 }
                 // RFC 2812: a NOTICE never gets an automatic reply.
@@ -1210,7 +1216,7 @@ impl IrcConn {
 
     /// Handle one raw line from a registered client: checked and parsed here, inside the boxed
     /// future, so none of it stays in the connection's state.
-    async fn line(&mut self, session: &Session, hub: &Hub, raw: bytes::Bytes) -> Next {
+    async fn handle(&mut self, session: &Session, hub: &Hub, raw: Bytes) -> Next {
         let server = Arc::clone(&self.server);
         let Ok(text) = std::str::from_utf8(&raw) else {
             // The refusal answers the line: labeled if its tags (UTF-8 themselves) say so.
@@ -1623,224 +1629,164 @@ impl IrcConn {
     }
 }
 
-/// Registration: CAP, NICK, USER (PASS is accepted and ignored: no server password yet).
-/// Returns the session once the client is registered, or `None` when it left.
-async fn register(
-    stream: &mut Stream,
-    input: &mut BytesMut,
-    codec: &mut LineCodec,
-    conn: &mut IrcConn,
-    hub: &Hub,
-    config: &ConnConfig,
-) -> Option<(Session, Inbox)> {
-    let server = Arc::clone(&conn.server);
-    let mut negotiating = false;
-    let mut nick: Option<String> = None;
-    let mut user: Option<(String, String)> = None;
-    let deadline = tokio::time::Instant::now() + config.idle_timeout;
-    loop {
-        while let Some(raw) = match codec.decode(input) {
-            Ok(line) => line,
-            Err(_) => {
-                conn.raw(&format!(
-                    "ERROR :Closing link: line longer than {} bytes",
-                    config.max_line_len
-                ));
-                let _ = flush(stream, &mut conn.out, config.write_timeout).await;
-                return None;
-            }
-        } {
-            let Ok(text) = std::str::from_utf8(&raw) else {
-                conn.raw(&format!(
-                    ":{server} FAIL * INVALID_UTF8 :Lines must be UTF-8"
-                ));
-                continue;
-            };
-            let line = match parse(text) {
-                Ok(line) => line,
-                Err(ParseError::TooLong | ParseError::TagsTooLong) => {
-                    conn.numeric("417", ":Input line was too long");
-                    continue;
-                }
-                Err(ParseError::NoCommand) => continue,
-            };
-            let p = &line.params;
-            match line.command.as_str() {
-                "CAP" => {
-                    // LS and REQ hold registration until END (IRCv3 capability negotiation).
-                    match p.first().map(|s| s.to_ascii_uppercase()).as_deref() {
-                        Some("LS" | "REQ") => negotiating = true,
-                        Some("END") => negotiating = false,
-                        _ => {}
-                    }
-                    conn.cap(p);
-                }
-                "PASS" => {}
-                "NICK" => match p.first().filter(|n| !n.is_empty()) {
-                    None => conn.numeric("431", ":No nickname given"),
-                    Some(n) => match crate::names::check_nick(n) {
-                        Err(reason) => {
-                            conn.numeric("432", &format!("{n} :Erroneous nickname ({reason})"));
-                        }
-                        Ok(()) => nick = Some((*n).to_owned()),
-                    },
-                },
-                "USER" => {
-                    if p.len() < 4 || p[0].is_empty() || p[3].is_empty() {
-                        conn.need_more_params("USER");
-                    } else {
-                        let ident: String = p[0]
-                            .chars()
-                            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-                            .take(10)
-                            .collect();
-                        let ident = if ident.is_empty() {
-                            "user".to_owned()
-                        } else {
-                            ident
-                        };
-                        user = Some((format!("~{ident}"), p[3].to_owned()));
-                    }
-                }
-                "PING" => match p.first() {
-                    Some(token) => conn.raw(&format!(":{server} PONG {server} :{token}")),
-                    None => conn.numeric("409", ":No origin specified"),
-                },
-                "PONG" => {}
-                "QUIT" => {
-                    conn.raw("ERROR :Closing link: Client Quit");
-                    let _ = flush(stream, &mut conn.out, config.write_timeout).await;
-                    return None;
-                }
-                other => conn.numeric("451", &format!("{other} :You have not registered")),
-            }
-            if let (Some(n), Some((ident, realname)), false) = (&nick, &user, negotiating) {
-                let mut registered = hub.register(n, ident, realname);
-                if matches!(registered, Err(Error::NickTaken(_))) {
-                    // A client that reconnects at once often races its own old connection,
-                    // whose close is in flight but not yet read: look again after a moment
-                    // rather than refuse a nick that is about to be free.
-                    tokio::time::sleep(NICK_RECHECK).await;
-                    registered = hub.register(n, ident, realname);
-                }
-                match registered {
-                    Ok((session, rx)) => {
-                        conn.nick.clone_from(n);
-                        conn.welcome(hub);
-                        return Some((session, rx));
-                    }
-                    Err(e) => {
-                        conn.chat_error(&e, n);
-                        nick = None;
-                    }
-                }
-            }
-        }
-        release_if_empty(input);
-        if flush(stream, &mut conn.out, config.write_timeout)
-            .await
-            .is_err()
-        {
-            return None;
-        }
-        match tokio::time::timeout_at(deadline, read_more(stream, input)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            Ok(_) => return None,
-            Err(_) => {
-                conn.raw("ERROR :Closing link: registration timed out");
-                let _ = flush(stream, &mut conn.out, config.write_timeout).await;
-                return None;
-            }
-        }
-    }
+/// What registration remembers between lines: NICK and USER, and whether a capability
+/// negotiation holds registration until `CAP END`.
+#[derive(Default)]
+pub(crate) struct Registering {
+    negotiating: bool,
+    nick: Option<String>,
+    user: Option<(String, String)>,
 }
 
-/// Serve one IRC client. `input` holds bytes already read while sniffing.
-pub(crate) async fn serve(
-    mut stream: Box<Stream>,
-    mut input: BytesMut,
-    hub: Hub,
-    config: &ConnConfig,
-    shutdown: CancellationToken,
-) {
-    let mut conn = IrcConn {
-        out: BytesMut::new(),
-        server: Arc::from(hub.config().server_name.as_str()),
-        flood: Flood::new(config.flood_rate, config.flood_burst),
-        caps: Caps::default(),
-        nick: "*".to_owned(),
-        batches: 0,
-    };
-    let mut codec = LineCodec::new(config.max_line_len);
-    // Until registered the user is not in the hub, so the shutdown token is watched here;
-    // afterwards the hub's queue says it (hub::Gone::Shutdown).
-    let Some((session, mut inbox)) = (tokio::select! {
-        registered = Box::pin(register(&mut stream, &mut input, &mut codec, &mut conn, &hub, config)) => registered,
-        () = shutdown.cancelled() => None,
-    }) else {
-        return;
-    };
-    session.set_wants(conn.caps.wants());
-    session.set_keepalive(true);
-    // Why the connection ends, and whether the server decided it (then that is the quit reason
-    // the others see; a client's QUIT has already given its own).
-    let (goodbye, by_server): (String, bool) = 'serve: loop {
-        loop {
-            match codec.decode(&mut input) {
-                Ok(Some(raw)) => {
-                    if let Next::Quit(reason) = Box::pin(conn.line(&session, &hub, raw)).await {
-                        break 'serve (reason, false);
-                    }
-                    // What the line made the hub tell this client (its own MODE, TOPIC, KICK)
-                    // is queued already: write it before the replies to the next lines, so a
-                    // client sees its changes in the order it made them.
-                    for event in inbox.try_recv_many(MAX_BATCH) {
-                        conn.event(&event);
-                    }
-                }
-                Ok(None) => break,
-                Err(CodecError::LineTooLong { max }) => {
-                    break 'serve (format!("Line longer than {max} bytes"), true);
-                }
-                Err(_) => break 'serve ("Read error".to_owned(), true),
-            }
-        }
-        if release_and_flush(&mut stream, &mut input, &mut conn.out, config.write_timeout)
-            .await
-            .is_err()
-        {
-            return;
-        }
-        tokio::select! {
-            biased;
-            event = inbox.recv() => {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(Gone::TooSlow) => {
-                        break ("SendQ exceeded (you are not reading fast enough)".to_owned(), true);
-                    }
-                    Err(Gone::Killed(why)) => break (why, true),
-                    Err(Gone::Shutdown) => break ("Server shutting down".to_owned(), true),
-                    Err(Gone::TimedOut) => break ("Ping timeout".to_owned(), true),
-                };
-                conn.event(&event);
-                for event in inbox.try_recv_many(MAX_BATCH - 1) {
-                    conn.event(&event);
-                }
-            }
-            read = read_more(&mut stream, &mut input) => match read {
-                Ok(0) | Err(_) => return,
-                Ok(_) => session.heard(),
-            },
-        }
-    };
-    if by_server {
-        session.set_quit_reason(&goodbye);
+/// IRC as a [`Door`]: registration (CAP, NICK, USER) is the hello.
+impl Door for IrcConn {
+    type Pending = Registering;
+
+    fn out(&mut self) -> &mut BytesMut {
+        &mut self.out
     }
-    conn.raw(&format!("ERROR :Closing link: {goodbye}"));
-    let short = config.write_timeout.min(std::time::Duration::from_secs(1));
-    let _ = flush(&mut stream, &mut conn.out, short).await;
-    drop(session);
+
+    async fn hello(&mut self, reg: &mut Registering, hub: &Hub, raw: Bytes) -> Hello {
+        let server = Arc::clone(&self.server);
+        let Ok(text) = std::str::from_utf8(&raw) else {
+            self.raw(&format!(
+                ":{server} FAIL * INVALID_UTF8 :Lines must be UTF-8"
+            ));
+            return Hello::More;
+        };
+        let line = match parse(text) {
+            Ok(line) => line,
+            Err(ParseError::TooLong | ParseError::TagsTooLong) => {
+                self.numeric("417", ":Input line was too long");
+                return Hello::More;
+            }
+            Err(ParseError::NoCommand) => return Hello::More,
+        };
+        let p = &line.params;
+        match line.command.as_str() {
+            "CAP" => {
+                // LS and REQ hold registration until END (IRCv3 capability negotiation).
+                match p.first().map(|s| s.to_ascii_uppercase()).as_deref() {
+                    Some("LS" | "REQ") => reg.negotiating = true,
+                    Some("END") => reg.negotiating = false,
+                    _ => {}
+                }
+                self.cap(p);
+            }
+            "PASS" => {}
+            "NICK" => match p.first().filter(|n| !n.is_empty()) {
+                None => self.numeric("431", ":No nickname given"),
+                Some(n) => match crate::names::check_nick(n) {
+                    Err(reason) => {
+                        self.numeric("432", &format!("{n} :Erroneous nickname ({reason})"));
+                    }
+                    Ok(()) => reg.nick = Some((*n).to_owned()),
+                },
+            },
+            "USER" => {
+                if p.len() < 4 || p[0].is_empty() || p[3].is_empty() {
+                    self.need_more_params("USER");
+                } else {
+                    let ident: String = p[0]
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                        .take(10)
+                        .collect();
+                    let ident = if ident.is_empty() {
+                        "user".to_owned()
+                    } else {
+                        ident
+                    };
+                    reg.user = Some((format!("~{ident}"), p[3].to_owned()));
+                }
+            }
+            "PING" => match p.first() {
+                Some(token) => self.raw(&format!(":{server} PONG {server} :{token}")),
+                None => self.numeric("409", ":No origin specified"),
+            },
+            "PONG" => {}
+            "QUIT" => {
+                self.raw("ERROR :Closing link: Client Quit");
+                return Hello::Refused;
+            }
+            other => self.numeric("451", &format!("{other} :You have not registered")),
+        }
+        let (Some(n), Some((ident, realname)), false) = (&reg.nick, &reg.user, reg.negotiating)
+        else {
+            return Hello::More;
+        };
+        let mut registered = hub.register(n, ident, realname);
+        if matches!(registered, Err(Error::NickTaken(_))) {
+            // A client that reconnects at once often races its own old connection, whose
+            // close is in flight but not yet read: look again after a moment rather than
+            // refuse a nick that is about to be free.
+            tokio::time::sleep(NICK_RECHECK).await;
+            registered = hub.register(n, ident, realname);
+        }
+        match registered {
+            Ok((session, inbox)) => {
+                self.nick.clone_from(n);
+                self.welcome(hub);
+                Hello::Welcome(session, inbox)
+            }
+            Err(e) => {
+                let n = n.clone();
+                self.chat_error(&e, &n);
+                reg.nick = None;
+                Hello::More
+            }
+        }
+    }
+
+    fn refused(&mut self, why: Refusal) {
+        match why {
+            Refusal::LineTooLong(max) => {
+                self.raw(&format!(
+                    "ERROR :Closing link: line longer than {max} bytes"
+                ));
+            }
+            Refusal::NotText => {}
+            Refusal::TimedOut => self.raw("ERROR :Closing link: registration timed out"),
+        }
+    }
+
+    fn welcomed(&mut self, session: &Session) {
+        session.set_wants(self.caps.wants());
+        session.set_keepalive(true);
+    }
+
+    async fn line(&mut self, session: &Session, hub: &Hub, raw: Bytes) -> Flow {
+        match self.handle(session, hub, raw).await {
+            Next::Go => Flow::Go,
+            Next::Quit(reason) => Flow::Quit(reason),
+        }
+    }
+
+    fn event(&mut self, _: &Session, event: &Event) {
+        self.show(event);
+    }
+
+    fn end(&mut self, session: &Session, end: End) {
+        // Why the connection ends, and whether the server decided it (then that is the quit
+        // reason the others see; a client's QUIT has already given its own).
+        let (goodbye, by_server) = match end {
+            End::Quit(reason) => (reason, false),
+            End::LineTooLong(max) => (format!("Line longer than {max} bytes"), true),
+            End::Gone(Gone::TooSlow) => (
+                "SendQ exceeded (you are not reading fast enough)".to_owned(),
+                true,
+            ),
+            End::Gone(Gone::Killed(why)) => (why, true),
+            End::Gone(Gone::Shutdown) => ("Server shutting down".to_owned(), true),
+            End::Gone(Gone::TimedOut) => ("Ping timeout".to_owned(), true),
+            // The client is gone: nobody to tell.
+            End::Closed => return,
+        };
+        if by_server {
+            session.set_quit_reason(&goodbye);
+        }
+        self.raw(&format!("ERROR :Closing link: {goodbye}"));
+    }
 }
 
 #[cfg(test)]

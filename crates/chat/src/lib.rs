@@ -12,6 +12,7 @@
 //! The native protocol and text mode are specified in docs/PROTOCOL-chat.md.
 
 mod conn;
+mod door;
 mod error;
 mod native;
 mod text;

@@ -3,18 +3,13 @@
 
 use std::time::SystemTime;
 
-use bytes::BytesMut;
-use prise_core::codec::{CodecError, LineCodec};
-use prise_core::stream::Stream;
+use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::io::AsyncReadExt;
-use tokio_util::codec::Decoder;
-use tokio_util::sync::CancellationToken;
 
-use crate::conn::{
-    flush, read_more, release_and_flush, write_shared, ConnConfig, Flood, MAX_BATCH,
-};
+use crate::conn::{ConnConfig, Flood};
+use crate::door::{Door, End, Flow, Hello, Refusal};
+use crate::event::Event;
 use crate::hub::{Gone, Hub, Inbox, Joined, Session};
 use crate::masks::ListKind;
 use crate::Error;
@@ -61,13 +56,16 @@ pub(crate) struct NativeConn {
     /// Lines waiting to be written, each ending in `\n`.
     pub(crate) out: BytesMut,
     flood: Flood,
+    /// Carried by the web door's WebSocket (the user's ident says `web`).
+    web: bool,
 }
 
 impl NativeConn {
-    pub(crate) fn new(config: &ConnConfig) -> Self {
+    pub(crate) fn new(config: &ConnConfig, web: bool) -> Self {
         Self {
             out: BytesMut::new(),
             flood: Flood::new(config.flood_rate, config.flood_burst),
+            web,
         }
     }
 
@@ -83,7 +81,7 @@ impl NativeConn {
     }
 
     /// Say why the hub let this client go (the last line before the close).
-    pub(crate) fn farewell(&mut self, session: &Session, gone: Gone) {
+    fn farewell(&mut self, session: &Session, gone: Gone) {
         match gone {
             Gone::TooSlow => self.error(
                 "too_slow",
@@ -103,7 +101,7 @@ impl NativeConn {
         }
     }
 
-    pub(crate) fn error(&mut self, code: &str, text: &str, reference: Option<&Value>) {
+    fn error(&mut self, code: &str, text: &str, reference: Option<&Value>) {
         self.send(
             json!({"type": "error", "code": code, "text": text}),
             reference,
@@ -141,7 +139,7 @@ impl NativeConn {
     }
 
     /// Handle one line after the hello. Returns false when the client quits.
-    pub(crate) async fn line(&mut self, session: &Session, line: bytes::Bytes) -> bool {
+    async fn handle(&mut self, session: &Session, line: Bytes) -> bool {
         match parse(&line) {
             Ok(req) => self.request(session, req).await,
             Err((code, text)) => {
@@ -307,48 +305,10 @@ fn parse(line: &[u8]) -> Result<Request, (&'static str, String)> {
         .map_err(|e| ("bad_json", format!("not a JSON object: {e}")))
 }
 
-/// The hello exchange, the welcome and the default room. Boxed by the caller: its locals (the
-/// hello request, the welcome text) are needed once, and should not stay in every connection's
-/// long-lived state.
-async fn handshake(
-    stream: &mut Stream,
-    input: &mut BytesMut,
-    codec: &mut LineCodec,
-    conn: &mut NativeConn,
-    hub: &Hub,
-    config: &ConnConfig,
-) -> Option<(Session, Inbox)> {
-    // The hello: the first line, within the idle timeout.
-    let hello = loop {
-        match codec.decode(input) {
-            Ok(Some(line)) => break line,
-            Ok(None) => {}
-            Err(_) => {
-                conn.error(
-                    "line_too_long",
-                    &format!("line longer than {} bytes", config.max_line_len),
-                    None,
-                );
-                let _ = flush(stream, &mut conn.out, config.write_timeout).await;
-                return None;
-            }
-        }
-        match tokio::time::timeout(config.idle_timeout, stream.read_buf(input)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => return None,
-        }
-    };
-    let greeted = greet(&hello, conn, hub, "native").await;
-    if greeted.is_none() {
-        let _ = flush(stream, &mut conn.out, config.write_timeout).await;
-    }
-    greeted
-}
-
 /// Answer a hello line (the first line of a native or WebSocket client): the welcome and the
 /// default room, a probe's status, or an error. `None` when the client is not (or no longer)
 /// welcome: what it is told waits in `conn.out`, and the caller closes once it is written.
-pub(crate) async fn greet(
+async fn greet(
     hello: &[u8],
     conn: &mut NativeConn,
     hub: &Hub,
@@ -423,86 +383,75 @@ pub(crate) async fn greet(
     Some((session, rx))
 }
 
-/// Serve one native client. `input` holds the bytes already read while sniffing.
-pub(crate) async fn serve(
-    mut stream: Box<Stream>,
-    mut input: BytesMut,
-    hub: Hub,
-    config: &ConnConfig,
-    shutdown: CancellationToken,
-) {
-    let mut conn = NativeConn::new(config);
-    let mut codec = LineCodec::new(config.max_line_len);
+/// The native protocol as a [`Door`]: over TCP with [`crate::door::Lines`], over a WebSocket
+/// with the web door's wire.
+impl Door for NativeConn {
+    type Pending = ();
 
-    // Until the hello is done the user is not in the hub, so the shutdown token is watched
-    // here; afterwards the hub's queue says it (hub::Gone::Shutdown).
-    let Some((session, mut inbox)) = (tokio::select! {
-        done = Box::pin(handshake(&mut stream, &mut input, &mut codec, &mut conn, &hub, config)) => done,
-        () = shutdown.cancelled() => None,
-    }) else {
-        return;
-    };
-    session.set_keepalive(true);
-    'serve: loop {
-        loop {
-            match codec.decode(&mut input) {
-                Ok(Some(line)) => {
-                    // Parsed inside the boxed future: a request is a few hundred bytes that
-                    // would otherwise stay in every idle connection's state.
-                    if !Box::pin(conn.line(&session, line)).await {
-                        break 'serve;
-                    }
-                }
-                Ok(None) => break,
-                Err(CodecError::LineTooLong { max }) => {
-                    conn.error(
-                        "line_too_long",
-                        &format!("line longer than {max} bytes; disconnecting"),
-                        None,
-                    );
-                    break 'serve;
-                }
-                Err(_) => break 'serve,
-            }
-        }
-        if release_and_flush(&mut stream, &mut input, &mut conn.out, config.write_timeout)
-            .await
-            .is_err()
-        {
-            return;
-        }
-        tokio::select! {
-            biased;
-            event = inbox.recv() => {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(gone) => {
-                        conn.farewell(&session, gone);
-                        break;
-                    }
-                };
-                let more = inbox.try_recv_many(MAX_BATCH - 1);
-                if more.is_empty() && conn.out.is_empty() {
-                    // The common case at chat rates: one event and nothing else to say. Its
-                    // bytes are shared by every recipient: write them as they are, without
-                    // a buffer or a copy.
-                    if write_shared(&mut stream, &event.json(), config.write_timeout).await.is_err() {
-                        return;
-                    }
-                } else {
-                    conn.out.extend_from_slice(&event.json());
-                    for event in more {
-                        conn.out.extend_from_slice(&event.json());
-                    }
-                }
-            }
-            read = read_more(&mut stream, &mut input) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(_) => session.heard(),
-            },
+    fn out(&mut self) -> &mut BytesMut {
+        &mut self.out
+    }
+
+    async fn hello(&mut self, _: &mut (), hub: &Hub, line: Bytes) -> Hello {
+        let ident = if self.web { "web" } else { "native" };
+        match Box::pin(greet(&line, self, hub, ident)).await {
+            Some((session, inbox)) => Hello::Welcome(session, inbox),
+            None => Hello::Refused,
         }
     }
-    let short = config.write_timeout.min(std::time::Duration::from_secs(1));
-    let _ = flush(&mut stream, &mut conn.out, short).await;
-    drop(session);
+
+    fn refused(&mut self, why: Refusal) {
+        match why {
+            Refusal::LineTooLong(max) => {
+                self.error(
+                    "line_too_long",
+                    &format!("line longer than {max} bytes"),
+                    None,
+                );
+            }
+            Refusal::NotText => self.error(
+                "bad_request",
+                "the first message must be a hello, as text",
+                None,
+            ),
+            // Silence gets silence.
+            Refusal::TimedOut => {}
+        }
+    }
+
+    fn welcomed(&mut self, session: &Session) {
+        session.set_keepalive(true);
+    }
+
+    async fn line(&mut self, session: &Session, _: &Hub, line: Bytes) -> Flow {
+        // Parsed inside the loop's boxed future: a request is a few hundred bytes that would
+        // otherwise stay in every idle connection's state.
+        if self.handle(session, line).await {
+            Flow::Go
+        } else {
+            Flow::Quit(String::new())
+        }
+    }
+
+    fn event(&mut self, _: &Session, event: &Event) {
+        self.out.extend_from_slice(&event.json());
+    }
+
+    const SHARES_JSON: bool = true;
+
+    fn not_text(&mut self) {
+        self.error("bad_request", "send JSON objects as text messages", None);
+    }
+
+    fn end(&mut self, session: &Session, end: End) {
+        match end {
+            End::LineTooLong(max) => self.error(
+                "line_too_long",
+                &format!("line longer than {max} bytes; disconnecting"),
+                None,
+            ),
+            End::Gone(gone) => self.farewell(session, gone),
+            End::Quit(_) | End::Closed => {}
+        }
+    }
 }

@@ -20,8 +20,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::ConnConfig;
+use crate::door::{self, Lines};
 use crate::history::History;
 use crate::hub::{Hub, HubConfig};
+use crate::irc::{looks_like_irc, IrcConn};
+use crate::native::NativeConn;
+use crate::text::TextConn;
 use crate::Error;
 
 /// Default port of `prise chat serve`.
@@ -227,7 +231,9 @@ fn serve_door(
         let shutdown = conn.shutdown;
         async move {
             if let Some(router) = web {
-                serve_web(*stream, router, shutdown).await;
+                // Boxed: an HTTP connection's state (about 1 KiB) would otherwise be the size
+                // of every chat connection's task too.
+                Box::pin(serve_web(*stream, router, shutdown)).await;
                 return;
             }
             // Before the first read: IRC passwords (`OPER name password`, `PASS password`)
@@ -235,7 +241,9 @@ fn serve_door(
             // main port a text user's line starting with those words is hidden too.
             stream.set_redactor(prise_core::trace::redact_commands(&["OPER ", "PASS "]));
             if door != Door::Any {
-                crate::irc::serve(stream, BytesMut::new(), hub, &config, shutdown).await;
+                let conn = IrcConn::new(&hub, &config);
+                let wire = Lines::new(stream, BytesMut::new(), config.max_line_len);
+                door::serve(wire, conn, hub, &config, shutdown).await;
                 return;
             }
             let mut input = BytesMut::with_capacity(1024);
@@ -252,13 +260,23 @@ fn serve_door(
                 Ok(Ok(0)) | Ok(Err(_)) => return,
                 _ => {}
             }
+            // The first bytes tell the protocol: `{` a native client, an IRC command, or text.
             let native = input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            let irc = !native && looks_like_irc(&input);
+            let wire = Lines::new(stream, input, config.max_line_len);
             if native {
-                crate::native::serve(stream, input, hub, &config, shutdown).await;
-            } else if crate::irc::looks_like_irc(&input) {
-                crate::irc::serve(stream, input, hub, &config, shutdown).await;
+                door::serve(
+                    wire,
+                    NativeConn::new(&config, false),
+                    hub,
+                    &config,
+                    shutdown,
+                )
+                .await;
+            } else if irc {
+                door::serve(wire, IrcConn::new(&hub, &config), hub, &config, shutdown).await;
             } else {
-                crate::text::serve(stream, input, hub, &config).await;
+                door::serve(wire, TextConn::new(&config), hub, &config, shutdown).await;
             }
         }
     })

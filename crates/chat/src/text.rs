@@ -7,13 +7,11 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use prise_core::codec::{CodecError, LineCodec};
-use prise_core::stream::Stream;
-use tokio_util::codec::Decoder;
 
-use crate::conn::{flush, read_more, release_and_flush, ConnConfig, Flood, MAX_BATCH};
+use crate::conn::{ConnConfig, Flood};
+use crate::door::{Door, End, Flow, Hello, Refusal};
 use crate::event::{EventKind, Message};
-use crate::hub::{Gone, Hub, Session};
+use crate::hub::{Gone, Hub, Inbox, Session};
 use crate::masks::ListKind;
 use crate::Error;
 
@@ -111,8 +109,7 @@ const HELP: &str = "\
 * Any other line is said in the current room.
 ";
 
-struct TextConn {
-    session: Session,
+pub(crate) struct TextConn {
     /// The room plain lines go to: the last one joined.
     current: Option<String>,
     out: BytesMut,
@@ -120,6 +117,14 @@ struct TextConn {
 }
 
 impl TextConn {
+    pub(crate) fn new(config: &ConnConfig) -> Self {
+        Self {
+            current: None,
+            out: BytesMut::new(),
+            flood: Flood::new(config.flood_rate, config.flood_burst),
+        }
+    }
+
     fn line(&mut self, text: &str) {
         self.out.extend_from_slice(text.as_bytes());
         if !text.ends_with('\n') {
@@ -131,7 +136,7 @@ impl TextConn {
         self.line(&format!("! {err}"));
     }
 
-    fn event(&mut self, event: &crate::event::Event) {
+    fn show(&mut self, session: &Session, event: &crate::event::Event) {
         if let (EventKind::Chat(m), Some(current)) = (event.kind(), &self.current) {
             if !m.to.eq_ignore_ascii_case(current) {
                 self.out.extend_from_slice(m.to.as_bytes());
@@ -142,8 +147,8 @@ impl TextConn {
         self.out.extend_from_slice(&bytes);
         if let EventKind::Kick { room, .. } = event.kind() {
             // Put out of the room talked in: talk in another one.
-            if self.current.as_deref() == Some(room.as_str()) && !self.session.is_in(room) {
-                self.current = self.session.rooms().pop();
+            if self.current.as_deref() == Some(room.as_str()) && !session.is_in(room) {
+                self.current = session.rooms().pop();
                 self.where_now();
             }
         }
@@ -156,8 +161,8 @@ impl TextConn {
         }
     }
 
-    async fn join(&mut self, room: &str, key: Option<&str>) {
-        match self.session.join(room, key).await {
+    async fn join(&mut self, session: &Session, room: &str, key: Option<&str>) {
+        match session.join(room, key).await {
             Ok(joined) => {
                 self.current = Some(joined.room.clone());
                 let users = joined
@@ -194,7 +199,7 @@ impl TextConn {
     }
 
     /// Handle one input line. Returns false when the user quits.
-    async fn input(&mut self, raw: &[u8]) -> bool {
+    async fn input(&mut self, session: &Session, raw: &[u8]) -> bool {
         let Ok(line) = std::str::from_utf8(raw) else {
             self.line("! That line is not valid UTF-8 text; it was not sent.");
             return true;
@@ -204,7 +209,7 @@ impl TextConn {
             return true;
         }
         let Some(command) = line.strip_prefix('/') else {
-            self.say(line, false).await;
+            self.say(session, line, false).await;
             return true;
         };
         let (name, rest) = match command.split_once(' ') {
@@ -214,7 +219,7 @@ impl TextConn {
         let command = name.to_ascii_lowercase();
         match command.as_str() {
             "nick" | "nom" if rest.is_empty() => self.line("! Usage: /nick NewName"),
-            "nick" | "nom" => match self.session.set_nick(rest) {
+            "nick" | "nom" => match session.set_nick(rest) {
                 Ok(_) => self.line(&format!("* You are now known as {rest}")),
                 Err(e) => self.error(&e),
             },
@@ -224,13 +229,13 @@ impl TextConn {
                     Some((room, key)) => (room, Some(key.trim())),
                     None => (rest, None),
                 };
-                self.join(room, key).await;
+                self.join(session, room, key).await;
             }
             "kick" => match rest.split_once(' ').unwrap_or((rest, "")) {
                 ("", _) => self.line("! Usage: /kick NICK [REASON]"),
                 (nick, reason) => {
                     let room = self.current.clone().unwrap_or_default();
-                    if let Err(e) = self.session.kick(&room, nick, reason.trim()) {
+                    if let Err(e) = session.kick(&room, nick, reason.trim()) {
                         self.error(&e);
                     }
                 }
@@ -242,10 +247,7 @@ impl TextConn {
             }
             "ban" | "unban" => {
                 let room = self.current.clone().unwrap_or_default();
-                match self
-                    .session
-                    .set_list(&room, ListKind::Ban, rest, command == "ban")
-                {
+                match session.set_list(&room, ListKind::Ban, rest, command == "ban") {
                     Ok((room, mask)) if command == "ban" => {
                         self.line(&format!("* {mask} is banned from {room}"));
                     }
@@ -257,7 +259,7 @@ impl TextConn {
             }
             "bans" => {
                 let room = self.current.clone().unwrap_or_default();
-                match self.session.list(&room, ListKind::Ban) {
+                match session.list(&room, ListKind::Ban) {
                     Ok((room, bans)) if bans.is_empty() => {
                         self.line(&format!("* Nobody is banned from {room}"));
                     }
@@ -278,7 +280,7 @@ impl TextConn {
                         "" => self.current.clone().unwrap_or_default(),
                         room => room.to_owned(),
                     };
-                    match self.session.invite(nick, &room) {
+                    match session.invite(nick, &room) {
                         Ok((nick, room)) => self.line(&format!("* You invited {nick} to {room}")),
                         Err(e) => self.error(&e),
                     }
@@ -290,11 +292,11 @@ impl TextConn {
                 } else {
                     rest.split(' ').next().unwrap_or_default().to_owned()
                 };
-                match self.session.part(&room, "") {
+                match session.part(&room, "") {
                     Ok(left) => {
                         self.line(&format!("* You left {left}"));
                         if self.current.as_deref() == Some(left.as_str()) {
-                            self.current = self.session.rooms().pop();
+                            self.current = session.rooms().pop();
                         }
                         self.where_now();
                     }
@@ -304,7 +306,7 @@ impl TextConn {
             "msg" | "query" | "tell" => match rest.split_once(' ') {
                 Some((to, text)) if !text.trim().is_empty() => {
                     if self.flood.allow() {
-                        match self.session.private(to, text.trim(), false) {
+                        match session.private(to, text.trim(), false) {
                             Ok(m) => self.line(&format!("[you -> {}] {}", m.to, m.text)),
                             Err(e) => self.error(&e),
                         }
@@ -315,11 +317,11 @@ impl TextConn {
                 _ => self.line("! Usage: /msg NICK TEXT"),
             },
             "me" if rest.is_empty() => self.line("! Usage: /me TEXT"),
-            "me" => self.say(rest, true).await,
+            "me" => self.say(session, rest, true).await,
             "topic" => {
                 let room = self.current.clone().unwrap_or_default();
                 let new = (!rest.is_empty()).then_some(rest);
-                match self.session.topic(&room, new) {
+                match session.topic(&room, new) {
                     Ok((room, topic)) if new.is_none() => {
                         if topic.is_empty() {
                             self.line(&format!("* {room} has no topic"));
@@ -337,7 +339,7 @@ impl TextConn {
                     "" => self.current.clone(),
                     room => Some(room.to_owned()),
                 };
-                match self.session.users(room.as_deref()) {
+                match session.users(room.as_deref()) {
                     Ok((Some(room), users)) => {
                         self.line(&format!("* {room} ({}): {}", users.len(), users.join(", ")));
                     }
@@ -348,7 +350,7 @@ impl TextConn {
                 }
             }
             "rooms" | "list" => {
-                let rooms = self.session.list_rooms();
+                let rooms = session.list_rooms();
                 let plural = if rooms.len() == 1 { "" } else { "s" };
                 self.line(&format!("* {} room{plural}:", rooms.len()));
                 for r in rooms {
@@ -363,7 +365,7 @@ impl TextConn {
             "history" => {
                 let limit = rest.parse::<usize>().unwrap_or(20).clamp(1, 200);
                 let room = self.current.clone().unwrap_or_default();
-                match self.session.history(&room, None, limit).await {
+                match session.history(&room, None, limit).await {
                     Ok((room, messages, _)) => {
                         self.line(&format!("* Last {} messages of {room}:", messages.len()));
                         self.replay(&messages);
@@ -373,7 +375,7 @@ impl TextConn {
             }
             "help" | "aide" | "?" => self.line(HELP),
             "quit" | "exit" => {
-                self.session.set_quit_reason(rest);
+                session.set_quit_reason(rest);
                 self.line("* Bye!");
                 return false;
             }
@@ -384,7 +386,7 @@ impl TextConn {
         true
     }
 
-    async fn say(&mut self, text: &str, action: bool) {
+    async fn say(&mut self, session: &Session, text: &str, action: bool) {
         let Some(room) = self.current.clone() else {
             self.line("! You are in no room: /join ROOM first, or /msg NICK TEXT.");
             return;
@@ -393,109 +395,75 @@ impl TextConn {
             self.line("! Slow down: too many messages; that one was not sent.");
             return;
         }
-        if let Err(e) = self.session.say(&room, text, action).await {
+        if let Err(e) = session.say(&room, text, action).await {
             self.error(&e);
         }
     }
 }
 
-/// Serve one text-mode client. `input` holds bytes already read while sniffing. The user is
-/// in the hub from the first moment, so shutdown reaches it through its queue.
-pub(crate) async fn serve(
-    mut stream: Box<Stream>,
-    mut input: BytesMut,
-    hub: Hub,
-    config: &ConnConfig,
-) {
-    let peer = stream.peer_addr();
-    let (session, mut inbox, _) = hub.connect(None, "text");
-    let mut conn = TextConn {
-        session,
-        current: None,
-        out: BytesMut::new(),
-        flood: Flood::new(config.flood_rate, config.flood_burst),
-    };
-    let nick = conn.session.nick();
-    conn.line(&format!(
-        "* Welcome to prise chat. Your name is \"{nick}\". To change it, type /nick NewName (or /nom NewName)."
-    ));
-    if let Some(motd) = hub.config().motd.clone() {
-        for line in motd.lines() {
-            conn.line(&format!("* {line}"));
-        }
-    }
-    let default_room = hub.config().default_room.clone();
-    Box::pin(conn.join(&default_room, None)).await;
+/// The text protocol as a [`Door`]: no hello, a user from the first moment.
+impl Door for TextConn {
+    type Pending = ();
 
-    let mut codec = LineCodec::new(config.max_line_len);
-    // Registered once, not once per delivered event.
-    'serve: loop {
-        // Lines already buffered first: a client may send many in one packet.
-        loop {
-            match codec.decode(&mut input) {
-                Ok(Some(line)) => {
-                    if !Box::pin(conn.input(&line)).await {
-                        break 'serve;
-                    }
-                }
-                Ok(None) => break,
-                Err(CodecError::LineTooLong { max }) => {
-                    conn.line(&format!("! Line longer than {max} bytes; disconnecting."));
-                    break 'serve;
-                }
-                Err(_) => break 'serve,
+    fn out(&mut self) -> &mut BytesMut {
+        &mut self.out
+    }
+
+    async fn open(&mut self, hub: &Hub) -> Option<(Session, Inbox)> {
+        let (session, inbox, _) = hub.connect(None, "text");
+        let nick = session.nick();
+        self.line(&format!(
+            "* Welcome to prise chat. Your name is \"{nick}\". To change it, type /nick NewName (or /nom NewName)."
+        ));
+        if let Some(motd) = hub.config().motd.clone() {
+            for line in motd.lines() {
+                self.line(&format!("* {line}"));
             }
         }
-        if release_and_flush(&mut stream, &mut input, &mut conn.out, config.write_timeout)
-            .await
-            .is_err()
-        {
-            return;
-        }
-        tokio::select! {
-            biased;
-            event = inbox.recv() => {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(Gone::TooSlow) => {
-                        conn.line("! You are not reading fast enough; disconnecting.");
-                        break;
-                    }
-                    Err(Gone::Killed(why)) => {
-                        conn.session.set_quit_reason(&why);
-                        conn.line(&format!("! Disconnected by a server operator: {why}"));
-                        break;
-                    }
-                    Err(Gone::Shutdown) => {
-                        conn.line("* The server is shutting down. Bye!");
-                        break;
-                    }
-                    // Text users are not under the keepalive; should it ever end one, say so.
-                    Err(Gone::TimedOut) => {
-                        conn.line("! Disconnected: idle too long.");
-                        break;
-                    }
-                };
-                conn.event(&event);
-                for event in inbox.try_recv_many(MAX_BATCH - 1) {
-                    conn.event(&event);
-                }
-            }
-            read = read_more(&mut stream, &mut input) => match read {
-                Ok(0) | Err(_) => {
-                    // A last line without "\n" still counts.
-                    if !input.is_empty() {
-                        let rest = input.split();
-                        Box::pin(conn.input(&rest)).await;
-                    }
-                    break;
-                }
-                Ok(_) => {}
-            },
+        let default_room = hub.config().default_room.clone();
+        Box::pin(self.join(&session, &default_room, None)).await;
+        Some((session, inbox))
+    }
+
+    // Never called: open() always makes a user.
+    async fn hello(&mut self, _: &mut (), _: &Hub, _: Bytes) -> Hello {
+        Hello::Refused
+    }
+
+    fn refused(&mut self, _: Refusal) {}
+
+    async fn line(&mut self, session: &Session, _: &Hub, line: Bytes) -> Flow {
+        if self.input(session, &line).await {
+            Flow::Go
+        } else {
+            Flow::Quit(String::new())
         }
     }
-    // Best effort: the goodbye may not fit if the client stopped reading.
-    let short = config.write_timeout.min(std::time::Duration::from_secs(1));
-    let _ = flush(&mut stream, &mut conn.out, short).await;
-    tracing::debug!(%peer, "text client gone");
+
+    fn event(&mut self, session: &Session, event: &crate::event::Event) {
+        self.show(session, event);
+    }
+
+    fn takes_unended_line(&self) -> bool {
+        true
+    }
+
+    fn end(&mut self, session: &Session, end: End) {
+        match end {
+            End::LineTooLong(max) => {
+                self.line(&format!("! Line longer than {max} bytes; disconnecting."));
+            }
+            End::Gone(Gone::TooSlow) => {
+                self.line("! You are not reading fast enough; disconnecting.");
+            }
+            End::Gone(Gone::Killed(why)) => {
+                session.set_quit_reason(&why);
+                self.line(&format!("! Disconnected by a server operator: {why}"));
+            }
+            End::Gone(Gone::Shutdown) => self.line("* The server is shutting down. Bye!"),
+            // Text users are not under the keepalive; should it ever end one, say so.
+            End::Gone(Gone::TimedOut) => self.line("! Disconnected: idle too long."),
+            End::Quit(_) | End::Closed => {}
+        }
+    }
 }

@@ -13,6 +13,7 @@
 //!   keepalive ping, and the slow-reader rule.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -24,9 +25,10 @@ use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{ConnConfig, MAX_BATCH};
+use crate::conn::ConnConfig;
+use crate::door::{Bad, Wire};
 use crate::hub::Hub;
-use crate::native::{greet, NativeConn};
+use crate::native::NativeConn;
 
 const INDEX: &str = include_str!("../../../web/index.html");
 const APP: &str = include_str!("../../../web/app.js");
@@ -171,26 +173,66 @@ async fn upgrade(State(web): State<Web>, headers: HeaderMap, ws: WebSocketUpgrad
         .on_upgrade(move |socket| serve(socket, web))
 }
 
-/// Send every line waiting in `out` as one text message each, within the write timeout.
-async fn send_out(
-    socket: &mut WebSocket,
-    out: &mut BytesMut,
-    timeout: std::time::Duration,
-) -> Result<(), ()> {
-    if out.is_empty() {
-        return Ok(());
+/// A WebSocket as a [`Wire`]: each text message is one line of the native protocol.
+struct Socket {
+    socket: WebSocket,
+    /// The message received and not yet taken as a line.
+    received: Option<Result<Bytes, Bad>>,
+}
+
+impl Wire for Socket {
+    fn next_line(&mut self) -> Result<Option<Bytes>, Bad> {
+        self.received.take().transpose()
     }
-    let all = out.split().freeze();
-    let sending = async {
-        for line in all.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let text = Utf8Bytes::try_from(all.slice_ref(line)).map_err(|_| ())?;
-            socket.feed(Message::Text(text)).await.map_err(|_| ())?;
+
+    async fn fill(&mut self) -> bool {
+        match self.socket.recv().await {
+            Some(Ok(Message::Text(text))) => self.received = Some(Ok(Bytes::from(text))),
+            Some(Ok(Message::Binary(_))) => self.received = Some(Err(Bad::NotText)),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(_)) | Err(_)) | None => return false,
         }
-        socket.flush().await.map_err(|_| ())
-    };
-    tokio::time::timeout(timeout, sending)
-        .await
-        .map_err(|_| ())?
+        true
+    }
+
+    fn rest(&mut self) -> Option<Bytes> {
+        None
+    }
+
+    /// Every line waiting in `out` as one text message each.
+    async fn flush(&mut self, out: &mut BytesMut, timeout: Duration) -> Result<(), ()> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let all = out.split().freeze();
+        let socket = &mut self.socket;
+        let sending = async {
+            for line in all.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let text = Utf8Bytes::try_from(all.slice_ref(line)).map_err(|_| ())?;
+                socket.feed(Message::Text(text)).await.map_err(|_| ())?;
+            }
+            socket.flush().await.map_err(|_| ())
+        };
+        tokio::time::timeout(timeout, sending)
+            .await
+            .map_err(|_| ())?
+    }
+
+    /// The event's shared line as a text message, without a copy.
+    async fn write_shared(&mut self, line: Bytes, timeout: Duration) -> Result<(), ()> {
+        let Some(message) = event_message(line) else {
+            return Ok(());
+        };
+        match tokio::time::timeout(timeout, self.socket.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    async fn close(&mut self, out: &mut BytesMut, timeout: Duration) {
+        let _ = self.flush(out, timeout).await;
+        let _ = tokio::time::timeout(timeout, self.socket.send(Message::Close(None))).await;
+    }
 }
 
 /// One shared event line (with its `\n`) as a text message, without a copy.
@@ -201,83 +243,14 @@ fn event_message(line: Bytes) -> Option<Message> {
     Utf8Bytes::try_from(text).ok().map(Message::Text)
 }
 
-async fn serve(mut socket: WebSocket, web: Web) {
-    let config = &web.conn;
-    let mut conn = NativeConn::new(config);
-    // The hello: the first text message, within the idle timeout.
-    let first = tokio::select! {
-        first = tokio::time::timeout(config.idle_timeout, socket.recv()) => first,
-        () = web.shutdown.cancelled() => return,
+/// Serve one WebSocket: the native protocol, as over TCP.
+async fn serve(socket: WebSocket, web: Web) {
+    let wire = Socket {
+        socket,
+        received: None,
     };
-    let hello = match first {
-        Ok(Some(Ok(Message::Text(text)))) => Bytes::from(text),
-        Ok(Some(Ok(_))) => {
-            conn.error(
-                "bad_request",
-                "the first message must be a hello, as text",
-                None,
-            );
-            let _ = send_out(&mut socket, &mut conn.out, config.write_timeout).await;
-            return;
-        }
-        _ => return,
-    };
-    let Some((session, mut inbox)) = greet(&hello, &mut conn, &web.hub, "web").await else {
-        let _ = send_out(&mut socket, &mut conn.out, config.write_timeout).await;
-        let _ = socket.send(Message::Close(None)).await;
-        return;
-    };
-    session.set_keepalive(true);
-    loop {
-        if send_out(&mut socket, &mut conn.out, config.write_timeout)
-            .await
-            .is_err()
-        {
-            return;
-        }
-        tokio::select! {
-            biased;
-            event = inbox.recv() => match event {
-                Ok(event) => {
-                    let more = inbox.try_recv_many(MAX_BATCH - 1);
-                    let sending = async {
-                        for event in std::iter::once(event).chain(more) {
-                            if let Some(message) = event_message(event.json()) {
-                                socket.feed(message).await?;
-                            }
-                        }
-                        socket.flush().await
-                    };
-                    match tokio::time::timeout(config.write_timeout, sending).await {
-                        Ok(Ok(())) => {}
-                        _ => return,
-                    }
-                }
-                Err(gone) => {
-                    conn.farewell(&session, gone);
-                    break;
-                }
-            },
-            message = socket.recv() => match message {
-                Some(Ok(Message::Text(text))) => {
-                    session.heard();
-                    if !Box::pin(conn.line(&session, Bytes::from(text))).await {
-                        break;
-                    }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    session.heard();
-                    conn.error("bad_request", "send JSON objects as text messages", None);
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => session.heard(),
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-            },
-        }
-    }
-    let short = config.write_timeout.min(std::time::Duration::from_secs(1));
-    let _ = send_out(&mut socket, &mut conn.out, short).await;
-    let _ = tokio::time::timeout(short, socket.send(Message::Close(None))).await;
-    drop(session);
+    let conn = NativeConn::new(&web.conn, true);
+    crate::door::serve(wire, conn, web.hub, &web.conn, web.shutdown).await;
 }
 
 #[cfg(test)]
