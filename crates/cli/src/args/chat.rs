@@ -1,0 +1,184 @@
+//! The arguments of `prise chat`: the server, the terminal client and one-shot sends.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueHint};
+
+use super::{duration, parse_oper, ClientTlsArgs, ServeArgs, ServerTlsArgs, TimeoutArgs};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChatCommand {
+    /// Run the chat server: native, text (nc/telnet) and TLS clients on one port.
+    Serve(ChatServeArgs),
+    /// Chat from the terminal, reconnecting by itself.
+    Connect(ChatConnectArgs),
+    /// Send one message and exit (for scripts and cron).
+    Send(ChatSendArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatServeArgs {
+    /// Address to listen on (port 0 picks a free port; the announce line tells which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    pub(crate) listen: String,
+
+    /// Keep room history in this SQLite file [default: prise/chat-history.sqlite in the user's
+    /// data folder].
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, conflicts_with = "no_history")]
+    pub(crate) history: Option<PathBuf>,
+
+    /// Keep no history on disk (the last messages of each open room stay in memory).
+    #[arg(long)]
+    pub(crate) no_history: bool,
+
+    /// Messages replayed to someone joining a room.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub(crate) replay: usize,
+
+    /// Extra welcome text, shown after the line that tells a newcomer their name.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) motd: Option<String>,
+
+    /// Room newcomers are placed in.
+    #[arg(long, value_name = "ROOM", default_value = "#general")]
+    pub(crate) default_room: String,
+
+    /// The server's name as IRC clients see it (prefixes, numerics, WHO and WHOIS): a host
+    /// name such as `irc.example.org`.
+    #[arg(long, value_name = "NAME", default_value = "prise", value_parser = parse_server_name)]
+    pub(crate) server_name: String,
+
+    /// Also listen for IRC clients only on ADDR (IRC's port is 6667). The main port
+    /// recognises IRC clients too.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) irc: Option<String>,
+
+    /// Also listen for IRC over TLS only on ADDR (IRC's port is 6697); needs the TLS flags.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) irc_tls: Option<String>,
+
+    /// Also serve the browser client on ADDR (http://ADDR/, or https:// with the TLS flags),
+    /// with its WebSocket at /ws.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) web: Option<String>,
+
+    /// An origin whose pages may open the WebSocket besides the page's own
+    /// (`https://chat.example.org`; repeatable; `*` allows any site, which lets any page a user
+    /// visits chat in their name).
+    #[arg(long, value_name = "ORIGIN")]
+    pub(crate) web_origin: Vec<String>,
+
+    /// A server operator for IRC's OPER, as NAME:PASSWORD (repeatable). Prefer the config
+    /// file (`oper = ["name:password"]`): command lines are visible to every local user.
+    #[arg(long, value_name = "NAME:PASSWORD", value_parser = parse_oper)]
+    pub(crate) oper: Vec<(String, String)>,
+
+    /// Messages per second one client may send in the long run (0: no limit, for benchmarks).
+    #[arg(long, value_name = "RATE", default_value_t = 5.0)]
+    pub(crate) flood_rate: f64,
+
+    /// Messages one client may send in a burst.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) flood_burst: u32,
+
+    /// Ping a silent native client after this long; drop it after twice this long.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
+    pub(crate) idle_timeout: Duration,
+
+    #[command(flatten)]
+    pub(crate) common: ServeArgs,
+
+    #[command(flatten)]
+    pub(crate) tls: ServerTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatConnectArgs {
+    /// Server address, HOST:PORT.
+    #[arg(value_name = "ADDR")]
+    pub(crate) addr: String,
+
+    /// Nick to ask for (a guest name otherwise).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) nick: Option<String>,
+
+    /// Rooms to join besides the server's default room (repeatable).
+    #[arg(long = "room", value_name = "ROOM")]
+    pub(crate) rooms: Vec<String>,
+
+    /// Line mode: read commands and messages from stdin, print events to stdout (the default
+    /// when stdin or stdout is not a terminal).
+    #[arg(long)]
+    pub(crate) plain: bool,
+
+    #[command(flatten)]
+    pub(crate) timeouts: TimeoutArgs,
+
+    #[command(flatten)]
+    pub(crate) tls: ClientTlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatSendArgs {
+    /// Server address, HOST:PORT.
+    #[arg(value_name = "ADDR")]
+    pub(crate) addr: String,
+
+    /// The message.
+    #[arg(value_name = "MESSAGE")]
+    pub(crate) message: String,
+
+    /// Nick to send as; refused (exit 1) if someone has it.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) nick: String,
+
+    /// Room to send to.
+    #[arg(long, value_name = "ROOM", default_value = "#general")]
+    pub(crate) room: String,
+
+    #[command(flatten)]
+    pub(crate) timeouts: TimeoutArgs,
+
+    #[command(flatten)]
+    pub(crate) tls: ClientTlsArgs,
+}
+
+/// A server name: a host name (letters, digits, `-` and `.`), 1 to 63 bytes, as it must be
+/// to stand in IRC prefixes.
+fn parse_server_name(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err("a server name is 1 to 63 bytes".into());
+    }
+    let ok = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !ok || name.starts_with(['.', '-']) || name.ends_with('.') {
+        return Err("a server name is a host name: letters, digits, '-' and '.'".into());
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_server_name;
+
+    #[test]
+    fn server_names_are_host_names() {
+        for good in ["prise", "irc.example.org", "My.Little.Server", "a-1"] {
+            assert_eq!(parse_server_name(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "",
+            "two words",
+            "a:b",
+            ".lead",
+            "trail.",
+            "-x",
+            "é.org",
+            &"x".repeat(64),
+        ] {
+            assert!(parse_server_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
