@@ -1,0 +1,264 @@
+//! Delivery: a message to a room or a user, built once as an [`Event`] and pushed on each recipient's bounded queue outside the lock.
+
+use super::state::*;
+
+/// How a message is sent ([`Session::say_with`], [`Session::private_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct Sending {
+    /// A `/me` action.
+    pub action: bool,
+    /// A notice (IRC's NOTICE): not kept.
+    pub notice: bool,
+    /// The sender's client-only tags, escaped as received (`+a=b;+c`).
+    pub tags: Option<Arc<str>>,
+    /// Tags and no text (IRC's TAGMSG): not kept.
+    pub tag_only: bool,
+}
+
+impl User {
+    pub(super) fn send(&self, event: &Event) {
+        let mut outbox = lock(&self.outbox);
+        if outbox.gone.is_some() {
+            return;
+        }
+        if outbox.events.len() >= self.queue_len {
+            // Too slow: drop what is queued (it will never be read) and let the connection
+            // say why and hang up.
+            outbox.gone = Some(Gone::TooSlow);
+            outbox.events = VecDeque::new();
+            tracing::info!(nick = %self.nick(), "client too slow; disconnecting it");
+        } else {
+            outbox.events.push_back(event.clone());
+        }
+        let waker = outbox.waker.take();
+        drop(outbox);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// End this user's connection: it says `why` and hangs up.
+    pub(super) fn close(&self, why: Gone) {
+        let mut outbox = lock(&self.outbox);
+        if outbox.gone.is_none() {
+            outbox.gone = Some(why);
+            outbox.events = VecDeque::new();
+        }
+        let waker = outbox.waker.take();
+        drop(outbox);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Hub {
+    /// Tell every connected user something (shutdown notices).
+    pub fn broadcast_system(&self, text: &str) {
+        let event = Event::new(EventKind::System {
+            ts: SystemTime::now(),
+            text: one_line(text),
+        });
+        let users: Vec<Arc<User>> = lock(&self.inner.state).users.values().cloned().collect();
+        for user in users {
+            user.send(&event);
+        }
+    }
+}
+
+impl Session {
+    /// Send an event done by this user to `audience`.
+    pub(super) fn tell(&self, audience: &[Arc<User>], kind: EventKind) {
+        let event = Event::with_source(kind, &self.user.ident);
+        for member in audience {
+            member.send(&event);
+        }
+    }
+
+    /// Who hears of a change of this user that goes to connections with `flag`: those who
+    /// share a room and those who watch the nick with extended-monitor, each once, not this
+    /// user.
+    pub(super) fn notified(&self, state: &State, flag: u16) -> Vec<Arc<User>> {
+        let mut audience: Vec<Arc<User>> = self
+            .co_members(state)
+            .into_iter()
+            .filter(|u| u.has(flag))
+            .collect();
+        for watcher in state.watch.watching(&self.user.nick()) {
+            if watcher.has(EXTENDED_MONITOR)
+                && watcher.has(flag)
+                && watcher.id != self.user.id
+                && !audience.iter().any(|u| u.id == watcher.id)
+            {
+                audience.push(watcher);
+            }
+        }
+        audience
+    }
+
+    /// Say something in a room. Returns the message (with its id); everyone else in the room
+    /// gets it. Only members may (unless the room is `-n`), and only operators and voiced
+    /// members in a moderated (`+m`) room.
+    ///
+    /// # Errors
+    /// [`Error::EmptyMessage`], [`Error::RoomInvalid`], [`Error::NotInRoom`] (no such room),
+    /// [`Error::CannotSend`].
+    pub async fn say(&self, room: &str, text: &str, action: bool) -> Result<Message, Error> {
+        let how = Sending {
+            action,
+            ..Sending::default()
+        };
+        self.say_with(room, text, how).await
+    }
+
+    /// Send a notice to a room: a message no program answers automatically (IRC's NOTICE).
+    /// Delivered as [`Session::say`] delivers, but neither kept in history nor replayed.
+    ///
+    /// # Errors
+    /// As [`Session::say`].
+    pub async fn notice(&self, room: &str, text: &str) -> Result<Message, Error> {
+        let how = Sending {
+            notice: true,
+            ..Sending::default()
+        };
+        self.say_with(room, text, how).await
+    }
+
+    /// Say something in a room as `how` says: an action, a notice, with client-only tags, or
+    /// tags alone (IRC's TAGMSG: `text` is ignored, and only members whose connection takes
+    /// tags get it). Notices and tag messages are not kept.
+    ///
+    /// # Errors
+    /// As [`Session::say`].
+    pub async fn say_with(&self, room: &str, text: &str, how: Sending) -> Result<Message, Error> {
+        let Sending {
+            action,
+            notice,
+            tags: client_tags,
+            tag_only,
+        } = how;
+        let keep = !notice && !tag_only;
+        if text.trim().is_empty() && !tag_only {
+            return Err(Error::EmptyMessage);
+        }
+        let name = room_name(room)?;
+        let key = fold(&name);
+        let replay = self.hub.inner.config.replay;
+        // The guard lives in this block only, so no lock is held across the history await.
+        let (message, members) = {
+            let mut state = lock(&self.hub.inner.state);
+            let Some(room) = state.rooms.get_mut(&key) else {
+                return Err(Error::NotInRoom(name));
+            };
+            let inside = room.has(self.user.id);
+            if !inside && room.modes.no_external {
+                return Err(Error::CannotSend(room.name.clone()));
+            }
+            let status = room.status(self.user.id);
+            // A banned member is muted; operators and voiced members are not.
+            if (room.modes.moderated || room.banned(&self.user)) && !status.op && !status.voice {
+                return Err(Error::CannotSend(room.name.clone()));
+            }
+            let message = Message {
+                id: self.hub.next_id(),
+                ts: SystemTime::now(),
+                from: self.nick(),
+                to: room.name.clone(),
+                text: if tag_only {
+                    String::new()
+                } else {
+                    one_line(truncate(text, MAX_TEXT_LEN))
+                },
+                action,
+                notice,
+                client_tags,
+                tag_only,
+            };
+            if replay > 0 && keep {
+                if room.recent.len() >= replay {
+                    room.recent.pop_front();
+                }
+                room.recent.push_back(message.clone());
+            }
+            (message, Arc::clone(&room.members))
+        };
+        let event = Event::with_source(EventKind::Chat(message.clone()), &self.user.ident);
+        for member in room_members_except(&members, self.user.id) {
+            if !tag_only || member.has(TAGS) {
+                member.send(&event);
+            }
+        }
+        if let (Some(history), true) = (&self.hub.inner.history, keep) {
+            history.store(message.clone()).await;
+        }
+        Ok(message)
+    }
+
+    /// Send a private message.
+    ///
+    /// # Errors
+    /// [`Error::EmptyMessage`], [`Error::NoSuchUser`].
+    pub fn private(&self, to: &str, text: &str, action: bool) -> Result<Message, Error> {
+        let how = Sending {
+            action,
+            ..Sending::default()
+        };
+        self.private_with(to, text, how)
+    }
+
+    /// Send a private notice (IRC's NOTICE to a nick).
+    ///
+    /// # Errors
+    /// As [`Session::private`].
+    pub fn private_notice(&self, to: &str, text: &str) -> Result<Message, Error> {
+        let how = Sending {
+            notice: true,
+            ..Sending::default()
+        };
+        self.private_with(to, text, how)
+    }
+
+    /// Send a private message as `how` says (see [`Session::say_with`]); a tag message goes
+    /// only to a connection that takes tags.
+    ///
+    /// # Errors
+    /// As [`Session::private`].
+    pub fn private_with(&self, to: &str, text: &str, how: Sending) -> Result<Message, Error> {
+        let Sending {
+            action,
+            notice,
+            tags: client_tags,
+            tag_only,
+        } = how;
+        if text.trim().is_empty() && !tag_only {
+            return Err(Error::EmptyMessage);
+        }
+        let target = lock(&self.hub.inner.state)
+            .users
+            .get(&fold(to))
+            .cloned()
+            .ok_or_else(|| Error::NoSuchUser(to.to_owned()))?;
+        let message = Message {
+            id: self.hub.next_id(),
+            ts: SystemTime::now(),
+            from: self.nick(),
+            to: target.nick(),
+            text: if tag_only {
+                String::new()
+            } else {
+                one_line(truncate(text, MAX_TEXT_LEN))
+            },
+            action,
+            notice,
+            client_tags,
+            tag_only,
+        };
+        if !tag_only || target.has(TAGS) {
+            target.send(&Event::with_source(
+                EventKind::Private(message.clone()),
+                &self.user.ident,
+            ));
+        }
+        Ok(message)
+    }
+}
