@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueHint};
 
-use super::{ServeArgs, ServerTlsArgs, TokenClientArgs};
+use super::common::{ServeArgs, ServerTlsArgs, TokenClientArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BackupCommand {

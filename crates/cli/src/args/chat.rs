@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueHint};
 
-use super::{duration, parse_oper, ClientTlsArgs, ServeArgs, ServerTlsArgs, TimeoutArgs};
+use super::common::{duration, parse_oper, ClientTlsArgs, ServeArgs, ServerTlsArgs, TimeoutArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ChatCommand {

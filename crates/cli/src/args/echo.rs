@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::{duration, ClientTlsArgs, ServeArgs, ServerTlsArgs, TimeoutArgs};
+use super::common::{duration, ClientTlsArgs, ServeArgs, ServerTlsArgs, TimeoutArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum EchoCommand {

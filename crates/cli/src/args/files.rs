@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueHint};
 
-use super::{duration, size, ServeArgs, ServerTlsArgs, TokenClientArgs};
+use super::common::{duration, size, ServeArgs, ServerTlsArgs, TokenClientArgs};
 
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueHint};
 
-use super::{size, ServeArgs, ServerTlsArgs};
+use super::common::{size, ServeArgs, ServerTlsArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum HttpCommand {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::duration;
+use super::common::duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct TimeArgs {
