@@ -92,8 +92,14 @@ pub async fn run(
     .map_err(|e| Error::io("listening", e))
 }
 
+/// The client's next message. One that is not a message of the protocol (not JSON, an unknown
+/// type, a line too long) ends the session with `bad_request`, which the client is told.
 async fn recv(wire: &mut Wire, config: &Config) -> Result<Msg, Error> {
     match tokio::time::timeout(config.idle_timeout, wire.recv_json()).await {
+        Ok(Err(prise_files::Error::Protocol(text))) => Err(Error::Refused {
+            code: "bad_request".into(),
+            text,
+        }),
         Ok(msg) => Ok(msg?),
         Err(_) => Err(Error::Protocol("the client went silent".into())),
     }

@@ -795,3 +795,77 @@ async fn excluded_paths_are_neither_walked_nor_stored() {
     let err = client::Exclude::new(&["a[".into()]).unwrap_err();
     assert!(err.to_string().contains("bad_pattern"), "{err}");
 }
+
+/// Every name of the shared hostile-path table (prise-test-support) planted in a stored
+/// manifest: a restore of a name that leaves the folder is refused, any other is refused or
+/// restored inside under exactly its name (a refusal is always `unsafe_path`), and nothing appears outside the
+/// restore folder.
+#[tokio::test]
+async fn a_manifest_with_any_name_of_the_hostile_table_restores_nothing_outside() {
+    use prise_test_support::hostile::{self, Outside};
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("x.txt"), b"x").unwrap();
+    let store = work.path().join("store");
+    let server = start(&store).await;
+    let pushed = client::push(&server.addr, &tree, "laptop", &config())
+        .await
+        .unwrap();
+    let manifest_path = store
+        .join("snapshots/laptop")
+        .join(format!("{}.json", pushed.id));
+    let original = std::fs::read_to_string(&manifest_path).unwrap();
+    let restores = work.path().join("restores");
+    std::fs::create_dir(&restores).unwrap();
+    let mut kept = 0;
+    for (i, h) in hostile::names().into_iter().enumerate() {
+        let quoted = serde_json::to_string(&h.name).unwrap();
+        std::fs::write(&manifest_path, original.replace("\"x.txt\"", &quoted)).unwrap();
+        let dest = restores.join(format!("dest-{i}"));
+        let outside = Outside::watch(&restores, &dest);
+        match client::restore(&server.addr, "laptop", None, &dest, &config()).await {
+            Ok(_) => {
+                assert!(!h.escapes(), "{h:?} was restored");
+                assert_eq!(std::fs::read(dest.join(&h.name)).unwrap(), b"x", "{h:?}");
+                kept += 1;
+            }
+            Err(Error::Refused { code, .. }) => assert_eq!(code, "unsafe_path", "{h:?}"),
+            Err(e) => panic!("{h:?}: {e}"),
+        }
+        outside.assert_untouched();
+    }
+    assert!(
+        kept > 0,
+        "the harmless names (look-alikes, devices) are restored"
+    );
+    server.stop().await;
+}
+
+/// What is not a message of the protocol (not JSON, an unknown type, a hello's fields of the
+/// wrong type) gets the documented `bad_request` error before the server hangs up.
+#[tokio::test]
+async fn a_malformed_message_is_told_bad_request() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let work = tempfile::tempdir().unwrap();
+    let server = start(&work.path().join("store")).await;
+    for junk in [
+        "not json\n",
+        "{}\n",
+        "{\"type\":\"launch\"}\n",
+        "{\"type\":\"hello\",\"versions\":\"1\"}\n",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+        stream.write_all(junk.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        tokio::io::BufReader::new(stream)
+            .read_line(&mut reply)
+            .await
+            .unwrap();
+        assert!(
+            reply.contains("\"code\":\"bad_request\""),
+            "{junk:?}: {reply:?}"
+        );
+    }
+    server.stop().await;
+}

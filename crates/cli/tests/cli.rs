@@ -369,17 +369,10 @@ fn trace_file_records_both_directions() {
     );
 }
 
-fn write_cert(dir: &std::path::Path) -> String {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
-    prise_core::tls::Fingerprint::of(certified.cert.der()).to_string()
-}
-
 #[test]
 fn config_file_settings_and_certificate_reload_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
-    let first = write_cert(dir.path());
+    let first = prise_test_support::cert::write_localhost(dir.path());
     let config = dir.path().join("echo.toml");
     std::fs::write(
         &config,
@@ -404,7 +397,7 @@ fn config_file_settings_and_certificate_reload_on_sighup() {
     assert_eq!(text(&out.stdout), "from the file\n");
 
     // Renew the certificate in place and tell the server.
-    let second = write_cert(dir.path());
+    let second = prise_test_support::cert::write_localhost(dir.path());
     signal(&server.child, "HUP");
     let mut stderr = BufReader::new(server.child.stderr.take().unwrap());
     loop {
@@ -798,4 +791,98 @@ fn trace_file_hides_irc_passwords() {
         log.contains("PASS ***") && log.contains("OPER ***"),
         "{log}"
     );
+}
+
+/// Peers that stall (prise-test-support): each server started by the binary with a one-second
+/// idle timeout drops a peer that sends nothing, the chat server also one that sends a byte at
+/// a time and never ends its line, and meanwhile answers another client at once.
+#[test]
+fn every_server_drops_silent_peers_on_its_idle_timeout_and_serves_others_meanwhile() {
+    use prise_test_support::{announce, stall};
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("inbox")).unwrap();
+    std::fs::create_dir(work.path().join("ftp")).unwrap();
+    let inbox = work.path().join("inbox");
+    let ftp_root = work.path().join("ftp");
+    let servers = [
+        ("echo", vec!["echo", "serve"]),
+        ("chat", vec!["chat", "serve", "--irc", "127.0.0.1:0"]),
+        ("receive", vec!["receive", "--dir", inbox.to_str().unwrap()]),
+        (
+            "ftp",
+            vec!["ftp", "serve", "--anonymous", ftp_root.to_str().unwrap()],
+        ),
+    ];
+    for (service, args) in servers {
+        let mut child = prise()
+            .arg("-q")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--idle-timeout", "1s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let addr = announce::read(&mut stdout, service);
+        // A silent peer on the chat's main port is a text (telnet) user after a moment, and
+        // may read without a word as long as it likes (a terminal cannot answer a ping): the
+        // stalled peers go to its IRC port, where a hello is due within the idle timeout.
+        let stalled_at = if service == "chat" {
+            announce::read(&mut stdout, "irc")
+        } else {
+            addr.clone()
+        };
+        let silent = {
+            let addr = stalled_at.clone();
+            std::thread::spawn(move || stall::silent(addr, Duration::from_secs(10)))
+        };
+        let trickle = (service == "chat").then(|| {
+            let addr = stalled_at.clone();
+            std::thread::spawn(move || {
+                stall::trickle(
+                    addr,
+                    &[b'x'; 100],
+                    Duration::from_millis(100),
+                    Duration::from_secs(10),
+                )
+            })
+        });
+        // Another client, while the stalled ones are connected: served at once.
+        std::thread::sleep(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let mut other = TcpStream::connect(&addr).unwrap();
+        other
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        // What each says first: echo and chat wait for the client, the receiver answers a
+        // message that is not a hello with an error, the FTP server greets.
+        let first_words: &[u8] = match service {
+            "echo" => b"ping\n",
+            "chat" => b"NICK other\r\nUSER other 0 * :Other\r\n",
+            "receive" => b"{}\n",
+            _ => b"",
+        };
+        other.write_all(first_words).unwrap();
+        let mut first = [0u8; 4];
+        other.read_exact(&mut first).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{service}: the other client waited {:?}",
+            started.elapsed()
+        );
+        let closed = silent.join().unwrap();
+        assert!(
+            closed.is_some_and(|t| t >= Duration::from_millis(900) && t < Duration::from_secs(8)),
+            "{service}: a silent peer was closed after {closed:?}"
+        );
+        if let Some(trickle) = trickle {
+            let seen = trickle.join().unwrap();
+            assert!(
+                seen.closed_after.is_some() && seen.sent < 100,
+                "{service}: a byte-a-time peer {seen:?}"
+            );
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

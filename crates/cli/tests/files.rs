@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use prise_test_support::announce;
+
 fn prise() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin!("prise"))
 }
@@ -32,13 +34,7 @@ impl Receiver {
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line
-            .trim_end()
-            .strip_prefix("receive listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let addr = announce::read(&mut stdout, "receive");
         let hint = if extra.contains(&"--token") {
             None
         } else {
@@ -262,15 +258,7 @@ fn backup_push_list_restore_from_the_command_line() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim_end()
-        .strip_prefix("backup listening on ")
-        .unwrap()
-        .to_owned();
+    let addr = announce::read(&mut BufReader::new(server.stdout.take().unwrap()), "backup");
     let run = |args: &[&str]| {
         let out = prise()
             .args(args)

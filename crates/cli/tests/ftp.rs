@@ -9,6 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use prise_test_support::announce;
+
 fn prise() -> Command {
     Command::new(env!("CARGO_BIN_EXE_prise"))
 }
@@ -357,15 +359,7 @@ fn serve_takes_users_from_a_config_file_and_refuses_to_run_without_any() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("ftp listening on ")
-        .unwrap()
-        .to_owned();
+    let addr = announce::read(&mut BufReader::new(server.stdout.take().unwrap()), "ftp");
     let out = prise()
         .args([
             "ftp",

@@ -3,8 +3,10 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::process::{Command, Stdio};
+
+use prise_test_support::{announce, htpasswd};
 
 fn prise() -> Command {
     Command::new(env!("CARGO_BIN_EXE_prise"))
@@ -21,15 +23,7 @@ fn http_serve_answers_curl_and_logs_each_request() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim_end()
-        .strip_prefix("http listening on ")
-        .unwrap_or_else(|| panic!("announce line: {line:?}"))
-        .to_owned();
+    let addr = announce::read(&mut BufReader::new(server.stdout.take().unwrap()), "http");
     let get = |path: &str| {
         let out = Command::new("curl")
             .args(["-s", "-w", "\n%{http_code}", "--max-time", "10"])
@@ -85,15 +79,7 @@ fn http_serve_takes_every_setting_from_a_config_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim_end()
-        .strip_prefix("http listening on ")
-        .unwrap_or_else(|| panic!("announce line: {line:?}"))
-        .to_owned();
+    let addr = announce::read(&mut BufReader::new(server.stdout.take().unwrap()), "http");
     let curl = |args: &[&str]| {
         let out = Command::new("curl")
             .args(["-s", "-i", "--max-time", "10"])
@@ -140,14 +126,7 @@ fn sighup_reads_the_htpasswd_file_again_and_a_broken_one_changes_nothing() {
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("hello.txt"), "bonjour\n").unwrap();
     let users = work.path().join("users");
-    let line = |user: &str, pass: &str| {
-        let out = Command::new("openssl")
-            .args(["passwd", "-5", pass])
-            .output()
-            .expect("openssl");
-        format!("{user}:{}", String::from_utf8(out.stdout).unwrap().trim())
-    };
-    std::fs::write(&users, format!("{}\n", line("bob", "b-pass"))).unwrap();
+    std::fs::write(&users, format!("{}\n", htpasswd::line("bob", "b-pass"))).unwrap();
     let mut server = prise()
         .args(["http", "serve", "--listen", "127.0.0.1:0", "--htpasswd"])
         .arg(&users)
@@ -156,15 +135,7 @@ fn sighup_reads_the_htpasswd_file_again_and_a_broken_one_changes_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut announce = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut announce)
-        .unwrap();
-    let addr = announce
-        .trim_end()
-        .strip_prefix("http listening on ")
-        .unwrap_or_else(|| panic!("announce line: {announce:?}"))
-        .to_owned();
+    let addr = announce::read(&mut BufReader::new(server.stdout.take().unwrap()), "http");
     let status = |user: &str| {
         let out = Command::new("curl")
             .args([
@@ -201,7 +172,7 @@ fn sighup_reads_the_htpasswd_file_again_and_a_broken_one_changes_nothing() {
     };
     assert_eq!(status("bob:b-pass"), "200");
     assert_eq!(status("carol:c-pass"), "401");
-    std::fs::write(&users, format!("{}\n", line("carol", "c-pass"))).unwrap();
+    std::fs::write(&users, format!("{}\n", htpasswd::line("carol", "c-pass"))).unwrap();
     hup();
     assert!(settles("carol:c-pass", "200"), "carol is in after SIGHUP");
     assert_eq!(status("bob:b-pass"), "401", "bob is out");
@@ -229,12 +200,7 @@ fn trace_file_hides_authorization() {
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("hello.txt"), "bonjour\n").unwrap();
     let users = work.path().join("users");
-    let hash = Command::new("openssl")
-        .args(["passwd", "-5", "b-pass"])
-        .output()
-        .expect("openssl");
-    let hash = String::from_utf8(hash.stdout).unwrap();
-    std::fs::write(&users, format!("bob:{}\n", hash.trim())).unwrap();
+    std::fs::write(&users, format!("{}\n", htpasswd::line("bob", "b-pass"))).unwrap();
     let trace = work.path().join("trace.log");
     let mut server = prise()
         .arg("--trace-file")
@@ -246,15 +212,7 @@ fn trace_file_hides_authorization() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut announce = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut announce)
-        .unwrap();
-    let addr = announce
-        .trim_end()
-        .strip_prefix("http listening on ")
-        .unwrap_or_else(|| panic!("announce line: {announce:?}"))
-        .to_owned();
+    let addr = announce::read(&mut BufReader::new(server.stdout.take().unwrap()), "http");
     let out = Command::new("curl")
         .args(["-s", "--max-time", "10", "-u", "bob:b-pass"])
         .arg(format!("http://{addr}/hello.txt"))

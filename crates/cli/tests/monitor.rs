@@ -79,49 +79,6 @@ fn closed_port() -> u16 {
         .port()
 }
 
-/// A self-signed server certificate for 127.0.0.1 valid 30 days, made by openssl in `dir`:
-/// (certificate, key).
-fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        // A server certificate, not a CA's: webpki refuses a CA certificate used by a server.
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success());
-    (cert, key)
-}
-
-/// The status server's address, from the monitor's announce line.
-fn status_address(stdout: &mut impl BufRead) -> String {
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    line.trim()
-        .strip_prefix("monitor listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned()
-}
-
 /// A GET with curl: the body.
 fn get(addr: &str, path: &str) -> String {
     let out = Command::new("curl")
@@ -320,7 +277,7 @@ url = "http://127.0.0.1:{hook}/hook"
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(monitor.stdout.take().unwrap());
-    let status = status_address(&mut stdout);
+    let status = prise_test_support::announce::read(&mut stdout, "monitor");
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "monitor watching 1 checks");
@@ -504,7 +461,7 @@ fn sighup_reloads_the_config_without_a_second_notice_for_the_same_outage() {
         .unwrap();
     // Kept open: the monitor writes more lines, and a closed pipe would end it.
     let mut stdout = BufReader::new(monitor.stdout.take().unwrap());
-    let status = status_address(&mut stdout);
+    let status = prise_test_support::announce::read(&mut stdout, "monitor");
     let checks = || -> Vec<(String, String)> {
         let value: serde_json::Value = serde_json::from_str(&get(&status, "/api/checks")).unwrap();
         value
@@ -692,7 +649,7 @@ fn an_email_notice_reaches_an_smtp_server() {
 #[test]
 fn https_and_tls_checks_read_the_certificate_and_refuse_an_untrusted_one() {
     let work = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(work.path());
+    let (cert, key) = prise_test_support::cert::openssl(work.path());
     std::fs::write(work.path().join("index.html"), "<p>ok</p>").unwrap();
     let mut server = prise()
         .args([
@@ -765,7 +722,7 @@ url = "https://{addr}/"
 #[test]
 fn a_chat_check_probes_the_server_without_anyone_seeing_it() {
     let work = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(work.path());
+    let (cert, key) = prise_test_support::cert::openssl(work.path());
     let mut server = prise()
         .args([
             "-q",
@@ -939,7 +896,7 @@ server.serve_forever()
 #[test]
 fn a_webhook_over_https_trusts_its_ca_and_refuses_an_unknown_certificate() {
     let work = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(work.path());
+    let (cert, key) = prise_test_support::cert::openssl(work.path());
     let (mut receiver, hook, mut bodies) = https_receiver(&cert, &key);
     let closed = closed_port();
     let config = work.path().join("monitor.toml");

@@ -170,12 +170,10 @@ async fn insecure_accepts_any_certificate() {
 #[tokio::test]
 async fn ca_file_verifies_the_server_by_name() {
     // A self-signed certificate used as its own CA: verification by chain and name.
-    let certified = rcgen_cert();
     let dir = tempfile::tempdir().unwrap();
+    prise_test_support::cert::write_localhost(dir.path());
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
-    std::fs::write(&cert, &certified.0).unwrap();
-    std::fs::write(&key, &certified.1).unwrap();
     let server = start(server::Config {
         tls: Some(ServerTls::from_pem_files(&cert, &key).unwrap()),
         ..server::Config::default()
@@ -190,12 +188,6 @@ async fn ca_file_verifies_the_server_by_name() {
         .unwrap_err();
     assert!(err.to_string().contains("TLS handshake"), "{err}");
     server.stop().await;
-}
-
-/// A certificate for "localhost" only, as PEM (certificate, key).
-fn rcgen_cert() -> (String, String) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    (certified.cert.pem(), certified.signing_key.serialize_pem())
 }
 
 #[tokio::test]

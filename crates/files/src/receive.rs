@@ -185,7 +185,7 @@ async fn session(
     config: &Config,
 ) -> Result<Summary, Error> {
     let mut wire = Wire::new(stream);
-    let hello = timed(config, wire.recv()).await?;
+    let hello = recv(&mut wire, config).await?;
     let Msg::Hello {
         versions, token, ..
     } = hello
@@ -219,7 +219,7 @@ async fn session(
     let mut summary = Summary::default();
     let mut dirs: Vec<(PathBuf, Option<u32>, Option<i64>)> = Vec::new();
     loop {
-        match timed(config, wire.recv()).await? {
+        match recv(&mut wire, config).await? {
             Msg::Dir {
                 path,
                 mode,
@@ -319,6 +319,17 @@ async fn timed<T>(
     tokio::time::timeout(config.idle_timeout, future)
         .await
         .map_err(|_| Error::Protocol("the sender went silent".into()))?
+}
+
+/// The sender's next message, within the idle timeout. One that is not a message of the
+/// protocol (not JSON, an unknown type, a line too long) ends the session with `bad_request`,
+/// which the sender is told.
+async fn recv(wire: &mut Wire, config: &Config) -> Result<Msg, Error> {
+    match tokio::time::timeout(config.idle_timeout, wire.recv()).await {
+        Ok(Err(Error::Protocol(text))) => refuse(wire, "bad_request", &text).await,
+        Ok(msg) => msg,
+        Err(_) => Err(Error::Protocol("the sender went silent".into())),
+    }
 }
 
 async fn refuse<T>(wire: &mut Wire, code: &str, text: &str) -> Result<T, Error> {
@@ -697,7 +708,7 @@ async fn receive_file(
         prefix_blake3,
     })
     .await?;
-    let offset = match timed(config, wire.recv()).await? {
+    let offset = match recv(wire, config).await? {
         Msg::Data { offset } if offset == incoming.offset => offset,
         Msg::Data { offset: 0 } => {
             // The sender's file is not what the partial file holds: start over.
@@ -778,7 +789,7 @@ async fn receive_file(
         }
         return Err(e);
     }
-    let blake3 = match timed(config, wire.recv()).await {
+    let blake3 = match recv(wire, config).await {
         Ok(Msg::End { blake3 }) => blake3,
         Ok(other) => {
             finish_partial(written.incoming, false).await;

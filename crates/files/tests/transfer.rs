@@ -453,3 +453,87 @@ async fn a_silent_sender_is_dropped() {
     shutdown.cancel();
     task.await.unwrap().unwrap();
 }
+
+/// The shared hostile-path table (prise-test-support): every name that climbs out is refused
+/// as `unsafe_path`; any other is refused or kept inside under exactly its name; nothing
+/// appears outside the folder.
+#[tokio::test]
+async fn every_name_of_the_hostile_table_is_refused_or_kept_inside() {
+    use prise_test_support::hostile::{self, Outside};
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("inbox");
+    std::fs::create_dir(&dir).unwrap();
+    let outside = Outside::watch(outer.path(), &dir);
+    let rx = receiver(&dir, Clash::Keep, None).await;
+    let mut kept = 0;
+    for h in hostile::names() {
+        let mut wire = raw_session(&rx.addr).await;
+        wire.send(&Msg::File {
+            path: h.name.clone(),
+            size: Some(3),
+            mode: None,
+            mtime_ns: None,
+        })
+        .await
+        .unwrap();
+        match wire.recv().await {
+            Ok(Msg::Error { code, .. }) => {
+                if h.escapes() {
+                    assert_eq!(code, "unsafe_path", "{h:?}");
+                }
+            }
+            Ok(Msg::Ready { offset: 0, .. }) => {
+                assert!(!h.escapes(), "{h:?} was taken");
+                wire.send(&Msg::Data { offset: 0 }).await.unwrap();
+                wire.send_chunk(b"abc").await.unwrap();
+                wire.send_chunk(&[]).await.unwrap();
+                wire.send(&Msg::End {
+                    blake3: blake3::hash(b"abc").to_hex().to_string(),
+                })
+                .await
+                .unwrap();
+                let answer = wire.recv().await;
+                if matches!(answer, Ok(Msg::Ok { .. })) {
+                    assert_eq!(std::fs::read(dir.join(&h.name)).unwrap(), b"abc", "{h:?}");
+                    kept += 1;
+                }
+            }
+            other => panic!("{h:?}: {other:?}"),
+        }
+        outside.assert_untouched();
+    }
+    assert!(
+        kept > 0,
+        "the harmless names (look-alikes, devices) are kept"
+    );
+    rx.stop().await;
+}
+
+/// What is not a message of the protocol (not JSON, an unknown type, a hello's fields of the
+/// wrong type) gets the documented `bad_request` error before the receiver hangs up.
+#[tokio::test]
+async fn a_malformed_message_is_told_bad_request() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let rx = receiver(dir.path(), Clash::Keep, None).await;
+    for junk in [
+        "not json\n",
+        "{}\n",
+        "{\"type\":\"launch\"}\n",
+        "{\"type\":\"hello\",\"versions\":\"1\"}\n",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&rx.addr).await.unwrap();
+        stream.write_all(junk.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        tokio::io::BufReader::new(stream)
+            .read_line(&mut reply)
+            .await
+            .unwrap();
+        assert!(
+            reply.contains("\"code\":\"bad_request\""),
+            "{junk:?}: {reply:?}"
+        );
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    rx.stop().await;
+}

@@ -50,36 +50,6 @@ async fn start(tune: impl FnOnce(&mut Config)) -> Running {
     Running { addr, dir, stop }
 }
 
-/// A certificate for 127.0.0.1 made by openssl: (certificate, key).
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success());
-    (cert, key)
-}
-
 async fn ftplib(addr: SocketAddr, cafile: Option<&Path>, work: &Path) -> serde_json::Value {
     let out = work.join("ftplib.json");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ftplib_client.py");
@@ -184,7 +154,7 @@ async fn ftplib_does_everything_plain_and_over_tls() {
     assert_eq!(std::fs::read_dir(plain.root()).unwrap().count(), 0);
 
     let work = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(work.path());
+    let (cert, key) = prise_test_support::cert::openssl(work.path());
     let tls = prise_core::tls::ServerTls::from_pem_files(&cert, &key).unwrap();
     let secure = start(move |c| c.tls = Some(tls)).await;
     let seen = ftplib(secure.addr, Some(&cert), work.path()).await;
@@ -212,7 +182,7 @@ fn noise(len: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_downloads_uploads_and_resumes_every_way() {
     let work = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(work.path());
+    let (cert, key) = prise_test_support::cert::openssl(work.path());
     let tls = prise_core::tls::ServerTls::from_pem_files(&cert, &key).unwrap();
     let server = start(move |c| {
         c.tls = Some(tls);
@@ -827,7 +797,7 @@ ftp.quit()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lftp_over_explicit_tls_mirrors_and_uploads() {
     let work = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(work.path());
+    let (cert, key) = prise_test_support::cert::openssl(work.path());
     let tls = prise_core::tls::ServerTls::from_pem_files(&cert, &key).unwrap();
     let server = start(move |c| c.tls = Some(tls)).await;
     let body = noise(2_000_003);
@@ -869,7 +839,7 @@ async fn lftp_over_explicit_tls_mirrors_and_uploads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_quit_auth_and_transfer_limits() {
     let work = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(work.path());
+    let (cert, key) = prise_test_support::cert::openssl(work.path());
     let tls = prise_core::tls::ServerTls::from_pem_files(&cert, &key).unwrap();
     let server = start(move |c| {
         c.tls = Some(tls);
@@ -927,4 +897,75 @@ async fn resume_quit_auth_and_transfer_limits() {
     assert_eq!(c.reply().await, "200 NOOP ok.");
     assert_eq!(c.reply().await, "234 Proceed with negotiation.");
     assert_eq!(c.reply().await, "", "closed, no TLS");
+}
+
+/// The shared hostile-path table (prise-test-support): a STOR that climbs is refused, any
+/// other is refused or lands inside under exactly its name (a leading `/` is the root), and
+/// nothing appears outside the folder. Planted specials (a FIFO, a link to /dev/zero, links
+/// out) are refused at once by RETR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_name_of_the_hostile_table_and_every_special_is_refused_or_kept_inside() {
+    use prise_test_support::hostile::{self, Outside};
+    let server = start(|_| {}).await;
+    let root = server.root();
+    let specials = hostile::plant_specials(&root, &server.dir.path().join("outside"));
+    let outside = Outside::watch(server.dir.path(), &root);
+    let mut kept = 0;
+    for h in hostile::names() {
+        // A line end ends an FTP command, so a name cannot hold one: what follows it is
+        // another command (tested with the other hostile commands).
+        if h.name.contains(['\r', '\n']) {
+            continue;
+        }
+        let mut c = Ctrl::connect(server.addr).await;
+        c.login("bob", "s3cret").await;
+        let mut data = c.pasv().await;
+        let mut line = b"STOR ".to_vec();
+        line.extend_from_slice(h.name.as_bytes());
+        line.extend_from_slice(b"\r\n");
+        c.send_raw(&line).await;
+        let reply = c.reply().await;
+        if reply.starts_with("150 ") {
+            assert!(!h.climbs(), "STOR {h:?} was taken");
+            data.write_all(b"abc").await.unwrap();
+            drop(data);
+            let done = c.reply().await;
+            if done.starts_with("226 ") {
+                assert_eq!(
+                    std::fs::read(root.join(h.inside())).unwrap(),
+                    b"abc",
+                    "{h:?}"
+                );
+                kept += 1;
+            } else {
+                assert!(
+                    done.starts_with('4') || done.starts_with('5'),
+                    "{h:?}: {done}"
+                );
+            }
+        } else {
+            assert!(reply.starts_with('5'), "STOR {h:?}: {reply}");
+        }
+        outside.assert_untouched();
+    }
+    assert!(
+        kept > 0,
+        "the harmless names (look-alikes, devices) are kept"
+    );
+
+    let mut c = Ctrl::connect(server.addr).await;
+    c.login("bob", "s3cret").await;
+    for name in &specials.names {
+        let mut data = c.pasv().await;
+        let started = Instant::now();
+        let reply = c.cmd(&format!("RETR {name}")).await;
+        assert!(reply.starts_with("550 "), "RETR {name}: {reply}");
+        assert!(started.elapsed() < Duration::from_secs(5), "RETR {name}");
+        // After a 550 nothing comes on the data connection (it stays open for the next
+        // command, so a short look).
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_millis(200), data.read_to_end(&mut got)).await;
+        assert!(got.is_empty(), "RETR {name} sent data");
+    }
+    outside.assert_untouched();
 }

@@ -1156,3 +1156,85 @@ fn the_upload_form_takes_several_files_a_folder_and_makes_folders() {
         );
     }
 }
+
+/// The shared hostile-path table (prise-test-support) sent as exact bytes: no GET shows what
+/// lies outside, a PUT that climbs is refused and any other is refused or lands inside under
+/// exactly its name (a leading `/` is the folder), and nothing appears
+/// outside the folder. Planted specials (a FIFO, a link to /dev/zero, links out) get an answer
+/// at once, never their contents from outside.
+#[test]
+fn every_name_of_the_hostile_table_and_every_special_is_refused_or_kept_inside() {
+    use prise_test_support::hostile::{self, Outside};
+    let work = tempfile::tempdir().unwrap();
+    let www = work.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let specials = hostile::plant_specials(&www, &work.path().join("outside"));
+    let outside = Outside::watch(work.path(), &www);
+    let mut config = Config::new(www.clone());
+    config.upload = true;
+    let server = Server::start(config);
+    let status = |answer: &str| -> u16 {
+        answer
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+    };
+    let mut kept = 0;
+    for h in hostile::names() {
+        let path = h.url_path();
+        let got = raw_request(
+            &server.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        );
+        // What a PUT of the table kept may be read back (and "/" is the listing, "/." a
+        // redirect to it).
+        match status(&got) {
+            200..400 => assert!(!h.climbs(), "GET {h:?}: {got}"),
+            400..500 => {}
+            _ => panic!("GET {h:?}: {got}"),
+        }
+        assert!(!got.contains(specials.secret), "GET {h:?} leaked");
+
+        let put = raw_request(
+            &server.addr,
+            &format!(
+                "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+            ),
+        );
+        match status(&put) {
+            201 => {
+                assert!(!h.climbs(), "PUT {h:?} was taken");
+                assert_eq!(
+                    std::fs::read(www.join(h.inside())).unwrap(),
+                    b"abc",
+                    "{h:?}"
+                );
+                kept += 1;
+            }
+            400..500 => {}
+            _ => panic!("PUT {h:?}: {put}"),
+        }
+        outside.assert_untouched();
+    }
+    assert!(
+        kept > 0,
+        "the harmless names (look-alikes, devices) are kept"
+    );
+
+    for name in &specials.names {
+        let started = std::time::Instant::now();
+        let got = raw_request(
+            &server.addr,
+            &format!("GET /{name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "GET /{name} took {:?}",
+            started.elapsed()
+        );
+        assert!((400..500).contains(&status(&got)), "GET /{name}: {got}");
+        assert!(!got.contains(specials.secret), "GET /{name} leaked");
+    }
+    outside.assert_untouched();
+}
