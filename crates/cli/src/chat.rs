@@ -15,7 +15,7 @@ use tokio::io::AsyncBufReadExt;
 use crate::args::{
     ChatCommand, ChatConnectArgs, ChatSendArgs, ChatServeArgs, ClientTlsArgs, TimeoutArgs,
 };
-use crate::commands::{bans_line, request};
+use prise_chat_term::commands::{bans_line, request};
 
 pub(crate) async fn run(
     command: ChatCommand,
@@ -191,7 +191,7 @@ async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Re
     )?;
     let mut client = Client::start(&args.addr, config);
     if !args.plain && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
-        crate::tui::run(client, &args.addr).await?;
+        prise_chat_term::screen::run(client, &args.addr).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();

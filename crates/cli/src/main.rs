@@ -10,7 +10,6 @@
 mod args;
 mod backup;
 mod chat;
-mod commands;
 mod config;
 mod echo;
 mod files;
@@ -22,7 +21,6 @@ mod server;
 mod signals;
 mod time;
 mod tls;
-mod tui;
 
 use std::io::Write as _;
 use std::process::ExitCode;

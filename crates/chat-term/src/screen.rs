@@ -1,7 +1,7 @@
 //! The full-screen chat client of `prise chat connect`, on ratatui.
 //!
-//! [`App`] is the whole client state and is pure: it takes [`Update`]s from the client library
-//! and key presses, and says what to send. [`draw`] renders it. The terminal loop in [`run`]
+//! `App` is the whole client state and is pure: it takes [`Update`]s from the client library
+//! and key presses, and says what to send. `draw` renders it. The terminal loop in [`run`]
 //! only wires the two to crossterm, which keeps everything but that loop testable with
 //! ratatui's `TestBackend`.
 //!
@@ -627,7 +627,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
 }
 
 /// Run the full-screen client until the user quits.
-pub(crate) async fn run(mut client: Client, addr: &str) -> anyhow::Result<()> {
+pub async fn run(mut client: Client, addr: &str) -> std::io::Result<()> {
     // Keys are read on their own thread: crossterm's read blocks.
     let (keys_tx, mut keys) = tokio::sync::mpsc::channel(64);
     std::thread::spawn(move || loop {
@@ -646,7 +646,7 @@ pub(crate) async fn run(mut client: Client, addr: &str) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let result = loop {
         if let Err(e) = terminal.draw(|f| draw(f, &app)) {
-            break Err(e.into());
+            break Err(e);
         }
         tokio::select! {
             update = client.next() => match update {

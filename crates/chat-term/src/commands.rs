@@ -1,11 +1,11 @@
 //! The chat clients' slash commands, client side: a typed line becomes a native protocol
 //! request (`/join #a` is `{"type":"join","room":"#a"}`), and some answers become lines. Pure,
-//! shared by the line client (`chat.rs`) and the full-screen one (`tui.rs`).
+//! shared by the line client (in the `prise` binary) and the full-screen one ([`crate::screen`]).
 
 use serde_json::{json, Value};
 
 /// A typed line as a native request: the text mode's commands, client side.
-pub(crate) fn request(line: &str, current: Option<&str>) -> Result<Option<Value>, String> {
+pub fn request(line: &str, current: Option<&str>) -> Result<Option<Value>, String> {
     let line = line.trim_end();
     if line.is_empty() {
         return Ok(None);
@@ -73,7 +73,7 @@ pub(crate) fn request(line: &str, current: Option<&str>) -> Result<Option<Value>
 }
 
 /// A `bans` answer as one line.
-pub(crate) fn bans_line(v: &Value) -> Option<String> {
+pub fn bans_line(v: &Value) -> Option<String> {
     let room = v["room"].as_str().unwrap_or_default();
     let bans: Vec<String> = v["bans"]
         .as_array()?
