@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # IRC conformance: run irctest (third_party/irctest, pinned) against `prise chat serve`.
 #
-# usage: scripts/irctest.sh [core] [ircv3]      (default: both)
+# usage: scripts/irctest.sh [core] [ircv3] [accounts]      (default: all three)
 #   core   the RFC 1459/2812 client protocol: registration, JOIN, PART, PRIVMSG/NOTICE, NICK,
 #          NAMES, WHO/WHOX, WHOIS, TOPIC, PING, QUIT, LIST, KICK, INVITE, AWAY, LUSERS,
 #          ISUPPORT, channel and user modes. Fails unless 0 fail and at least 131 pass.
 #   ircv3  the irctest modules of the IRCv3 capabilities prise advertises. Fails unless 0 fail.
+#   accounts  irctest's SASL module (PLAIN), on a server with a history database, the
+#          accounts added by the controller (scripts/irctest_prise.py). Fails unless 0 fail.
 #
 # The server is started here, on a free port, with what irctest's tests assume of a server
 # under test: the name My.Little.Server (irctest's tests spell it out), an IRC operator
-# operuser/operpassword, no flood limit, no history file. Python dependencies (pytest, ...)
+# operuser/operpassword, no flood limit, no history file (but for accounts). Python dependencies (pytest, ...)
 # go into a virtualenv, $IRCTEST_VENV (default target/irctest-venv), from PyPI.
 #
 # environment: PRISE_BIN (default: build target/debug/prise), IRCTEST_VENV, IRCTEST_VERBOSE=1
@@ -19,7 +21,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IRCTEST_DIR=$ROOT/third_party/irctest
 VENV=${IRCTEST_VENV:-$ROOT/target/irctest-venv}
 SELECTIONS=("$@")
-[ ${#SELECTIONS[@]} -gt 0 ] || SELECTIONS=(core ircv3)
+[ ${#SELECTIONS[@]} -gt 0 ] || SELECTIONS=(core ircv3 accounts)
 
 if [ -z "${PRISE_BIN:-}" ]; then
   cargo build -p prise --locked --quiet --manifest-path "$ROOT/Cargo.toml"
@@ -41,18 +43,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$PRISE_BIN" chat serve --listen 127.0.0.1:0 --no-history --flood-rate 0 \
-  --server-name My.Little.Server --oper operuser:operpassword \
-  >"$WORK/announce" 2>"$WORK/server.log" &
-SERVER_PID=$!
-PORT=
-for _ in $(seq 100); do
-  PORT=$(sed -n 's/^chat listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/announce")
-  [ -n "$PORT" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$PORT" ] || { echo "irctest: prise chat serve did not announce its port" >&2; exit 1; }
+start() { # extra serve arguments; sets PORT and SERVER_PID
+  "$PRISE_BIN" chat serve --listen 127.0.0.1:0 --flood-rate 0 \
+    --server-name My.Little.Server --oper operuser:operpassword "$@" \
+    >"$WORK/announce" 2>"$WORK/server.log" &
+  SERVER_PID=$!
+  PORT=
+  for _ in $(seq 100); do
+    PORT=$(sed -n 's/^chat listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/announce")
+    [ -n "$PORT" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$PORT" ] || { echo "irctest: prise chat serve did not announce its port" >&2; exit 1; }
+}
+stop() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+}
 
 CORE_K='(connection_registration or join.py or part.py or messages.py or names.py or who.py or whois.py or topic.py or pingpong.py or quit.py or list.py or kick.py or invite.py or away.py or lusers.py or isupport.py or chmodes or umodes or regressions) and not Passworded and not mute_extban and not testLusersFull and not LusersUnregistered'
 CORE_M='not IRCv3 and not services and not implementation-specific and not deprecated and not strict'
@@ -60,6 +69,10 @@ CORE_M='not IRCv3 and not services and not implementation-specific and not depre
 # tag is checked by the others; chathistory's tests all need services, so none is selected).
 IRCV3_K='away_notify.py or echo_message.py or message_tags.py or multi_prefix.py or chathistory.py or batch or labeled_responses.py or cap.py or utf8.py or setname.py or monitor.py or invite_notify or userhost or standard_replies'
 IRCV3_M='not services and not implementation-specific and not deprecated and not strict'
+
+# SASL (PLAIN): irctest's services-marked modules, with accounts added by the controller.
+ACCOUNTS_K='sasl.py'
+ACCOUNTS_M='not implementation-specific and not deprecated and not strict'
 
 status=0
 run() { # name, -k, -m, minimum passed
@@ -69,7 +82,8 @@ run() { # name, -k, -m, minimum passed
   ( cd "$IRCTEST_DIR" && \
     IRCTEST_SERVER_HOSTNAME=127.0.0.1 IRCTEST_SERVER_PORT=$PORT \
     PYTHONPATH="$ROOT/scripts" PYTHONDONTWRITEBYTECODE=1 \
-    "$PY" -m pytest --controller irctest.controllers.external_server -p no:cacheprovider \
+    PRISE_BIN=$PRISE_BIN PRISE_HISTORY=$WORK/chat.sqlite \
+    "$PY" -m pytest --controller irctest_prise -p no:cacheprovider \
       -p irctest_external_cleanup "${show[@]}" --junitxml="$xml" -m "$m" -k "$k" \
       irctest/server_tests ) >"$WORK/$name.out" 2>&1 || true
   local counts
@@ -97,9 +111,11 @@ PYEOF
 
 for sel in "${SELECTIONS[@]}"; do
   case $sel in
-    core) run core "$CORE_K" "$CORE_M" 131 ;;
-    ircv3) run ircv3 "$IRCV3_K" "$IRCV3_M" 1 ;;
-    *) echo "unknown selection $sel (core, ircv3)" >&2; exit 2 ;;
+    core) start --no-history; run core "$CORE_K" "$CORE_M" 131; stop ;;
+    ircv3) start --no-history; run ircv3 "$IRCV3_K" "$IRCV3_M" 1; stop ;;
+    # Accounts live in the database: a server of its own, on a fresh file.
+    accounts) start --history "$WORK/chat.sqlite"; run accounts "$ACCOUNTS_K" "$ACCOUNTS_M" 1; stop ;;
+    *) echo "unknown selection $sel (core, ircv3, accounts)" >&2; exit 2 ;;
   esac
 done
 exit $status

@@ -101,6 +101,43 @@ pub enum Error {
     /// OPER with an unknown name or a wrong password.
     #[error("wrong operator name or password")]
     BadOperLogin,
+    /// An account name that breaks the naming rules (those of nicks).
+    #[error("invalid account name {name:?}: {reason}")]
+    AccountInvalid {
+        /// The name asked for.
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// Someone registered that account name already.
+    #[error("the account {0} already exists")]
+    AccountTaken(String),
+    /// No account has that name.
+    #[error("no account called {0}")]
+    NoSuchAccount(String),
+    /// A password that is too short, too long or not text.
+    #[error("a password is {min} to {max} bytes", min = crate::accounts::MIN_PASSWORD_LEN, max = crate::accounts::MAX_PASSWORD_LEN)]
+    PasswordInvalid,
+    /// An email address that is too long or has spaces or control characters.
+    #[error(
+        "an email address is at most {} bytes, without spaces",
+        crate::accounts::MAX_EMAIL_LEN
+    )]
+    EmailInvalid,
+    /// A wrong account name or password (which of the two is not said).
+    #[error("wrong account name or password")]
+    BadLogin,
+    /// Registration is closed, or only for server operators (`--registration`).
+    #[error("registration is {0}")]
+    RegistrationClosed(&'static str),
+    /// The account store failed.
+    #[error("accounts {file}: {reason}")]
+    Accounts {
+        /// The database file (`:memory:` when there is none).
+        file: String,
+        /// What failed.
+        reason: String,
+    },
     /// The history database failed.
     #[error("history {file}: {reason}")]
     History {
@@ -148,7 +185,14 @@ impl Error {
             Error::CannotSend(_) => "cannot_send",
             Error::NotServerOperator => "not_server_operator",
             Error::BadOperLogin => "bad_oper_login",
-            Error::History { .. } => "server_error",
+            Error::AccountInvalid { .. } => "account_invalid",
+            Error::AccountTaken(_) => "account_taken",
+            Error::NoSuchAccount(_) => "no_such_account",
+            Error::PasswordInvalid => "password_invalid",
+            Error::EmailInvalid => "email_invalid",
+            Error::BadLogin => "bad_login",
+            Error::RegistrationClosed(_) => "registration_closed",
+            Error::History { .. } | Error::Accounts { .. } => "server_error",
             Error::Connect(_) | Error::Protocol(_) => "client_error",
         }
     }

@@ -41,6 +41,18 @@ pub const CHATHISTORY_MAX: usize = 200;
 /// How long registration waits before it looks again at a nick that is taken.
 const NICK_RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// The pseudo-user that handles accounts (`PRIVMSG NickServ :REGISTER ...`).
+const NICKSERV: &str = "NickServ";
+
+/// Longest SASL chunk (IRCv3 `sasl`): a chunk this long says that more follow.
+const SASL_CHUNK: usize = 400;
+
+/// Longest SASL response, all chunks together (base64).
+const MAX_SASL_RESPONSE: usize = 2048;
+
+/// How late a failed login is answered.
+const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Capabilities we offer (IRCv3), in the order CAP LS lists them.
 const CAPS: &[&str] = &[
     "away-notify",
@@ -53,6 +65,7 @@ const CAPS: &[&str] = &[
     "labeled-response",
     "message-tags",
     "multi-prefix",
+    "sasl",
     "server-time",
     "setname",
     "standard-replies",
@@ -351,6 +364,7 @@ struct Caps {
     labeled_response: bool,
     message_tags: bool,
     multi_prefix: bool,
+    sasl: bool,
     server_time: bool,
     setname: bool,
     standard_replies: bool,
@@ -370,6 +384,7 @@ impl Caps {
             "labeled-response" => self.labeled_response = on,
             "message-tags" => self.message_tags = on,
             "multi-prefix" => self.multi_prefix = on,
+            "sasl" => self.sasl = on,
             "server-time" => self.server_time = on,
             "setname" => self.setname = on,
             "standard-replies" => self.standard_replies = on,
@@ -391,6 +406,7 @@ impl Caps {
             self.labeled_response,
             self.message_tags,
             self.multi_prefix,
+            self.sasl,
             self.server_time,
             self.setname,
             self.standard_replies,
@@ -476,6 +492,10 @@ pub(crate) struct IrcConn {
     nick: String,
     /// Batches opened so far, for unique batch references.
     batches: u64,
+    /// A SASL exchange under way: the response so far (base64). Boxed: one pointer in every
+    /// idle connection rather than a `String`'s three words, for a state that is rarely there.
+    #[allow(clippy::box_collection)]
+    sasl: Option<Box<String>>,
 }
 
 /// What to do after a line.
@@ -493,6 +513,7 @@ impl IrcConn {
             caps: Caps::default(),
             nick: "*".to_owned(),
             batches: 0,
+            sasl: None,
         }
     }
 
@@ -701,7 +722,13 @@ impl IrcConn {
         let nick = self.nick.clone();
         match sub.as_str() {
             "LS" => {
-                self.raw(&format!(":{server} CAP {nick} LS :{}", CAPS.join(" ")));
+                // CAP LS 302 gives capabilities their values: SASL's mechanisms.
+                let v302 = params.get(1).and_then(|v| v.parse::<u32>().ok()) >= Some(302);
+                let caps: Vec<&str> = CAPS
+                    .iter()
+                    .map(|&c| if c == "sasl" && v302 { "sasl=PLAIN" } else { c })
+                    .collect();
+                self.raw(&format!(":{server} CAP {nick} LS :{}", caps.join(" ")));
             }
             "LIST" => {
                 let list = self.caps.list();
@@ -727,6 +754,189 @@ impl IrcConn {
             "END" => {}
             _ => self.numeric("410", &format!("{sub} :Invalid CAP command")),
         }
+    }
+
+    /// One `AUTHENTICATE` line (IRCv3 SASL, PLAIN only): the account logged in to, once the
+    /// exchange succeeds.
+    async fn authenticate(
+        &mut self,
+        hub: &Hub,
+        logged_in: bool,
+        ident: Option<&str>,
+        p: &[&str],
+    ) -> Option<String> {
+        let Some(&arg) = p.first().filter(|a| !a.is_empty()) else {
+            self.need_more_params("AUTHENTICATE");
+            return None;
+        };
+        if logged_in {
+            self.numeric("907", ":You have already authenticated using SASL");
+            return None;
+        }
+        let Some(mut response) = self.sasl.take() else {
+            if arg == "*" {
+                self.numeric("906", ":SASL authentication aborted");
+            } else if arg.eq_ignore_ascii_case("PLAIN") && hub.config().accounts.is_some() {
+                self.sasl = Some(Box::default());
+                self.raw("AUTHENTICATE +");
+            } else {
+                self.numeric("908", "PLAIN :are available SASL mechanisms");
+                self.numeric("904", ":SASL authentication failed");
+            }
+            return None;
+        };
+        if arg == "*" {
+            self.numeric("906", ":SASL authentication aborted");
+            return None;
+        }
+        if arg.len() > SASL_CHUNK {
+            self.numeric("905", ":SASL message too long");
+            return None;
+        }
+        if response.len() + arg.len() > MAX_SASL_RESPONSE {
+            self.numeric("904", ":SASL authentication failed: response too long");
+            return None;
+        }
+        if arg != "+" {
+            response.push_str(arg);
+        }
+        if arg.len() == SASL_CHUNK {
+            // A whole chunk: more may follow (`AUTHENTICATE +` when nothing does).
+            self.sasl = Some(response);
+            return None;
+        }
+        let plain = <base64ct::Base64 as base64ct::Encoding>::decode_vec(&response)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        let mut parts = plain.as_deref().unwrap_or("").splitn(3, '\0');
+        let (authzid, authcid, password) = (parts.next(), parts.next(), parts.next());
+        let verified = match (authzid, authcid, password, &hub.config().accounts) {
+            (Some(authzid), Some(authcid), Some(password), Some(accounts))
+                if authzid.is_empty()
+                    || crate::names::fold(authzid) == crate::names::fold(authcid) =>
+            {
+                accounts.verify(authcid, password).await.ok()
+            }
+            _ => None,
+        };
+        match verified {
+            Some(account) => {
+                let nick = self.nick.clone();
+                let me = mask(&nick, ident);
+                let name = account.name;
+                self.numeric(
+                    "900",
+                    &format!("{me} {name} :You are now logged in as {name}"),
+                );
+                self.numeric("903", ":SASL authentication successful");
+                Some(name)
+            }
+            None => {
+                tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+                self.numeric("904", ":SASL authentication failed");
+                None
+            }
+        }
+    }
+
+    /// A line to the NickServ pseudo-user: `REGISTER password [email]`, `IDENTIFY [account]
+    /// password`, `INFO [account]`, `HELP`. Answered with NOTICEs from NickServ.
+    async fn nickserv(&mut self, session: &Session, hub: &Hub, text: &str) {
+        let mut words = text.split_whitespace();
+        let command = words.next().unwrap_or("").to_ascii_uppercase();
+        let args: Vec<&str> = words.collect();
+        let Some(accounts) = hub.config().accounts.clone() else {
+            self.nickserv_notice("Accounts are not enabled on this server.");
+            return;
+        };
+        let nick = session.nick();
+        match (command.as_str(), args.as_slice()) {
+            ("REGISTER", [password, rest @ ..]) if rest.len() <= 1 => {
+                if session.account().is_some() {
+                    self.nickserv_notice("You are already logged in to an account.");
+                    return;
+                }
+                let registered = accounts
+                    .register(&nick, password, rest.first().copied(), session.is_oper())
+                    .await;
+                match registered {
+                    Ok(account) => {
+                        session.set_account(Some(&account.name));
+                        let name = account.name;
+                        let me = mask(&nick, Some(&session.ident()));
+                        self.numeric(
+                            "900",
+                            &format!("{me} {name} :You are now logged in as {name}"),
+                        );
+                        self.nickserv_notice(&format!(
+                            "Account {name} registered; you are logged in to it."
+                        ));
+                    }
+                    Err(e) => self.nickserv_notice(&format!("Not registered: {e}.")),
+                }
+            }
+            ("IDENTIFY", [password]) | ("IDENTIFY", [_, password]) => {
+                let name = if args.len() == 2 {
+                    args[0]
+                } else {
+                    nick.as_str()
+                };
+                match accounts.verify(name, password).await {
+                    Ok(account) => {
+                        session.set_account(Some(&account.name));
+                        let name = account.name;
+                        let me = mask(&nick, Some(&session.ident()));
+                        self.numeric(
+                            "900",
+                            &format!("{me} {name} :You are now logged in as {name}"),
+                        );
+                        self.nickserv_notice(&format!("You are now logged in as {name}."));
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+                        self.nickserv_notice("Wrong account name or password.");
+                    }
+                }
+            }
+            ("INFO", [] | [_]) => {
+                let name = args.first().copied().unwrap_or(nick.as_str());
+                match accounts.get(name) {
+                    Ok(Some(account)) => {
+                        let since = humantime::format_rfc3339_seconds(
+                            std::time::UNIX_EPOCH
+                                + std::time::Duration::from_millis(
+                                    u64::try_from(account.created_ms).unwrap_or(0),
+                                ),
+                        );
+                        self.nickserv_notice(&format!(
+                            "Account {} registered {since}.",
+                            account.name
+                        ));
+                    }
+                    Ok(None) => self.nickserv_notice(&format!("{name} is not registered.")),
+                    Err(e) => self.nickserv_notice(&format!("{e}.")),
+                }
+            }
+            ("HELP", _) => {
+                for line in [
+                    "REGISTER <password> [email]: register your nick as an account.",
+                    "IDENTIFY [account] <password>: log in.",
+                    "INFO [account]: when an account was registered.",
+                ] {
+                    self.nickserv_notice(line);
+                }
+            }
+            _ => self.nickserv_notice(&format!(
+                "Unknown or incomplete command {command:?}; try HELP."
+            )),
+        }
+    }
+
+    fn nickserv_notice(&mut self, text: &str) {
+        let nick = self.nick.clone();
+        self.raw(&format!(
+            ":{NICKSERV}!NickServ@{USER_HOST} NOTICE {nick} :{text}"
+        ));
     }
 
     /// JOIN's replies to the joiner: its own JOIN, the topic, the names.
@@ -1292,6 +1502,21 @@ impl IrcConn {
         let server = Arc::clone(&self.server);
         let p = &line.params;
         match line.command.as_str() {
+            "PRIVMSG" if p.first().is_some_and(|t| t.eq_ignore_ascii_case(NICKSERV)) => {
+                let text = p.get(1).copied().unwrap_or("");
+                self.nickserv(session, hub, text).await;
+            }
+            "NICKSERV" | "NS" => {
+                let text = p.join(" ");
+                self.nickserv(session, hub, &text).await;
+            }
+            "AUTHENTICATE" => {
+                let ident = session.ident();
+                let logged_in = session.account().is_some();
+                if let Some(account) = self.authenticate(hub, logged_in, Some(&ident), p).await {
+                    session.set_account(Some(&account));
+                }
+            }
             "PRIVMSG" => self.privmsg(session, &line, false).await,
             "NOTICE" => self.privmsg(session, &line, true).await,
             // Tags alone: relayed when there are client tags to relay.
@@ -1444,6 +1669,12 @@ impl IrcConn {
                                         self.numeric(
                                             "319",
                                             &format!("{} :{}", info.nick, rooms.join(" ")),
+                                        );
+                                    }
+                                    if let Some(account) = &info.account {
+                                        self.numeric(
+                                            "330",
+                                            &format!("{} {account} :is logged in as", info.nick),
                                         );
                                     }
                                     if info.modes.oper {
@@ -1634,6 +1865,8 @@ impl IrcConn {
 #[derive(Default)]
 pub(crate) struct Registering {
     negotiating: bool,
+    /// The account logged in to with SASL before registration ended.
+    account: Option<String>,
     nick: Option<String>,
     user: Option<(String, String)>,
 }
@@ -1674,6 +1907,18 @@ impl Door for IrcConn {
                 self.cap(p);
             }
             "PASS" => {}
+            "AUTHENTICATE" => {
+                let ident = reg.user.as_ref().map(|(ident, _)| ident.clone());
+                let logged_in = reg.account.is_some();
+                // SASL's numerics name the nick given so far, if any.
+                let shown = reg.nick.clone().unwrap_or_else(|| "*".to_owned());
+                let before = std::mem::replace(&mut self.nick, shown);
+                let account = self.authenticate(hub, logged_in, ident.as_deref(), p).await;
+                self.nick = before;
+                if account.is_some() {
+                    reg.account = account;
+                }
+            }
             "NICK" => match p.first().filter(|n| !n.is_empty()) {
                 None => self.numeric("431", ":No nickname given"),
                 Some(n) => match crate::names::check_nick(n) {
@@ -1725,6 +1970,7 @@ impl Door for IrcConn {
         }
         match registered {
             Ok((session, inbox)) => {
+                session.set_account(reg.account.as_deref());
                 self.nick.clone_from(n);
                 self.welcome(hub);
                 Hello::Welcome(session, inbox)

@@ -1,5 +1,6 @@
 //! `prise chat`: the hub and its front doors.
 //!
+//! - [`accounts`]: accounts (names, Argon2id password hashes) in the history database.
 //! - [`hub`]: users, rooms, topics, private messages, fan-out without waiting on anyone.
 //! - [`history`]: room history in SQLite on its own thread.
 //! - [`event`]: events built once and serialized once per wire format.
@@ -17,6 +18,7 @@ mod error;
 mod native;
 mod text;
 
+pub mod accounts;
 pub mod client;
 pub mod event;
 pub mod history;

@@ -54,6 +54,8 @@ pub struct Config {
     pub grace: Duration,
     /// Traffic log.
     pub trace: Option<TrafficLog>,
+    /// Who may register an account (the accounts live in the history database, or in memory).
+    pub registration: crate::accounts::Registration,
     /// Origins (`https://chat.example.org`) whose pages may open a WebSocket on the web door,
     /// besides the page's own; `*` for any.
     pub web_origins: Vec<String>,
@@ -75,6 +77,7 @@ impl Default for Config {
             tls: None,
             grace: SHUTDOWN_GRACE,
             trace: None,
+            registration: crate::accounts::Registration::Open,
             web_origins: Vec::new(),
         }
     }
@@ -144,7 +147,20 @@ pub async fn run_doors(
         ));
     }
     let history = open_history(&config).await?;
-    let hub = Hub::new(config.hub.clone(), history);
+    let mut hub_config = config.hub.clone();
+    if hub_config.accounts.is_none() {
+        let (path, registration) = (config.history.clone(), config.registration);
+        let accounts = tokio::task::spawn_blocking(move || {
+            crate::accounts::Accounts::open(path.as_deref(), registration)
+        })
+        .await
+        .map_err(|e| Error::Accounts {
+            file: String::new(),
+            reason: e.to_string(),
+        })??;
+        hub_config.accounts = Some(accounts);
+    }
+    let hub = Hub::new(hub_config, history);
     let conn_config = Arc::new(config.conn.clone());
     let mut doors = tokio::task::JoinSet::new();
     for (listener, door) in listeners {

@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
 
 use crate::args::{
-    ChatCommand, ChatConnectArgs, ChatSendArgs, ChatServeArgs, ClientTlsArgs, TimeoutArgs,
+    AccountCommand, ChatCommand, ChatConnectArgs, ChatSendArgs, ChatServeArgs, ClientTlsArgs,
+    RegistrationArg, TimeoutArgs,
 };
 use prise_chat_term::commands::{bans_line, request};
 
@@ -25,7 +26,69 @@ pub(crate) async fn run(
         ChatCommand::Serve(args) => serve(args, trace).await,
         ChatCommand::Connect(args) => connect(args, trace).await,
         ChatCommand::Send(args) => send(args, trace).await,
+        ChatCommand::Account(command) => {
+            tokio::task::spawn_blocking(move || account(command)).await?
+        }
     }
+}
+
+/// `prise chat account ...`, offline on the database: blocking work (hashing, SQLite).
+fn account(command: AccountCommand) -> anyhow::Result<ExitCode> {
+    use prise_chat::accounts::{Accounts, Registration};
+    let db = match &command {
+        AccountCommand::List(db) => db,
+        AccountCommand::Add(a) | AccountCommand::ResetPassword(a) | AccountCommand::Delete(a) => {
+            &a.db
+        }
+    };
+    let path = match &db.history {
+        Some(path) => path.clone(),
+        None => default_history()?,
+    };
+    let accounts = Accounts::open(Some(&path), Registration::Closed)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let password = || -> anyhow::Result<String> {
+        if let Ok(password) = std::env::var("PRISE_CHAT_PASSWORD") {
+            return Ok(password);
+        }
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        if password.is_empty() {
+            bail!("no password: set $PRISE_CHAT_PASSWORD or give it on stdin's first line");
+        }
+        Ok(password)
+    };
+    match command {
+        AccountCommand::List(_) => {
+            let mut out = std::io::stdout().lock();
+            for a in accounts.list()? {
+                let created = humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::from_millis(
+                            u64::try_from(a.created_ms).unwrap_or(0),
+                        ),
+                );
+                let email = a.email.as_deref().unwrap_or("-");
+                writeln!(out, "{}\t{created}\t{email}", a.name)?;
+            }
+        }
+        AccountCommand::Add(a) => {
+            let made = accounts.register_blocking(&a.name, &password()?, None, None)?;
+            println!("account {} added", made.name);
+        }
+        AccountCommand::ResetPassword(a) => {
+            accounts.reset_password_blocking(&a.name, &password()?)?;
+            println!("account {}: password changed", a.name);
+        }
+        AccountCommand::Delete(a) => {
+            accounts.delete(&a.name)?;
+            println!("account {} deleted", a.name);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The default history file: `prise/chat-history.sqlite` in the user's data folder.
@@ -73,6 +136,11 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     config.conn.flood_burst = args.flood_burst;
     config.conn.idle_timeout = args.idle_timeout;
     config.web_origins = args.web_origin;
+    config.registration = match args.registration {
+        RegistrationArg::Open => prise_chat::accounts::Registration::Open,
+        RegistrationArg::Closed => prise_chat::accounts::Registration::Closed,
+        RegistrationArg::Opers => prise_chat::accounts::Registration::Opers,
+    };
     if args.irc_tls.is_some() && config.tls.is_none() {
         anyhow::bail!(
             "--irc-tls needs a certificate: --tls-cert and --tls-key, or --tls-self-signed"

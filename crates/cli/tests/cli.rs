@@ -886,3 +886,75 @@ fn every_server_drops_silent_peers_on_its_idle_timeout_and_serves_others_meanwhi
         let _ = child.wait();
     }
 }
+
+/// `prise chat account`, offline on the database: add (password from the environment or
+/// stdin), list, reset-password, delete; clear errors for a taken or unknown name, and nothing
+/// but a hash in the file.
+#[test]
+fn chat_account_commands_work_on_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.sqlite");
+    let db = db.to_str().unwrap();
+    let run = |args: &[&str], password: Option<&str>, stdin: &str| {
+        let mut cmd = prise();
+        cmd.args(["chat", "account"])
+            .args(args)
+            .args(["--history", db]);
+        cmd.env_remove("PRISE_CHAT_PASSWORD");
+        if let Some(p) = password {
+            cmd.env("PRISE_CHAT_PASSWORD", p);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    let added = run(&["add", "Alice"], Some("from-the-env"), "");
+    assert!(added.status.success(), "{}", err(&added));
+    assert_eq!(text(&added), "account Alice added\n");
+    let added = run(&["add", "bob"], None, "from-stdin\n");
+    assert!(added.status.success(), "{}", err(&added));
+    let taken = run(&["add", "ALICE"], Some("whatever"), "");
+    assert!(!taken.status.success());
+    assert_eq!(err(&taken), "prise: the account ALICE already exists\n");
+    let bad = run(&["add", "no spaces"], Some("whatever"), "");
+    assert!(
+        err(&bad).starts_with("prise: invalid account name \"no spaces\""),
+        "{}",
+        err(&bad)
+    );
+    let nothing = run(&["add", "carol"], None, "");
+    assert!(err(&nothing).contains("no password"), "{}", err(&nothing));
+
+    let list = text(&run(&["list"], None, ""));
+    let names: Vec<&str> = list
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(names, ["Alice", "bob"], "{list}");
+
+    assert!(run(&["reset-password", "alice"], Some("new-one"), "")
+        .status
+        .success());
+    let unknown = run(&["reset-password", "zed"], Some("new-one"), "");
+    assert_eq!(err(&unknown), "prise: no account called zed\n");
+    assert!(run(&["delete", "BOB"], None, "").status.success());
+    let list = text(&run(&["list"], None, ""));
+    assert_eq!(list.lines().count(), 1, "{list}");
+
+    let bytes = std::fs::read(dir.path().join("chat.sqlite")).unwrap();
+    let contents = String::from_utf8_lossy(&bytes);
+    assert!(!contents.contains("from-the-env") && !contents.contains("new-one"));
+}

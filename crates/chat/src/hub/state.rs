@@ -48,6 +48,8 @@ pub struct HubConfig {
     pub opers: Vec<(String, String)>,
     /// The server's name in IRC prefixes and numerics (a host name).
     pub server_name: String,
+    /// The accounts users may log in to; `None`: nobody logs in (SASL is not offered).
+    pub accounts: Option<crate::accounts::Accounts>,
 }
 
 impl Default for HubConfig {
@@ -60,6 +62,7 @@ impl Default for HubConfig {
             queue_len: QUEUE_LEN,
             opers: Vec::new(),
             server_name: "prise".into(),
+            accounts: None,
         }
     }
 }
@@ -96,6 +99,8 @@ pub(super) struct User {
     pub(super) realname: Mutex<Box<str>>,
     /// The away message, when away.
     pub(super) away: Mutex<Option<String>>,
+    /// The account logged in to, if any.
+    pub(super) account: Mutex<Option<Arc<str>>>,
     /// Folded keys of the rooms this user is in, in join order.
     pub(super) rooms: Mutex<Vec<String>>,
     /// Events on their way to this user's connection.

@@ -103,6 +103,8 @@ pub struct UserInfo {
     pub modes: UserModes,
     /// How long since the user's connection last sent anything.
     pub idle: std::time::Duration,
+    /// The account the user is logged in to.
+    pub account: Option<Arc<str>>,
 }
 
 impl User {
@@ -131,6 +133,7 @@ impl User {
             ident: Arc::from(ident),
             realname: Mutex::new(one_line(realname).into()),
             away: Mutex::new(None),
+            account: Mutex::new(None),
             rooms: Mutex::new(Vec::new()),
             outbox: Mutex::new(Outbox::default()),
             queue_len: queue_len.max(1),
@@ -154,6 +157,7 @@ impl User {
             idle: std::time::Duration::from_millis(
                 now_ms.saturating_sub(self.heard.load(Ordering::Relaxed)),
             ),
+            account: lock(&self.account).clone(),
         }
     }
 
@@ -324,6 +328,21 @@ impl Session {
         self.user.set(SETNAME, wants.setname);
         self.user.set(INVITE_NOTIFY, wants.invite_notify);
         self.user.set(EXTENDED_MONITOR, wants.extended_monitor);
+    }
+
+    /// The account this user is logged in to.
+    pub fn account(&self) -> Option<Arc<str>> {
+        lock(&self.user.account).clone()
+    }
+
+    /// Tie this connection to an account (after a successful login), or to none.
+    pub fn set_account(&self, account: Option<&str>) {
+        *lock(&self.user.account) = account.map(Arc::from);
+    }
+
+    /// Whether this user is a server operator.
+    pub fn is_oper(&self) -> bool {
+        self.user.has(OPER)
     }
 
     /// Change this user's real name (IRC's SETNAME). Everyone who hears of it (see

@@ -15,6 +15,52 @@ pub(crate) enum ChatCommand {
     Connect(ChatConnectArgs),
     /// Send one message and exit (for scripts and cron).
     Send(ChatSendArgs),
+    /// Manage accounts in the server's database (offline; a running server sees the change).
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+/// `prise chat account ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccountCommand {
+    /// List the accounts.
+    List(AccountDbArgs),
+    /// Add an account; the password comes from $PRISE_CHAT_PASSWORD or stdin's first line.
+    Add(AccountNameArgs),
+    /// Give an account a new password ($PRISE_CHAT_PASSWORD or stdin's first line).
+    ResetPassword(AccountNameArgs),
+    /// Delete an account.
+    Delete(AccountNameArgs),
+}
+
+/// The database of `prise chat account`.
+#[derive(Debug, Args)]
+pub(crate) struct AccountDbArgs {
+    /// The server's history database, where accounts are kept [default: as for `chat serve`].
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub(crate) history: Option<PathBuf>,
+}
+
+/// An account of `prise chat account`.
+#[derive(Debug, Args)]
+pub(crate) struct AccountNameArgs {
+    /// The account name (the rules of nicks).
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+
+    #[command(flatten)]
+    pub(crate) db: AccountDbArgs,
+}
+
+/// `--registration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RegistrationArg {
+    /// Anyone may register an account.
+    Open,
+    /// Nobody may: accounts come from `prise chat account add`.
+    Closed,
+    /// Server operators only.
+    Opers,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +131,11 @@ pub(crate) struct ChatServeArgs {
     /// Ping a silent native client after this long; drop it after twice this long.
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
     pub(crate) idle_timeout: Duration,
+
+    /// Who may register an account (IRC's NickServ REGISTER); accounts are kept in the
+    /// history database, or in memory with --no-history.
+    #[arg(long, value_name = "WHO", value_enum, default_value = "open")]
+    pub(crate) registration: RegistrationArg,
 
     #[command(flatten)]
     pub(crate) common: ServeArgs,

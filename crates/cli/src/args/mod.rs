@@ -16,7 +16,9 @@ mod monitor;
 mod time;
 
 pub(crate) use backup::BackupCommand;
-pub(crate) use chat::{ChatCommand, ChatConnectArgs, ChatSendArgs, ChatServeArgs};
+pub(crate) use chat::{
+    AccountCommand, ChatCommand, ChatConnectArgs, ChatSendArgs, ChatServeArgs, RegistrationArg,
+};
 pub(crate) use common::{ClientTlsArgs, ServerTlsArgs, TimeoutArgs, TokenClientArgs};
 pub(crate) use echo::{EchoCommand, EchoSendArgs, EchoServeArgs};
 pub(crate) use files::{ReceiveArgs, SendArgs};

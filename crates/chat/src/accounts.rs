@@ -1,0 +1,613 @@
+//! Accounts: a name and a password kept by the server (docs/PROTOCOL-chat.md, "Accounts").
+//!
+//! [`Accounts`] holds the rules (names as nicks, password lengths, Argon2id hashes, checks that
+//! cost the same whether the account exists or not); a [`Store`] keeps the records. The one
+//! store built is [`SqliteStore`], a table of the history database (or an in-memory database
+//! without one); the store is the seam for another (the cluster's Redis).
+//!
+//! Hashing is slow on purpose: the async methods run it on tokio's blocking threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use rusqlite::{params, Connection, OptionalExtension as _};
+
+use crate::names::{check_nick, fold};
+use crate::Error;
+
+/// Shortest password, in bytes.
+pub const MIN_PASSWORD_LEN: usize = 8;
+/// Longest password, in bytes.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+/// Longest email address, in bytes (RFC 5321's path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Argon2id memory, in KiB (OWASP's first choice: 19 MiB).
+pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+/// Argon2id passes.
+pub const ARGON2_PASSES: u32 = 2;
+/// Argon2id lanes.
+pub const ARGON2_LANES: u32 = 1;
+/// Salt length, in bytes.
+pub const SALT_LEN: usize = 16;
+
+/// Who may register an account (`--registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Registration {
+    /// Anyone.
+    #[default]
+    Open,
+    /// Nobody: accounts come from `prise chat account add`.
+    Closed,
+    /// Server operators only.
+    Opers,
+}
+
+/// An account, without its password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The name as first written.
+    pub name: String,
+    /// When it was registered, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// The email given at registration, stored only.
+    pub email: Option<String>,
+    /// Set by an operator: the account is known to be who it says.
+    pub verified: bool,
+}
+
+/// An account as stored: the account and its password hash (a PHC string).
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The account.
+    pub account: Account,
+    /// `$argon2id$v=19$m=...,t=...,p=...$salt$hash`.
+    pub hash: String,
+}
+
+/// Where accounts are kept, by case-folded name. Blocking calls.
+pub trait Store: Send + Sync + 'static {
+    /// Add a record; `false` when the name is taken.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn insert(&self, folded: &str, record: &Record) -> Result<bool, Error>;
+    /// The record of a name.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn get(&self, folded: &str) -> Result<Option<Record>, Error>;
+    /// Replace a record's hash; `false` when there is no such record.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn set_hash(&self, folded: &str, hash: &str) -> Result<bool, Error>;
+    /// Remove a record; `false` when there is no such record.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn remove(&self, folded: &str) -> Result<bool, Error>;
+    /// Every account, by name.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn list(&self) -> Result<Vec<Account>, Error>;
+}
+
+/// Accounts in SQLite: the `accounts` table of the history database (WAL), or of an in-memory
+/// database.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    file: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open (or create) the table in the database at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the file cannot be opened or is not a database.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| store_error(path, e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| store_error(path, e))?;
+        Self::with(conn, path.display().to_string())
+    }
+
+    /// A store in memory, gone with the process (`--no-history`).
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when SQLite fails.
+    pub fn in_memory() -> Result<Self, Error> {
+        let conn = Connection::open_in_memory().map_err(|e| store_error(":memory:", e))?;
+        Self::with(conn, ":memory:".into())
+    }
+
+    fn with(conn: Connection, file: String) -> Result<Self, Error> {
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS accounts (
+                 folded TEXT PRIMARY KEY,
+                 name TEXT NOT NULL,
+                 hash TEXT NOT NULL,
+                 created_ms INTEGER NOT NULL,
+                 email TEXT,
+                 verified INTEGER NOT NULL DEFAULT 0
+             );",
+        )
+        .map_err(|e| store_error(&file, e))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            file,
+        })
+    }
+
+    fn run<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&conn).map_err(|e| store_error(&self.file, e))
+    }
+}
+
+fn store_error(file: impl AsRef<Path>, e: impl std::fmt::Display) -> Error {
+    Error::Accounts {
+        file: file.as_ref().display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+impl Store for SqliteStore {
+    fn insert(&self, folded: &str, record: &Record) -> Result<bool, Error> {
+        let a = &record.account;
+        self.run(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO accounts (folded, name, hash, created_ms, email, verified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    folded,
+                    a.name,
+                    record.hash,
+                    a.created_ms,
+                    a.email,
+                    a.verified
+                ],
+            )
+        })
+        .map(|n| n == 1)
+    }
+
+    fn get(&self, folded: &str) -> Result<Option<Record>, Error> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT name, hash, created_ms, email, verified FROM accounts WHERE folded = ?1",
+                [folded],
+                |row| {
+                    Ok(Record {
+                        account: Account {
+                            name: row.get(0)?,
+                            created_ms: row.get(2)?,
+                            email: row.get(3)?,
+                            verified: row.get(4)?,
+                        },
+                        hash: row.get(1)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    fn set_hash(&self, folded: &str, hash: &str) -> Result<bool, Error> {
+        self.run(|c| {
+            c.execute(
+                "UPDATE accounts SET hash = ?2 WHERE folded = ?1",
+                params![folded, hash],
+            )
+        })
+        .map(|n| n == 1)
+    }
+
+    fn remove(&self, folded: &str) -> Result<bool, Error> {
+        self.run(|c| c.execute("DELETE FROM accounts WHERE folded = ?1", [folded]))
+            .map(|n| n == 1)
+    }
+
+    fn list(&self) -> Result<Vec<Account>, Error> {
+        self.run(|c| {
+            let mut stmt = c.prepare(
+                "SELECT name, created_ms, email, verified FROM accounts ORDER BY folded",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok(Account {
+                    name: row.get(0)?,
+                    created_ms: row.get(1)?,
+                    email: row.get(2)?,
+                    verified: row.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+/// The accounts of a server: the rules, over a [`Store`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    /// Checked when a name has no account, so that a check costs the same either way.
+    dummy: Arc<str>,
+    registration: Registration,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accounts")
+            .field("registration", &self.registration)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hasher() -> argon2::Argon2<'static> {
+    let params = argon2::Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES, None)
+        .unwrap_or_default();
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// An Argon2id hash of `password` with a new random salt.
+fn hash(password: &str) -> Result<String, Error> {
+    let mut salt = [0u8; SALT_LEN];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
+        .map_err(|_| store_error(":random:", "no random numbers"))?;
+    hasher()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| store_error(":argon2:", e))
+}
+
+/// `min`: [`MIN_PASSWORD_LEN`] for a user's own registration, 1 for the administrator's.
+fn check_password(password: &str, min: usize) -> Result<(), Error> {
+    if (min..=MAX_PASSWORD_LEN).contains(&password.len()) {
+        Ok(())
+    } else {
+        Err(Error::PasswordInvalid)
+    }
+}
+
+fn check_name(name: &str) -> Result<String, Error> {
+    match check_nick(name) {
+        Ok(()) => Ok(fold(name)),
+        Err(reason) => Err(Error::AccountInvalid {
+            name: name.chars().take(64).collect(),
+            reason,
+        }),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Accounts {
+    /// Accounts over `store`, registration as `registration` says.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the dummy hash cannot be made (no random numbers).
+    pub fn new(store: Arc<dyn Store>, registration: Registration) -> Result<Self, Error> {
+        Ok(Self {
+            store,
+            dummy: hash("not a password: checked for names without an account")?.into(),
+            registration,
+        })
+    }
+
+    /// Accounts in the database at `path` ([`SqliteStore::open`]), or in memory.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the database cannot be opened.
+    pub fn open(path: Option<&Path>, registration: Registration) -> Result<Self, Error> {
+        let store: Arc<dyn Store> = match path {
+            Some(path) => Arc::new(SqliteStore::open(path)?),
+            None => Arc::new(SqliteStore::in_memory()?),
+        };
+        Self::new(store, registration)
+    }
+
+    /// Who may register.
+    pub fn registration(&self) -> Registration {
+        self.registration
+    }
+
+    /// Register `name` (blocking: hashes). `oper` says whether the asker is a server operator,
+    /// for [`Registration::Opers`]; `None` is the administrator (`prise chat account add`),
+    /// who may always, with a password of any length from 1 byte (users choose at least
+    /// [`MIN_PASSWORD_LEN`]).
+    ///
+    /// # Errors
+    /// [`Error::RegistrationClosed`], [`Error::AccountInvalid`], [`Error::PasswordInvalid`],
+    /// [`Error::EmailInvalid`], [`Error::AccountTaken`], [`Error::Accounts`].
+    pub fn register_blocking(
+        &self,
+        name: &str,
+        password: &str,
+        email: Option<&str>,
+        oper: Option<bool>,
+    ) -> Result<Account, Error> {
+        match (self.registration, oper) {
+            (_, None) | (Registration::Open, _) | (Registration::Opers, Some(true)) => {}
+            (Registration::Closed, _) => return Err(Error::RegistrationClosed("closed")),
+            (Registration::Opers, _) => {
+                return Err(Error::RegistrationClosed("for server operators only"))
+            }
+        }
+        let folded = check_name(name)?;
+        check_password(password, if oper.is_some() { MIN_PASSWORD_LEN } else { 1 })?;
+        if let Some(email) = email {
+            if email.len() > MAX_EMAIL_LEN
+                || email.is_empty()
+                || email.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(Error::EmailInvalid);
+            }
+        }
+        if self.store.get(&folded)?.is_some() {
+            return Err(Error::AccountTaken(name.to_owned()));
+        }
+        let account = Account {
+            name: name.to_owned(),
+            created_ms: now_ms(),
+            email: email.map(str::to_owned),
+            verified: false,
+        };
+        let record = Record {
+            account: account.clone(),
+            hash: hash(password)?,
+        };
+        if self.store.insert(&folded, &record)? {
+            Ok(account)
+        } else {
+            Err(Error::AccountTaken(name.to_owned()))
+        }
+    }
+
+    /// The account of `name` if `password` is its password (blocking: hashes). Costs the
+    /// same when there is no such account.
+    ///
+    /// # Errors
+    /// [`Error::BadLogin`], [`Error::Accounts`].
+    pub fn verify_blocking(&self, name: &str, password: &str) -> Result<Account, Error> {
+        let record = match check_name(name) {
+            Ok(folded) => self.store.get(&folded)?,
+            Err(_) => None,
+        };
+        let stored = record.as_ref().map_or(&*self.dummy, |r| r.hash.as_str());
+        let matches = password.len() <= MAX_PASSWORD_LEN
+            && hasher()
+                .verify_password(password.as_bytes(), stored)
+                .is_ok();
+        match record {
+            Some(record) if matches => Ok(record.account),
+            _ => Err(Error::BadLogin),
+        }
+    }
+
+    /// [`Accounts::register_blocking`] on a blocking thread.
+    ///
+    /// # Errors
+    /// As [`Accounts::register_blocking`].
+    pub async fn register(
+        &self,
+        name: &str,
+        password: &str,
+        email: Option<&str>,
+        oper: bool,
+    ) -> Result<Account, Error> {
+        let (this, name, password) = (self.clone(), name.to_owned(), password.to_owned());
+        let email = email.map(str::to_owned);
+        blocking(move || this.register_blocking(&name, &password, email.as_deref(), Some(oper)))
+            .await
+    }
+
+    /// [`Accounts::verify_blocking`] on a blocking thread.
+    ///
+    /// # Errors
+    /// As [`Accounts::verify_blocking`].
+    pub async fn verify(&self, name: &str, password: &str) -> Result<Account, Error> {
+        let (this, name, password) = (self.clone(), name.to_owned(), password.to_owned());
+        blocking(move || this.verify_blocking(&name, &password)).await
+    }
+
+    /// The account called `name`.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`].
+    pub fn get(&self, name: &str) -> Result<Option<Account>, Error> {
+        match check_name(name) {
+            Ok(folded) => Ok(self.store.get(&folded)?.map(|r| r.account)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Every account, by name.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`].
+    pub fn list(&self) -> Result<Vec<Account>, Error> {
+        self.store.list()
+    }
+
+    /// Give `name` a new password (blocking: hashes); the administrator's command, so any
+    /// length from 1 byte.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchAccount`], [`Error::PasswordInvalid`], [`Error::Accounts`].
+    pub fn reset_password_blocking(&self, name: &str, password: &str) -> Result<(), Error> {
+        let folded = check_name(name).map_err(|_| Error::NoSuchAccount(name.to_owned()))?;
+        check_password(password, 1)?;
+        if self.store.set_hash(&folded, &hash(password)?)? {
+            Ok(())
+        } else {
+            Err(Error::NoSuchAccount(name.to_owned()))
+        }
+    }
+
+    /// Delete the account `name`.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchAccount`], [`Error::Accounts`].
+    pub fn delete(&self, name: &str) -> Result<(), Error> {
+        let folded = check_name(name).map_err(|_| Error::NoSuchAccount(name.to_owned()))?;
+        if self.store.remove(&folded)? {
+            Ok(())
+        } else {
+            Err(Error::NoSuchAccount(name.to_owned()))
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(store_error(PathBuf::from(":thread:"), e)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn accounts(registration: Registration) -> Accounts {
+        Accounts::open(None, registration).unwrap()
+    }
+
+    #[test]
+    fn register_then_verify_folded_names_and_wrong_passwords() {
+        let a = accounts(Registration::Open);
+        let made = a
+            .register_blocking(
+                "Alice[1]",
+                "correct horse",
+                Some("a@example.org"),
+                Some(false),
+            )
+            .unwrap();
+        assert_eq!(made.name, "Alice[1]");
+        assert_eq!(
+            a.verify_blocking("alice{1}", "correct horse").unwrap().name,
+            "Alice[1]"
+        );
+        assert_eq!(
+            a.verify_blocking("alice[1]", "wrong horse"),
+            Err(Error::BadLogin)
+        );
+        assert_eq!(
+            a.verify_blocking("bob", "correct horse"),
+            Err(Error::BadLogin)
+        );
+        assert_eq!(
+            a.register_blocking("ALICE[1]", "another one", None, Some(false)),
+            Err(Error::AccountTaken("ALICE[1]".into()))
+        );
+        let stored = a.store.get("alice{1}").unwrap().unwrap().hash;
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
+        assert!(!stored.contains("correct horse"));
+    }
+
+    #[test]
+    fn hostile_names_passwords_and_emails_are_refused_and_nothing_is_stored() {
+        let a = accounts(Registration::Open);
+        for name in [
+            "",
+            "a b",
+            "#room",
+            "1abc",
+            &"x".repeat(31),
+            "'; DROP TABLE accounts;--",
+        ] {
+            assert!(
+                matches!(
+                    a.register_blocking(name, "long enough", None, Some(false)),
+                    Err(Error::AccountInvalid { .. })
+                ),
+                "{name:?}"
+            );
+        }
+        assert_eq!(
+            a.register_blocking("bob", "short", None, Some(false)),
+            Err(Error::PasswordInvalid)
+        );
+        assert_eq!(
+            a.register_blocking("bob", &"p".repeat(MAX_PASSWORD_LEN + 1), None, Some(false)),
+            Err(Error::PasswordInvalid)
+        );
+        assert_eq!(
+            a.register_blocking("bob", "long enough", Some("a b@c"), Some(false)),
+            Err(Error::EmailInvalid)
+        );
+        assert!(a.list().unwrap().is_empty());
+        // A name that looks like SQL is only a name where it is allowed.
+        a.register_blocking("x'or'1'='1", "long enough", None, Some(false))
+            .unwrap_err();
+        assert!(a.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn registration_closed_or_for_operators_and_admin_commands() {
+        let closed = accounts(Registration::Closed);
+        assert_eq!(
+            closed.register_blocking("bob", "long enough", None, Some(true)),
+            Err(Error::RegistrationClosed("closed"))
+        );
+        closed
+            .register_blocking("bob", "long enough", None, None)
+            .unwrap();
+        let opers = accounts(Registration::Opers);
+        assert!(opers
+            .register_blocking("bob", "long enough", None, Some(false))
+            .is_err());
+        opers
+            .register_blocking("bob", "long enough", None, Some(true))
+            .unwrap();
+        opers
+            .reset_password_blocking("BOB", "new password")
+            .unwrap();
+        assert_eq!(
+            opers.verify_blocking("bob", "long enough"),
+            Err(Error::BadLogin)
+        );
+        opers.verify_blocking("bob", "new password").unwrap();
+        opers.delete("bob").unwrap();
+        assert_eq!(opers.delete("bob"), Err(Error::NoSuchAccount("bob".into())));
+        assert!(opers.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn accounts_survive_reopening_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.sqlite");
+        let a = Accounts::open(Some(&path), Registration::Open).unwrap();
+        a.register_blocking("carol", "long enough", None, Some(false))
+            .unwrap();
+        drop(a);
+        let again = Accounts::open(Some(&path), Registration::Open).unwrap();
+        again.verify_blocking("Carol", "long enough").unwrap();
+    }
+}
