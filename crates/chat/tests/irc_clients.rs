@@ -1,7 +1,7 @@
 //! Real IRC clients against the server, checked by what their users see: weechat (headless,
 //! driven through its FIFO) and irssi (in tmux, driven by keystrokes) each register, join a
 //! room, talk with a native client, ask WHO and WHOIS, set and list a ban, and are refused a
-//! room they are banned from. `scripts/test` installs weechat-headless, irssi and tmux; without
+//! room they are banned from; weechat also logs in with SASL PLAIN. `scripts/test` installs weechat-headless, irssi and tmux; without
 //! them these tests fail rather than pass unseen.
 
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -497,4 +497,72 @@ settings = {{
 
     drop(tmux);
     server.stop().await;
+}
+
+/// weechat logs in to an account with SASL PLAIN as it connects (its `sasl_*` server options),
+/// as its users do: it shows the login, and WHOIS shows the account to others.
+#[tokio::test]
+async fn weechat_logs_in_with_sasl_plain() {
+    let accounts =
+        prise_chat::accounts::Accounts::open(None, prise_chat::accounts::Registration::Open)
+            .unwrap();
+    accounts
+        .register_blocking("WeeAccount", "weechat-secret", None, None)
+        .unwrap();
+    let mut config = config(None);
+    config.hub.accounts = Some(accounts);
+    let server = start(config).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = server.addr.port();
+    let commands = [
+        "/set logger.file.flush_delay 0".to_owned(),
+        "/set irc.server_default.autoreconnect off".to_owned(),
+        format!(
+            "/server add prise 127.0.0.1/{port} -notls -nicks=wee -username=wee \
+             -sasl_mechanism=plain -sasl_username=weeaccount -sasl_password=weechat-secret"
+        ),
+        "/connect prise".to_owned(),
+    ]
+    .join(";");
+    let _weechat = tokio::process::Command::new("weechat-headless")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--plugins", "irc,logger"])
+        .arg("-r")
+        .arg(&commands)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("weechat-headless is needed (apt-get install weechat-headless; scripts/test does)");
+    let server_log = dir.path().join("logs").join("irc.server.prise.weechatlog");
+    shown(&server_log, "the login", |l| {
+        weechat_line(l)
+            .1
+            .contains("You are now logged in as WeeAccount")
+    })
+    .await;
+    shown(&server_log, "SASL's success", |l| {
+        weechat_line(l).1.contains("SASL authentication successful")
+    })
+    .await;
+    shown(&server_log, "the welcome", |l| {
+        weechat_says(
+            l,
+            "Welcome to prise chat, wee. Rooms here are shared with prise's other clients.",
+        )
+    })
+    .await;
+
+    let mut other = Raw::connect(server.addr).await;
+    other.send("NICK other\r\nUSER other 0 * :other\r").await;
+    other.until(|l| l.contains(" 001 ")).await;
+    other.send("WHOIS wee\r").await;
+    let whois = other.until(|l| l.contains(" 330 ")).await;
+    assert!(
+        whois.ends_with(" other wee WeeAccount :is logged in as"),
+        "{whois}"
+    );
 }
