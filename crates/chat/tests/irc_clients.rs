@@ -1,8 +1,8 @@
 //! Real IRC clients against the server, checked by what their users see: weechat (headless,
 //! driven through its FIFO) and irssi (in tmux, driven by keystrokes) each register, join a
 //! room, talk with a native client, ask WHO and WHOIS, set and list a ban, and are refused a
-//! room they are banned from; weechat also logs in with SASL PLAIN. `scripts/test` installs weechat-headless, irssi and tmux; without
-//! them these tests fail rather than pass unseen.
+//! room they are banned from; weechat also logs in with SASL PLAIN. `scripts/test` installs
+//! weechat-headless, irssi and tmux; without them these tests fail rather than pass unseen.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
