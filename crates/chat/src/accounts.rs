@@ -281,7 +281,10 @@ fn check_password(password: &str, min: usize) -> Result<(), Error> {
     if (min..=MAX_PASSWORD_LEN).contains(&password.len()) {
         Ok(())
     } else {
-        Err(Error::PasswordInvalid)
+        Err(Error::PasswordInvalid {
+            min,
+            max: MAX_PASSWORD_LEN,
+        })
     }
 }
 
@@ -360,7 +363,7 @@ impl Accounts {
                 || email.is_empty()
                 || email.chars().any(|c| c.is_whitespace() || c.is_control())
             {
-                return Err(Error::EmailInvalid);
+                return Err(Error::EmailInvalid { max: MAX_EMAIL_LEN });
             }
         }
         if self.store.get(&folded)?.is_some() {
@@ -552,15 +555,15 @@ mod tests {
         }
         assert_eq!(
             a.register_blocking("bob", "short", None, Some(false)),
-            Err(Error::PasswordInvalid)
+            Err(Error::PasswordInvalid { min: 8, max: 1024 })
         );
         assert_eq!(
             a.register_blocking("bob", &"p".repeat(MAX_PASSWORD_LEN + 1), None, Some(false)),
-            Err(Error::PasswordInvalid)
+            Err(Error::PasswordInvalid { min: 8, max: 1024 })
         );
         assert_eq!(
             a.register_blocking("bob", "long enough", Some("a b@c"), Some(false)),
-            Err(Error::EmailInvalid)
+            Err(Error::EmailInvalid { max: 254 })
         );
         assert!(a.list().unwrap().is_empty());
         // A name that looks like SQL is only a name where it is allowed.

@@ -115,15 +115,20 @@ pub enum Error {
     /// No account has that name.
     #[error("no account called {0}")]
     NoSuchAccount(String),
-    /// A password that is too short, too long or not text.
-    #[error("a password is {min} to {max} bytes", min = crate::accounts::MIN_PASSWORD_LEN, max = crate::accounts::MAX_PASSWORD_LEN)]
-    PasswordInvalid,
+    /// A password that is too short or too long.
+    #[error("a password is {min} to {max} bytes")]
+    PasswordInvalid {
+        /// Fewest bytes.
+        min: usize,
+        /// Most bytes.
+        max: usize,
+    },
     /// An email address that is too long or has spaces or control characters.
-    #[error(
-        "an email address is at most {} bytes, without spaces",
-        crate::accounts::MAX_EMAIL_LEN
-    )]
-    EmailInvalid,
+    #[error("an email address is at most {max} bytes, without spaces")]
+    EmailInvalid {
+        /// Most bytes.
+        max: usize,
+    },
     /// A wrong account name or password (which of the two is not said).
     #[error("wrong account name or password")]
     BadLogin,
@@ -188,8 +193,8 @@ impl Error {
             Error::AccountInvalid { .. } => "account_invalid",
             Error::AccountTaken(_) => "account_taken",
             Error::NoSuchAccount(_) => "no_such_account",
-            Error::PasswordInvalid => "password_invalid",
-            Error::EmailInvalid => "email_invalid",
+            Error::PasswordInvalid { .. } => "password_invalid",
+            Error::EmailInvalid { .. } => "email_invalid",
             Error::BadLogin => "bad_login",
             Error::RegistrationClosed(_) => "registration_closed",
             Error::History { .. } | Error::Accounts { .. } => "server_error",

@@ -821,15 +821,9 @@ impl IrcConn {
         };
         match verified {
             Some(account) => {
-                let nick = self.nick.clone();
-                let me = mask(&nick, ident);
-                let name = account.name;
-                self.numeric(
-                    "900",
-                    &format!("{me} {name} :You are now logged in as {name}"),
-                );
+                self.logged_in(ident, &account.name);
                 self.numeric("903", ":SASL authentication successful");
-                Some(name)
+                Some(account.name)
             }
             None => {
                 tokio::time::sleep(FAILED_LOGIN_DELAY).await;
@@ -862,12 +856,8 @@ impl IrcConn {
                 match registered {
                     Ok(account) => {
                         session.set_account(Some(&account.name));
+                        self.logged_in(Some(&session.ident()), &account.name);
                         let name = account.name;
-                        let me = mask(&nick, Some(&session.ident()));
-                        self.numeric(
-                            "900",
-                            &format!("{me} {name} :You are now logged in as {name}"),
-                        );
                         self.nickserv_notice(&format!(
                             "Account {name} registered; you are logged in to it."
                         ));
@@ -884,12 +874,8 @@ impl IrcConn {
                 match accounts.verify(name, password).await {
                     Ok(account) => {
                         session.set_account(Some(&account.name));
+                        self.logged_in(Some(&session.ident()), &account.name);
                         let name = account.name;
-                        let me = mask(&nick, Some(&session.ident()));
-                        self.numeric(
-                            "900",
-                            &format!("{me} {name} :You are now logged in as {name}"),
-                        );
                         self.nickserv_notice(&format!("You are now logged in as {name}."));
                     }
                     Err(_) => {
@@ -930,6 +916,15 @@ impl IrcConn {
                 "Unknown or incomplete command {command:?}; try HELP."
             )),
         }
+    }
+
+    /// `900`: this connection is logged in to `account` now.
+    fn logged_in(&mut self, ident: Option<&str>, account: &str) {
+        let me = mask(&self.nick, ident);
+        self.numeric(
+            "900",
+            &format!("{me} {account} :You are now logged in as {account}"),
+        );
     }
 
     fn nickserv_notice(&mut self, text: &str) {
