@@ -252,10 +252,18 @@ fn serve_door(
                 Box::pin(serve_web(*stream, router, shutdown)).await;
                 return;
             }
-            // Before the first read: IRC passwords (`OPER name password`, `PASS password`)
-            // stay out of the traffic log, even when they come in the bytes sniffed. On the
+            // Before the first read: IRC passwords (`OPER name password`, `PASS password`,
+            // SASL's `AUTHENTICATE` payloads, whatever is said to NickServ) stay out of the
+            // traffic log, even when they come in the bytes sniffed. On the
             // main port a text user's line starting with those words is hidden too.
-            stream.set_redactor(prise_core::trace::redact_commands(&["OPER ", "PASS "]));
+            stream.set_redactor(prise_core::trace::redact_commands(&[
+                "OPER ",
+                "PASS ",
+                "AUTHENTICATE ",
+                "NS ",
+                "NICKSERV ",
+                "PRIVMSG NickServ ",
+            ]));
             if door != Door::Any {
                 let conn = IrcConn::new(&hub, &config);
                 let wire = Lines::new(stream, BytesMut::new(), config.max_line_len);

@@ -793,6 +793,54 @@ fn trace_file_hides_irc_passwords() {
     );
 }
 
+/// Account passwords never reach the traffic log either: NickServ REGISTER and IDENTIFY (as
+/// PRIVMSG and as NS) and SASL's AUTHENTICATE payload.
+#[test]
+fn trace_file_hides_account_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.log");
+    let (mut server, addr) = start_chat(&["--no-history", "--trace-file", trace.to_str().unwrap()]);
+    let connect = || {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        BufReader::new(tcp)
+    };
+    let mut irc = connect();
+    irc.get_mut()
+        .write_all(b"NICK reg\r\nUSER reg 0 * :Reg\r\n")
+        .unwrap();
+    read_until(&mut irc, " 001 reg ");
+    irc.get_mut()
+        .write_all(b"PRIVMSG NickServ :REGISTER s3cret-account\r\n")
+        .unwrap();
+    read_until(&mut irc, " 900 reg ");
+    irc.get_mut()
+        .write_all(b"NS IDENTIFY reg s3cret-account\r\n")
+        .unwrap();
+    read_until(&mut irc, " 900 reg ");
+    let mut sasl = connect();
+    sasl.get_mut()
+        .write_all(b"CAP REQ :sasl\r\nNICK other\r\nUSER o 0 * :O\r\nAUTHENTICATE PLAIN\r\n")
+        .unwrap();
+    read_until(&mut sasl, "AUTHENTICATE +");
+    // base64 of "reg NUL reg NUL s3cret-account"
+    sasl.get_mut()
+        .write_all(b"AUTHENTICATE cmVnAHJlZwBzM2NyZXQtYWNjb3VudA==\r\nCAP END\r\n")
+        .unwrap();
+    read_until(&mut sasl, " 903 ");
+    signal(&server, "TERM");
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+    let log = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        !log.contains("s3cret") && !log.contains("cmVnAHJlZw"),
+        "{log}"
+    );
+    assert!(
+        log.contains("AUTHENTICATE ***") && log.contains("NS ***"),
+        "{log}"
+    );
+}
+
 /// Peers that stall (prise-test-support): each server started by the binary with a one-second
 /// idle timeout drops a peer that sends nothing, the chat server also one that sends a byte at
 /// a time and never ends its line, and meanwhile answers another client at once.
