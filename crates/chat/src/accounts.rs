@@ -29,6 +29,8 @@ pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
 pub const ARGON2_PASSES: u32 = 2;
 /// Argon2id lanes.
 pub const ARGON2_LANES: u32 = 1;
+/// How late a failed login is answered (on that connection only).
+pub const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Salt length, in bytes.
 pub const SALT_LEN: usize = 16;
 

@@ -50,8 +50,7 @@ const SASL_CHUNK: usize = 400;
 /// Longest SASL response, all chunks together (base64).
 const MAX_SASL_RESPONSE: usize = 2048;
 
-/// How late a failed login is answered.
-const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+use crate::accounts::FAILED_LOGIN_DELAY;
 
 /// Capabilities we offer (IRCv3), in the order CAP LS lists them.
 const CAPS: &[&str] = &[

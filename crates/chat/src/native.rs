@@ -45,6 +45,12 @@ pub(crate) struct Request {
     pub(crate) mask: Option<String>,
     /// In a hello: a monitor's probe, answered with one `status` line and a close.
     pub(crate) probe: bool,
+    /// `login`: the account (the nick when absent).
+    pub(crate) account: Option<String>,
+    /// `register`, `login`.
+    pub(crate) password: Option<String>,
+    /// `register`: stored only.
+    pub(crate) email: Option<String>,
 }
 
 fn now() -> String {
@@ -106,6 +112,49 @@ impl NativeConn {
             json!({"type": "error", "code": code, "text": text}),
             reference,
         );
+    }
+
+    /// `register` (an account named as the nick, logged in to at once) and `login`: `ack`
+    /// with the account's name, or an error (`bad_login` a second late).
+    async fn account_request(&mut self, session: &Session, req: &Request) {
+        let r = req.reference.as_ref();
+        let Some(accounts) = session.accounts() else {
+            self.error("unknown_type", "accounts are not enabled on this server", r);
+            return;
+        };
+        let Some(password) = req.password.as_deref() else {
+            self.error(
+                "bad_request",
+                &format!("{} needs \"password\"", req.kind),
+                r,
+            );
+            return;
+        };
+        let nick = session.nick();
+        let done = if req.kind == "register" {
+            if session.account().is_some() {
+                self.error("bad_request", "already logged in to an account", r);
+                return;
+            }
+            let email = req.email.as_deref();
+            accounts
+                .register(&nick, password, email, session.is_oper())
+                .await
+        } else {
+            let name = req.account.as_deref().unwrap_or(&nick);
+            let verified = accounts.verify(name, password).await;
+            if verified.is_err() {
+                tokio::time::sleep(crate::accounts::FAILED_LOGIN_DELAY).await;
+            }
+            verified
+        };
+        match done {
+            Ok(account) => {
+                session.set_account(Some(&account.name));
+                self.send(json!({"type": "ack", "account": account.name}), r);
+            }
+            Err(e) => self.chat_error(&e, r),
+        }
     }
 
     fn chat_error(&mut self, err: &Error, reference: Option<&Value>) {
@@ -279,6 +328,11 @@ impl NativeConn {
                     }
                 }
             },
+            "register" | "login" => self.account_request(session, &req).await,
+            "logout" => {
+                session.set_account(None);
+                self.send(json!({"type": "ack", "account": null}), r);
+            }
             "ping" => self.send(json!({"type": "pong", "token": req.token}), r),
             "pong" => {}
             "quit" => {

@@ -253,16 +253,20 @@ fn serve_door(
                 return;
             }
             // Before the first read: IRC passwords (`OPER name password`, `PASS password`,
-            // SASL's `AUTHENTICATE` payloads, whatever is said to NickServ) stay out of the
-            // traffic log, even when they come in the bytes sniffed. On the
+            // SASL's `AUTHENTICATE` payloads, whatever is said to NickServ, native `password`
+            // values) stay out of the traffic log, even when they come in the bytes sniffed. On the
             // main port a text user's line starting with those words is hidden too.
-            stream.set_redactor(prise_core::trace::redact_commands(&[
-                "OPER ",
-                "PASS ",
-                "AUTHENTICATE ",
-                "NS ",
-                "NICKSERV ",
-                "PRIVMSG NickServ ",
+            stream.set_redactor(prise_core::trace::redact_all(vec![
+                prise_core::trace::redact_commands(&[
+                    "OPER ",
+                    "PASS ",
+                    "AUTHENTICATE ",
+                    "NS ",
+                    "NICKSERV ",
+                    "PRIVMSG NickServ ",
+                ]),
+                // The native protocol's `register` and `login`.
+                prise_core::trace::redact_json_values(&["password"]),
             ]));
             if door != Door::Any {
                 let conn = IrcConn::new(&hub, &config);

@@ -237,3 +237,71 @@ async fn closed_registration_and_hostile_sasl_input_get_clear_answers_and_others
     );
     server.stop().await;
 }
+
+/// The native protocol (and so the browser's WebSocket) registers, logs in and out with the
+/// same accounts as IRC: WHOIS on IRC shows what a native user is logged in as.
+#[tokio::test]
+async fn native_clients_register_log_in_and_out_with_the_same_accounts() {
+    use serde_json::json;
+    let server = start(config(None)).await;
+    let addr = server.addr;
+    let mut alice = plain_client(addr, "alice").await;
+    alice
+        .send("PRIVMSG NickServ :REGISTER alice-secret\r")
+        .await;
+    alice.until(|l| l.contains(" 900 ")).await;
+
+    let mut nina = support::native_client(addr, "nina").await;
+    nina.send_json(json!({"type": "register", "password": "short", "ref": 1}))
+        .await;
+    let refused = nina.until_type("error").await;
+    assert_eq!(refused["code"], "password_invalid", "{refused}");
+    assert_eq!(refused["ref"], 1);
+    let started = Instant::now();
+    nina.send_json(json!({"type": "login", "account": "alice", "password": "wrong-one", "ref": 2}))
+        .await;
+    let refused = nina.until_type("error").await;
+    assert_eq!(refused["code"], "bad_login", "{refused}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    nina.send_json(
+        json!({"type": "register", "password": "nina-secret", "email": "n@example.org", "ref": 3}),
+    )
+    .await;
+    let ack = nina.until_type("ack").await;
+    assert_eq!(
+        (&ack["account"], &ack["ref"]),
+        (&json!("nina"), &json!(3)),
+        "{ack}"
+    );
+
+    alice.send("WHOIS nina\r").await;
+    let whois = alice.until(|l| l.contains(" 330 ")).await;
+    assert!(
+        whois.ends_with(" alice nina nina :is logged in as"),
+        "{whois}"
+    );
+
+    nina.send_json(
+        json!({"type": "login", "account": "ALICE", "password": "alice-secret", "ref": 4}),
+    )
+    .await;
+    let ack = nina.until_type("ack").await;
+    assert_eq!(ack["account"], "alice", "{ack}");
+    nina.send_json(json!({"type": "logout", "ref": 5})).await;
+    let ack = nina.until_type("ack").await;
+    assert_eq!(ack["account"], json!(null), "{ack}");
+    alice.send("WHOIS nina\r").await;
+    let mut lines = Vec::new();
+    loop {
+        let line = alice.line().await.unwrap();
+        if line.contains(" 318 ") {
+            break;
+        }
+        lines.push(line);
+    }
+    assert!(
+        !lines.iter().any(|l| l.contains(" 330 ")),
+        "logged out: {lines:?}"
+    );
+    server.stop().await;
+}

@@ -794,7 +794,7 @@ fn trace_file_hides_irc_passwords() {
 }
 
 /// Account passwords never reach the traffic log either: NickServ REGISTER and IDENTIFY (as
-/// PRIVMSG and as NS) and SASL's AUTHENTICATE payload.
+/// PRIVMSG and as NS), SASL's AUTHENTICATE payload, the native protocol's `password`.
 #[test]
 fn trace_file_hides_account_passwords() {
     let dir = tempfile::tempdir().unwrap();
@@ -828,6 +828,18 @@ fn trace_file_hides_account_passwords() {
         .write_all(b"AUTHENTICATE cmVnAHJlZwBzM2NyZXQtYWNjb3VudA==\r\nCAP END\r\n")
         .unwrap();
     read_until(&mut sasl, " 903 ");
+    // The native protocol's login: its password value.
+    let mut native = connect();
+    native
+        .get_mut()
+        .write_all(b"{\"type\":\"hello\",\"versions\":[1],\"nick\":\"nat\"}\n")
+        .unwrap();
+    read_until(&mut native, "\"welcome\"");
+    native
+        .get_mut()
+        .write_all(b"{\"type\":\"login\",\"account\":\"reg\",\"password\":\"s3cret-account\"}\n")
+        .unwrap();
+    read_until(&mut native, "\"account\":\"reg\"");
     signal(&server, "TERM");
     assert_eq!(server.wait().unwrap().code(), Some(0));
     let log = std::fs::read_to_string(&trace).unwrap();

@@ -135,6 +135,114 @@ pub fn redact_commands(prefixes: &[&str]) -> Redactor {
     })
 }
 
+/// A redactor that hides the string values of the JSON keys `keys` (`"password": "..."`
+/// becomes `"password": "***"`), wherever they stand in a line and however the line is cut
+/// across reads. For JSON-lines protocols (prise chat's native protocol).
+///
+/// It keeps state per direction, like [`redact_commands`]: make one per stream.
+pub fn redact_json_values(keys: &[&str]) -> Redactor {
+    let patterns: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| format!("\"{k}\"").into_bytes())
+        .collect();
+    let states = std::sync::Mutex::new([
+        Json::Scan(vec![0; patterns.len()]),
+        Json::Scan(vec![0; patterns.len()]),
+    ]);
+    Arc::new(move |direction, bytes| {
+        let mut states = states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = &mut states[direction as usize];
+        let mut out = Vec::with_capacity(bytes.len() + 3);
+        let mut changed = false;
+        for &b in bytes {
+            match state {
+                Json::Scan(matched) => {
+                    out.push(b);
+                    let mut found = false;
+                    for (m, p) in matched.iter_mut().zip(&patterns) {
+                        if p[*m] == b {
+                            *m += 1;
+                        } else {
+                            *m = usize::from(p[0] == b);
+                        }
+                        if *m == p.len() {
+                            found = true;
+                        }
+                    }
+                    if found {
+                        *state = Json::Key;
+                    }
+                }
+                Json::Key => {
+                    out.push(b);
+                    if b == b':' {
+                        *state = Json::Colon;
+                    } else if !b.is_ascii_whitespace() {
+                        *state = Json::Scan(vec![0; patterns.len()]);
+                    }
+                }
+                Json::Colon => {
+                    out.push(b);
+                    if b == b'"' {
+                        out.extend_from_slice(b"***");
+                        changed = true;
+                        *state = Json::Value { escaped: false };
+                    } else if !b.is_ascii_whitespace() {
+                        *state = Json::Scan(vec![0; patterns.len()]);
+                    }
+                }
+                Json::Value { escaped } => {
+                    changed = true;
+                    if b == b'\n' {
+                        // A line never holds a raw newline inside a string: the line ended.
+                        out.push(b);
+                        *state = Json::Scan(vec![0; patterns.len()]);
+                    } else if *escaped {
+                        *escaped = false;
+                    } else if b == b'\\' {
+                        *escaped = true;
+                    } else if b == b'"' {
+                        out.push(b);
+                        *state = Json::Scan(vec![0; patterns.len()]);
+                    }
+                }
+            }
+        }
+        changed.then_some(out)
+    })
+}
+
+/// Where [`redact_json_values`] is in a line.
+enum Json {
+    /// Looking for a key: how much of each pattern the last bytes matched.
+    Scan(Vec<usize>),
+    /// After a key: a `:` may follow.
+    Key,
+    /// After `key:`: a string value may start.
+    Colon,
+    /// Inside a hidden string value.
+    Value {
+        /// The last byte was a backslash.
+        escaped: bool,
+    },
+}
+
+/// Redactors applied one after the other, each to what the one before let through.
+pub fn redact_all(redactors: Vec<Redactor>) -> Redactor {
+    Arc::new(move |direction, bytes| {
+        let mut current: Option<Vec<u8>> = None;
+        for redactor in &redactors {
+            let input = current.as_deref().unwrap_or(bytes);
+            if let Some(changed) = redactor(direction, input) {
+                current = Some(changed);
+            }
+        }
+        current
+    })
+}
+
 /// What a redactor knows of the line in progress.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Line {
@@ -323,6 +431,38 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn json_values_of_named_keys_are_hidden_even_when_cut_across_reads() {
+        let line = br#"{"type":"login","account":"bob","password" : "s3c\"ret","ref":1}"#;
+        for cut in 0..line.len() {
+            let r = redact_json_values(&["password"]);
+            let mut out = Vec::new();
+            for part in [&line[..cut], &line[cut..]] {
+                out.extend(r(Direction::Recv, part).unwrap_or_else(|| part.to_vec()));
+            }
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                r#"{"type":"login","account":"bob","password" : "***","ref":1}"#,
+                "cut at {cut}"
+            );
+        }
+        let r = redact_json_values(&["password"]);
+        assert!(r(
+            Direction::Recv,
+            br#"{"type":"chat","text":"my password is x"}"#
+        )
+        .is_none());
+        let both = redact_all(vec![
+            redact_commands(&["PASS "]),
+            redact_json_values(&["password"]),
+        ]);
+        assert_eq!(both(Direction::Recv, b"PASS x\n").unwrap(), b"PASS ***\n");
+        assert_eq!(
+            both(Direction::Recv, br#"{"password":"x"}"#).unwrap(),
+            br#"{"password":"***"}"#
+        );
+    }
 
     #[test]
     fn text_is_quoted_and_binary_is_hex() {

@@ -340,6 +340,11 @@ impl Session {
         *lock(&self.user.account) = account.map(Arc::from);
     }
 
+    /// The server's accounts, when users may log in.
+    pub fn accounts(&self) -> Option<crate::accounts::Accounts> {
+        self.hub.inner.config.accounts.clone()
+    }
+
     /// Whether this user is a server operator.
     pub fn is_oper(&self) -> bool {
         self.user.has(OPER)
