@@ -61,9 +61,12 @@ impl History {
                 .map_err(|e| Error::history(path, format!("creating its folder: {e}")))?;
         }
         let conn = Connection::open(path).map_err(|e| Error::history(path, e.to_string()))?;
+        // busy_timeout: `prise chat account` writes the same file (the accounts table) while the
+        // server runs; a batch of history waits for it rather than failing and being lost.
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
+             PRAGMA busy_timeout=5000;
              CREATE TABLE IF NOT EXISTS messages (
                  id INTEGER PRIMARY KEY,
                  ts_ms INTEGER NOT NULL,
