@@ -446,6 +446,15 @@ impl Accounts {
         }
     }
 
+    /// [`Accounts::get`] on a blocking thread (a database read).
+    ///
+    /// # Errors
+    /// As [`Accounts::get`].
+    pub async fn lookup(&self, name: &str) -> Result<Option<Account>, Error> {
+        let (this, name) = (self.clone(), name.to_owned());
+        blocking(move || this.get(&name)).await
+    }
+
     /// Every account, by name.
     ///
     /// # Errors

@@ -885,7 +885,7 @@ impl IrcConn {
             }
             ("INFO", [] | [_]) => {
                 let name = args.first().copied().unwrap_or(nick.as_str());
-                match accounts.get(name) {
+                match accounts.lookup(name).await {
                     Ok(Some(account)) => {
                         let since = humantime::format_rfc3339_seconds(
                             std::time::UNIX_EPOCH
