@@ -39,6 +39,30 @@ pub struct Message {
     pub tag_only: bool,
 }
 
+/// How an IRC recipient wants a line: its tag level and the capabilities that change a
+/// line's shape (`account-tag`, `extended-join`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IrcForm {
+    /// Which tags.
+    pub tags: IrcTags,
+    /// The `account` tag on what a logged-in user does.
+    pub account_tag: bool,
+    /// JOIN with the account and real name.
+    pub extended_join: bool,
+}
+
+impl IrcForm {
+    /// Where this form's line is kept: the 3 plain forms first, then the 9 others.
+    fn slot(self) -> usize {
+        let tags = match self.tags {
+            IrcTags::None => 0,
+            IrcTags::Time => 1,
+            IrcTags::All => 2,
+        };
+        tags + 3 * (usize::from(self.account_tag) + 2 * usize::from(self.extended_join))
+    }
+}
+
 /// Which tags an IRC line carries: what the recipient's capabilities allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IrcTags {
@@ -200,6 +224,16 @@ pub enum EventKind {
         /// The new real name.
         realname: String,
     },
+    /// Someone logged in to an account or out of one (IRC's `account-notify`).
+    Account {
+        /// When.
+        #[serde(with = "rfc3339")]
+        ts: SystemTime,
+        /// Who.
+        nick: String,
+        /// The account now logged in to; `None`: logged out.
+        account: Option<String>,
+    },
     /// A watched nick came online or went offline (IRC's MONITOR).
     Monitor {
         /// When.
@@ -245,13 +279,19 @@ struct Inner {
     kind: EventKind,
     /// The acting user's ident (the user part of `nick!user@host`), for IRC prefixes.
     source: Option<Arc<str>>,
+    /// The acting user's account when they acted, if logged in (IRC's `account-tag` and
+    /// `extended-join`).
+    account: Option<Arc<str>>,
+    /// The joining user's real name, on [`EventKind::Join`] (IRC's `extended-join`).
+    realname: Option<Box<str>>,
     /// Unique per event: IRC's `msgid` tag for events that are not messages.
     serial: u64,
     json: OnceLock<Bytes>,
     text: OnceLock<Bytes>,
-    irc: OnceLock<Bytes>,
-    irc_time: OnceLock<Bytes>,
-    irc_tagged: OnceLock<Bytes>,
+    /// The IRC lines of the three plain forms (by tag level).
+    irc: [OnceLock<Bytes>; 3],
+    /// The IRC lines of the other forms, allocated the first time one is needed.
+    irc_more: OnceLock<Box<[OnceLock<Bytes>; 9]>>,
 }
 
 /// Numbers events that carry no message id of their own.
@@ -260,24 +300,41 @@ static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(
 impl Event {
     /// Wrap an event for sharing.
     pub fn new(kind: EventKind) -> Self {
-        Self::build(kind, None)
+        Self::build(kind, None, None, None)
     }
 
     /// Wrap an event done by a user whose ident is `source`.
     pub fn with_source(kind: EventKind, source: &Arc<str>) -> Self {
-        Self::build(kind, Some(Arc::clone(source)))
+        Self::build(kind, Some(Arc::clone(source)), None, None)
     }
 
-    fn build(kind: EventKind, source: Option<Arc<str>>) -> Self {
+    /// Wrap an event done by a user whose ident is `source`, logged in to `account`;
+    /// `realname` goes with a join.
+    pub fn by_user(
+        kind: EventKind,
+        source: &Arc<str>,
+        account: Option<Arc<str>>,
+        realname: Option<Box<str>>,
+    ) -> Self {
+        Self::build(kind, Some(Arc::clone(source)), account, realname)
+    }
+
+    fn build(
+        kind: EventKind,
+        source: Option<Arc<str>>,
+        account: Option<Arc<str>>,
+        realname: Option<Box<str>>,
+    ) -> Self {
         Self(Arc::new(Inner {
             kind,
             source,
+            account,
+            realname,
             serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             json: OnceLock::new(),
             text: OnceLock::new(),
-            irc: OnceLock::new(),
-            irc_time: OnceLock::new(),
-            irc_tagged: OnceLock::new(),
+            irc: Default::default(),
+            irc_more: OnceLock::new(),
         }))
     }
 
@@ -286,21 +343,36 @@ impl Event {
         self.0.source.as_deref()
     }
 
+    /// The acting user's account, if they were logged in.
+    pub fn account(&self) -> Option<&str> {
+        self.0.account.as_deref()
+    }
+
+    /// The joining user's real name ([`EventKind::Join`] only).
+    pub fn realname(&self) -> Option<&str> {
+        self.0.realname.as_deref()
+    }
+
     /// A number unique to this event within the server's run.
     pub fn serial(&self) -> u64 {
         self.0.serial
     }
 
-    /// The IRC line (with `\r\n`) for recipients that take `tags`: made by `render` for the
+    /// The IRC line (with `\r\n`) for recipients that take `form`: made by `render` for the
     /// first of them, then shared. The IRC door passes its renderer, so this module depends
-    /// on no front door.
-    pub fn irc(&self, tags: IrcTags, render: impl FnOnce(&Event) -> String) -> Bytes {
-        let cell = match tags {
-            IrcTags::None => &self.0.irc,
-            IrcTags::Time => &self.0.irc_time,
-            IrcTags::All => &self.0.irc_tagged,
+    /// on no front door. Forms that make no difference to this event share one line.
+    pub fn irc(&self, form: IrcForm, render: impl FnOnce(&Event, IrcForm) -> String) -> Bytes {
+        let form = IrcForm {
+            account_tag: form.account_tag && self.0.account.is_some(),
+            extended_join: form.extended_join && matches!(self.0.kind, EventKind::Join { .. }),
+            ..form
         };
-        cell.get_or_init(|| Bytes::from(render(self))).clone()
+        let slot = form.slot();
+        let cell = match slot.checked_sub(3) {
+            None => &self.0.irc[slot],
+            Some(more) => &self.0.irc_more.get_or_init(Default::default)[more],
+        };
+        cell.get_or_init(|| Bytes::from(render(self, form))).clone()
     }
 
     /// What happened.

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::conn::{ConnConfig, Flood};
 use crate::door::{Door, End, Flow, Hello, Refusal};
-use crate::event::{Event, EventKind, IrcTags, Message};
+use crate::event::{Event, EventKind, IrcForm, IrcTags, Message};
 use crate::hub::{
     Gone, Hub, Member, ModeChange, Sending, Session, Status, UserInfo, Wants, MAX_KEY_LEN,
 };
@@ -54,11 +54,14 @@ use crate::accounts::FAILED_LOGIN_DELAY;
 
 /// Capabilities we offer (IRCv3), in the order CAP LS lists them.
 const CAPS: &[&str] = &[
+    "account-notify",
+    "account-tag",
     "away-notify",
     "batch",
     "cap-notify",
     "draft/chathistory",
     "echo-message",
+    "extended-join",
     "extended-monitor",
     "invite-notify",
     "labeled-response",
@@ -214,20 +217,13 @@ fn mask(nick: &str, ident: Option<&str>) -> String {
     format!("{nick}!{}@{USER_HOST}", ident.unwrap_or("user"))
 }
 
-/// The tags of an event (`@time=..;msgid=..;+client=..`, as `level` allows), with the
-/// trailing space.
-fn tags_for(event: &Event, level: IrcTags) -> String {
-    let (ts, msgid) = match event.kind() {
+/// The tags of an event (`@time=..;msgid=..;+client=..;account=..`, as `form` allows), with
+/// the trailing space.
+fn tags_for(event: &Event, form: IrcForm) -> String {
+    let mut tags: Vec<String> = Vec::new();
+    let stamp = match event.kind() {
         EventKind::Chat(m) | EventKind::Private(m) => {
-            if level == IrcTags::All {
-                let mut tags = format!("@time={};msgid={}", rfc3339(m.ts), m.id);
-                if let Some(client) = &m.client_tags {
-                    tags.push(';');
-                    tags.push_str(client);
-                }
-                return tags + " ";
-            }
-            (m.ts, m.id.to_string())
+            Some((m.ts, m.id.to_string(), m.client_tags.as_deref()))
         }
         EventKind::Join { ts, .. }
         | EventKind::Part { ts, .. }
@@ -240,15 +236,33 @@ fn tags_for(event: &Event, level: IrcTags) -> String {
         | EventKind::Away { ts, .. }
         | EventKind::Wallops { ts, .. }
         | EventKind::Setname { ts, .. }
-        | EventKind::System { ts, .. } => (*ts, format!("e{}", event.serial())),
+        | EventKind::Account { ts, .. }
+        | EventKind::System { ts, .. } => Some((*ts, format!("e{}", event.serial()), None)),
         // A numeric, made per connection (IrcConn::event).
-        EventKind::Monitor { .. } => return String::new(),
-        EventKind::Ping { .. } => return String::new(),
+        EventKind::Monitor { .. } | EventKind::Ping { .. } => None,
     };
-    match level {
-        IrcTags::None => String::new(),
-        IrcTags::Time => format!("@time={} ", rfc3339(ts)),
-        IrcTags::All => format!("@time={};msgid={msgid} ", rfc3339(ts)),
+    let Some((ts, msgid, client)) = stamp else {
+        return String::new();
+    };
+    match form.tags {
+        IrcTags::None => {}
+        IrcTags::Time => tags.push(format!("time={}", rfc3339(ts))),
+        IrcTags::All => {
+            tags.push(format!("time={};msgid={msgid}", rfc3339(ts)));
+            if let Some(client) = client {
+                tags.push(client.to_owned());
+            }
+        }
+    }
+    if form.account_tag {
+        if let Some(account) = event.account() {
+            tags.push(format!("account={account}"));
+        }
+    }
+    if tags.is_empty() {
+        String::new()
+    } else {
+        format!("@{} ", tags.join(";"))
     }
 }
 
@@ -267,12 +281,25 @@ fn message_line(m: &Message, source: Option<&str>) -> String {
     format!(":{} {command} {} :{body}\r\n", mask(&m.from, source), m.to)
 }
 
-/// The IRC line of an event, with `\r\n`; `tagged` adds `time` and `msgid`.
-fn render(event: &Event, tags: IrcTags, server: &str) -> String {
+/// An extended-join JOIN's parameters after the room: the account (`*`: none) and the real
+/// name.
+fn extended_join(account: Option<&str>, realname: &str) -> String {
+    format!(" {} :{realname}", account.unwrap_or("*"))
+}
+
+/// The IRC line of an event, with `\r\n`, in the recipient's `form`.
+fn render(event: &Event, form: IrcForm, server: &str) -> String {
     let source = event.source();
     let body = match event.kind() {
         EventKind::Chat(m) | EventKind::Private(m) => message_line(m, source),
-        EventKind::Join { room, nick, .. } => format!(":{} JOIN {room}\r\n", mask(nick, source)),
+        EventKind::Join { room, nick, .. } => {
+            let more = if form.extended_join {
+                extended_join(event.account(), event.realname().unwrap_or(""))
+            } else {
+                String::new()
+            };
+            format!(":{} JOIN {room}{more}\r\n", mask(nick, source))
+        }
         EventKind::Part {
             room, nick, reason, ..
         } => {
@@ -330,6 +357,11 @@ fn render(event: &Event, tags: IrcTags, server: &str) -> String {
         EventKind::Setname { nick, realname, .. } => {
             format!(":{} SETNAME :{realname}\r\n", mask(nick, source))
         }
+        EventKind::Account { nick, account, .. } => format!(
+            ":{} ACCOUNT {}\r\n",
+            mask(nick, source),
+            account.as_deref().unwrap_or("*")
+        ),
         // Made per connection, with its nick (IrcConn::event).
         EventKind::Monitor { .. } => String::new(),
         EventKind::Wallops { from, text, .. } => {
@@ -340,7 +372,7 @@ fn render(event: &Event, tags: IrcTags, server: &str) -> String {
         }
         EventKind::Ping { .. } => format!("PING :{server}\r\n"),
     };
-    tags_for(event, tags) + &body
+    tags_for(event, form) + &body
 }
 
 /// When this process started, for numeric 003.
@@ -353,11 +385,14 @@ fn started() -> &'static str {
 #[derive(Debug, Default, Clone, Copy)]
 #[allow(clippy::struct_excessive_bools)]
 struct Caps {
+    account_notify: bool,
+    account_tag: bool,
     away_notify: bool,
     batch: bool,
     cap_notify: bool,
     chathistory: bool,
     echo_message: bool,
+    extended_join: bool,
     extended_monitor: bool,
     invite_notify: bool,
     labeled_response: bool,
@@ -373,11 +408,14 @@ struct Caps {
 impl Caps {
     fn set(&mut self, name: &str, on: bool) -> bool {
         match name {
+            "account-notify" => self.account_notify = on,
+            "account-tag" => self.account_tag = on,
             "away-notify" => self.away_notify = on,
             "batch" => self.batch = on,
             "cap-notify" => self.cap_notify = on,
             "draft/chathistory" => self.chathistory = on,
             "echo-message" => self.echo_message = on,
+            "extended-join" => self.extended_join = on,
             "extended-monitor" => self.extended_monitor = on,
             "invite-notify" => self.invite_notify = on,
             "labeled-response" => self.labeled_response = on,
@@ -395,11 +433,14 @@ impl Caps {
 
     fn list(self) -> String {
         let on = [
+            self.account_notify,
+            self.account_tag,
             self.away_notify,
             self.batch,
             self.cap_notify,
             self.chathistory,
             self.echo_message,
+            self.extended_join,
             self.extended_monitor,
             self.invite_notify,
             self.labeled_response,
@@ -432,6 +473,7 @@ impl Caps {
             setname: self.setname,
             invite_notify: self.invite_notify,
             extended_monitor: self.extended_monitor,
+            account_notify: self.account_notify,
         }
     }
 
@@ -441,6 +483,15 @@ impl Caps {
             (true, _) => IrcTags::All,
             (false, true) => IrcTags::Time,
             (false, false) => IrcTags::None,
+        }
+    }
+
+    /// How lines to this client look.
+    fn form(self) -> IrcForm {
+        IrcForm {
+            tags: self.level(),
+            account_tag: self.account_tag,
+            extended_join: self.extended_join,
         }
     }
 
@@ -540,8 +591,7 @@ impl IrcConn {
             self.numeric(code, &format!(":{target}"));
             return;
         }
-        let level = self.caps.level();
-        let bytes = event.irc(level, |e| render(e, level, &self.server));
+        let bytes = event.irc(self.caps.form(), |e, form| render(e, form, &self.server));
         self.out.extend_from_slice(&bytes);
     }
 
@@ -938,7 +988,12 @@ impl IrcConn {
         match session.join(room, key).await {
             Ok(joined) => {
                 let me = mask(&self.nick, Some(&session.ident()));
-                let line = format!(":{me} JOIN {}", joined.room);
+                let more = if self.caps.extended_join {
+                    extended_join(session.account().as_deref(), &session.realname())
+                } else {
+                    String::new()
+                };
+                let line = format!(":{me} JOIN {}{more}", joined.room);
                 self.raw_tagged(&line);
                 if !joined.topic.is_empty() {
                     self.numeric("332", &format!("{} :{}", joined.room, joined.topic));
@@ -1033,8 +1088,8 @@ impl IrcConn {
                 'f' => flags.clone(),
                 'd' => "0".to_owned(),
                 'l' => info.idle.as_secs().to_string(),
-                // No accounts yet: 0 is "not logged in".
-                'a' => "0".to_owned(),
+                // 0 is "not logged in".
+                'a' => info.account.as_deref().unwrap_or("0").to_owned(),
                 'o' => "n/a".to_owned(),
                 _ => format!(":{}", info.realname),
             };
@@ -1107,7 +1162,7 @@ impl IrcConn {
                         self.numeric("301", &format!("{target} :{}", away));
                     }
                     if self.caps.echo_message {
-                        let echo = Event::with_source(kind, &session.ident());
+                        let echo = Event::by_user(kind, &session.ident(), session.account(), None);
                         self.show(&echo);
                     }
                 }
@@ -1964,7 +2019,7 @@ impl Door for IrcConn {
         }
         match registered {
             Ok((session, inbox)) => {
-                session.set_account(reg.account.as_deref());
+                session.start_account(reg.account.as_deref());
                 self.nick.clone_from(n);
                 self.welcome(hub);
                 Hello::Welcome(session, inbox)

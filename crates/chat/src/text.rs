@@ -60,7 +60,9 @@ fn render(kind: &EventKind) -> String {
         },
         EventKind::Wallops { from, text, .. } => format!("* [wallops from {from}] {text}\n"),
         // IRC capabilities: the text door never asks for them.
-        EventKind::Setname { .. } | EventKind::Monitor { .. } => String::new(),
+        EventKind::Setname { .. } | EventKind::Monitor { .. } | EventKind::Account { .. } => {
+            String::new()
+        }
         EventKind::System { text, .. } => format!("* {text}\n"),
         // Text clients are not pinged: a person at nc cannot answer.
         EventKind::Ping { .. } => String::new(),

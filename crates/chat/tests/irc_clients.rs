@@ -158,7 +158,8 @@ async fn weechat_joins_talks_asks_who_and_whois_and_bans() {
     let server_log = logs.join("irc.server.prise.weechatlog");
     let lab_log = logs.join("irc.prise.#lab.weechatlog");
 
-    // Registered, and joined (autojoin): the first in #lab, so its operator.
+    // Registered, and joined (autojoin): the first in #lab, so its operator. weechat asks for
+    // extended-join, so joins show the real name too.
     shown(&server_log, "the welcome", |l| {
         weechat_says(
             l,
@@ -167,7 +168,7 @@ async fn weechat_joins_talks_asks_who_and_whois_and_bans() {
     })
     .await;
     shown(&lab_log, "weechat's join", |l| {
-        weechat_line(l) == ("-->", "wee (~wee@prise) has joined #lab")
+        weechat_line(l) == ("-->", "wee (wee) (~wee@prise) has joined #lab")
     })
     .await;
     nina.send_json(json!({"type": "join", "room": "#lab"}))
@@ -175,7 +176,7 @@ async fn weechat_joins_talks_asks_who_and_whois_and_bans() {
     let joined = nina.until_type("joined").await;
     assert_eq!(joined["ops"], json!(["wee"]), "{joined}");
     shown(&lab_log, "nina's join", |l| {
-        weechat_line(l) == ("-->", "nina (native@prise) has joined #lab")
+        weechat_line(l) == ("-->", "nina (nina) (native@prise) has joined #lab")
     })
     .await;
 
@@ -197,7 +198,7 @@ async fn weechat_joins_talks_asks_who_and_whois_and_bans() {
     // WHO: one 352 line each, the operator flagged, then the end.
     weechat_types(&mut fifo, "irc.server.prise */who #lab").await;
     shown(&server_log, "WHO's line for nina", |l| {
-        weechat_says(l, "[#lab] nina (native@prise) H 0 ()")
+        weechat_says(l, "[#lab] nina (native@prise) H 0 (nina)")
     })
     .await;
     shown(&server_log, "WHO's line for wee", |l| {
@@ -209,10 +210,10 @@ async fn weechat_joins_talks_asks_who_and_whois_and_bans() {
     })
     .await;
 
-    // WHOIS: 311 (address, empty real name), 319 (rooms), 312 (server), 318.
+    // WHOIS: 311 (address; a native user's real name is its first nick), 319 (rooms), 312 (server), 318.
     weechat_types(&mut fifo, "irc.server.prise */whois nina").await;
     shown(&server_log, "WHOIS's 311", |l| {
-        weechat_says(l, "[nina] (native@prise):")
+        weechat_says(l, "[nina] (native@prise): nina")
     })
     .await;
     shown(&server_log, "WHOIS's 319", |l| {
@@ -416,7 +417,7 @@ settings = {{
     // WHO: one 352 line each, the operator flagged, then the end (in the status window).
     tmux.type_line("/who #lab").await;
     shown(&all_log, "WHO's line for nina", |l| {
-        irssi_words(l) == ["-!-", "#lab", "nina", "H", "0", "native@prise", "[]"]
+        irssi_words(l) == ["-!-", "#lab", "nina", "H", "0", "native@prise", "[nina]"]
     })
     .await;
     shown(&all_log, "WHO's line for irs", |l| {
@@ -435,7 +436,7 @@ settings = {{
     })
     .await;
     shown(&all_log, "WHOIS's real name (311)", |l| {
-        irssi_words(l) == ["-!-", "ircname", ":"]
+        irssi_words(l) == ["-!-", "ircname", ":", "nina"]
     })
     .await;
     shown(&all_log, "WHOIS's 319", |l| {

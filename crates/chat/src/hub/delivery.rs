@@ -69,7 +69,7 @@ impl Hub {
 impl Session {
     /// Send an event done by this user to `audience`.
     pub(super) fn tell(&self, audience: &[Arc<User>], kind: EventKind) {
-        let event = Event::with_source(kind, &self.user.ident);
+        let event = self.user.event(kind);
         for member in audience {
             member.send(&event);
         }
@@ -182,7 +182,7 @@ impl Session {
             }
             (message, Arc::clone(&room.members))
         };
-        let event = Event::with_source(EventKind::Chat(message.clone()), &self.user.ident);
+        let event = self.user.event(EventKind::Chat(message.clone()));
         for member in room_members_except(&members, self.user.id) {
             if !tag_only || member.has(TAGS) {
                 member.send(&event);
@@ -254,10 +254,7 @@ impl Session {
             tag_only,
         };
         if !tag_only || target.has(TAGS) {
-            target.send(&Event::with_source(
-                EventKind::Private(message.clone()),
-                &self.user.ident,
-            ));
+            target.send(&self.user.event(EventKind::Private(message.clone())));
         }
         Ok(message)
     }

@@ -303,28 +303,22 @@ impl Session {
         drop(state);
         if !already {
             let nick = self.nick();
-            let event = Event::with_source(
-                EventKind::Join {
-                    ts: SystemTime::now(),
-                    room: joined.room.clone(),
-                    nick: nick.clone(),
-                },
-                &self.user.ident,
-            );
+            let event = self.user.event(EventKind::Join {
+                ts: SystemTime::now(),
+                room: joined.room.clone(),
+                nick: nick.clone(),
+            });
             for member in room_members_except(&members, self.user.id) {
                 member.send(&event);
             }
             // away-notify: who joins while away is announced as away.
             let away = lock(&self.user.away).clone();
             if let Some(message) = away {
-                let event = Event::with_source(
-                    EventKind::Away {
-                        ts: SystemTime::now(),
-                        nick,
-                        message: Some(message),
-                    },
-                    &self.user.ident,
-                );
+                let event = self.user.event(EventKind::Away {
+                    ts: SystemTime::now(),
+                    nick,
+                    message: Some(message),
+                });
                 for member in room_members_except(&members, self.user.id) {
                     if member.has(AWAY_NOTIFY) {
                         member.send(&event);
@@ -356,15 +350,12 @@ impl Session {
             state.rooms.remove(&key);
         }
         drop(state);
-        let event = Event::with_source(
-            EventKind::Part {
-                ts: SystemTime::now(),
-                room: display.clone(),
-                nick: self.nick(),
-                reason: one_line(reason),
-            },
-            &self.user.ident,
-        );
+        let event = self.user.event(EventKind::Part {
+            ts: SystemTime::now(),
+            room: display.clone(),
+            nick: self.nick(),
+            reason: one_line(reason),
+        });
         for member in remaining.iter() {
             member.send(&event);
         }
@@ -403,15 +394,12 @@ impl Session {
         let members = Arc::clone(&room.members);
         let display = room.name.clone();
         drop(state);
-        let event = Event::with_source(
-            EventKind::Topic {
-                ts: SystemTime::now(),
-                room: display.clone(),
-                topic: topic.clone(),
-                by: self.nick(),
-            },
-            &self.user.ident,
-        );
+        let event = self.user.event(EventKind::Topic {
+            ts: SystemTime::now(),
+            room: display.clone(),
+            topic: topic.clone(),
+            by: self.nick(),
+        });
         for member in members.iter() {
             member.send(&event);
         }
@@ -553,16 +541,13 @@ impl Session {
             state.rooms.remove(&key);
         }
         drop(state);
-        let event = Event::with_source(
-            EventKind::Kick {
-                ts: SystemTime::now(),
-                room: display.clone(),
-                by: self.nick(),
-                nick: target_nick.clone(),
-                reason: one_line(truncate(reason, MAX_TOPIC_LEN)),
-            },
-            &self.user.ident,
-        );
+        let event = self.user.event(EventKind::Kick {
+            ts: SystemTime::now(),
+            room: display.clone(),
+            by: self.nick(),
+            nick: target_nick.clone(),
+            reason: one_line(truncate(reason, MAX_TOPIC_LEN)),
+        });
         for member in audience.iter() {
             member.send(&event);
         }
@@ -609,15 +594,12 @@ impl Session {
         let display = room.name.clone();
         let members = Arc::clone(&room.members);
         drop(state);
-        let event = Event::with_source(
-            EventKind::Invite {
-                ts: SystemTime::now(),
-                room: display.clone(),
-                by: self.nick(),
-                nick: target_nick.clone(),
-            },
-            &self.user.ident,
-        );
+        let event = self.user.event(EventKind::Invite {
+            ts: SystemTime::now(),
+            room: display.clone(),
+            by: self.nick(),
+            nick: target_nick.clone(),
+        });
         target.send(&event);
         // invite-notify: the room's other members who asked are told too.
         for member in room_members_except(&members, self.user.id) {
@@ -837,16 +819,13 @@ impl Session {
         let members = Arc::clone(&room.members);
         drop(state);
         if !applied.modes.is_empty() {
-            let event = Event::with_source(
-                EventKind::Mode {
-                    ts: SystemTime::now(),
-                    room: display.clone(),
-                    by: self.nick(),
-                    modes: applied.modes,
-                    args: applied.args,
-                },
-                &self.user.ident,
-            );
+            let event = self.user.event(EventKind::Mode {
+                ts: SystemTime::now(),
+                room: display.clone(),
+                by: self.nick(),
+                modes: applied.modes,
+                args: applied.args,
+            });
             for member in members.iter() {
                 member.send(&event);
             }

@@ -85,6 +85,8 @@ pub(super) const INVITE_NOTIFY: u16 = 256;
 /// The connection hears of its watched nicks' away and real-name changes, as if it shared a
 /// room with them (IRC's `extended-monitor`).
 pub(super) const EXTENDED_MONITOR: u16 = 512;
+/// The connection wants to hear of log-ins and log-outs (IRC's `account-notify`).
+pub(super) const ACCOUNT_NOTIFY: u16 = 1024;
 
 pub(super) struct User {
     pub(super) id: u64,
@@ -95,7 +97,7 @@ pub(super) struct User {
     pub(super) nick: Mutex<String>,
     /// The user part of `nick!user@host` (IRC's USER name, or the front door's name).
     pub(super) ident: Arc<str>,
-    /// IRC's "real name"; empty for other front doors.
+    /// IRC's "real name"; for other front doors, the first nick.
     pub(super) realname: Mutex<Box<str>>,
     /// The away message, when away.
     pub(super) away: Mutex<Option<String>>,
@@ -344,14 +346,11 @@ impl Drop for Session {
             }
         }
         drop(state);
-        let event = Event::with_source(
-            EventKind::Quit {
-                ts: SystemTime::now(),
-                nick: nick.clone(),
-                reason: std::mem::take(&mut *lock(&self.quit_reason)),
-            },
-            &self.user.ident,
-        );
+        let event = self.user.event(EventKind::Quit {
+            ts: SystemTime::now(),
+            nick: nick.clone(),
+            reason: std::mem::take(&mut *lock(&self.quit_reason)),
+        });
         for member in &audience {
             member.send(&event);
         }

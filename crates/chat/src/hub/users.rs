@@ -27,6 +27,9 @@ pub struct Wants {
     pub invite_notify: bool,
     /// Away and real-name changes of watched nicks too.
     pub extended_monitor: bool,
+    /// [`EventKind::Account`] for users sharing a room (and watched ones, with
+    /// `extended_monitor`).
+    pub account_notify: bool,
 }
 
 /// A connection's end of its user's queue.
@@ -92,7 +95,7 @@ pub struct UserInfo {
     pub nick: String,
     /// The user part of the user's address.
     pub ident: Arc<str>,
-    /// The "real name" (IRC), possibly empty.
+    /// The "real name" (IRC's; the first nick for doors without real names).
     pub realname: String,
     /// The away message, when away.
     pub away: Option<String>,
@@ -108,6 +111,12 @@ pub struct UserInfo {
 }
 
 impl User {
+    /// An event done by this user: with its ident, its account, and its real name on a join.
+    pub(super) fn event(&self, kind: EventKind) -> Event {
+        let realname = matches!(kind, EventKind::Join { .. }).then(|| lock(&self.realname).clone());
+        Event::by_user(kind, &self.ident, lock(&self.account).clone(), realname)
+    }
+
     pub(super) fn nick(&self) -> String {
         lock(&self.nick).clone()
     }
@@ -125,6 +134,13 @@ impl User {
     }
 
     pub(super) fn new(id: u64, nick: &str, ident: &str, realname: &str, queue_len: usize) -> Self {
+        // A door without real names (native, text, web): the first nick stands in, as IRC
+        // clients show a real name beside every user (WHOIS, WHO, extended-join).
+        let realname = if realname.trim().is_empty() {
+            nick
+        } else {
+            realname
+        };
         Self {
             id,
             flags: std::sync::atomic::AtomicU16::new(0),
@@ -328,6 +344,12 @@ impl Session {
         self.user.set(SETNAME, wants.setname);
         self.user.set(INVITE_NOTIFY, wants.invite_notify);
         self.user.set(EXTENDED_MONITOR, wants.extended_monitor);
+        self.user.set(ACCOUNT_NOTIFY, wants.account_notify);
+    }
+
+    /// This user's real name (IRC's; the first nick for doors without real names).
+    pub fn realname(&self) -> String {
+        lock(&self.user.realname).to_string()
     }
 
     /// The account this user is logged in to.
@@ -335,8 +357,34 @@ impl Session {
         lock(&self.user.account).clone()
     }
 
-    /// Tie this connection to an account (after a successful login), or to none.
+    /// Tie this connection to an account (after a successful login), or to none. Those who
+    /// share a room with the user (and watch it with extended-monitor) and take
+    /// `account-notify` are told of a change.
     pub fn set_account(&self, account: Option<&str>) {
+        let new = account.map(Arc::from);
+        let old = std::mem::replace(&mut *lock(&self.user.account), new);
+        if old.as_deref() == account {
+            return;
+        }
+        let audience: Vec<Arc<User>> = {
+            let state = lock(&self.hub.inner.state);
+            self.notified(&state, ACCOUNT_NOTIFY)
+        };
+        if !audience.is_empty() {
+            self.tell(
+                &audience,
+                EventKind::Account {
+                    ts: SystemTime::now(),
+                    nick: self.nick(),
+                    account: account.map(str::to_owned),
+                },
+            );
+        }
+    }
+
+    /// Tie a connection that is just arriving to the account it logged in to before: nobody
+    /// is told (they hear of the arrival itself).
+    pub fn start_account(&self, account: Option<&str>) {
         *lock(&self.user.account) = account.map(Arc::from);
     }
 
@@ -559,14 +607,11 @@ impl Session {
             .filter(|u| u.has(WALLOPS))
             .cloned()
             .collect();
-        let event = Event::with_source(
-            EventKind::Wallops {
-                ts: SystemTime::now(),
-                from: self.nick(),
-                text: one_line(truncate(text, MAX_TEXT_LEN)),
-            },
-            &self.user.ident,
-        );
+        let event = self.user.event(EventKind::Wallops {
+            ts: SystemTime::now(),
+            from: self.nick(),
+            text: one_line(truncate(text, MAX_TEXT_LEN)),
+        });
         for user in &audience {
             user.send(&event);
         }
@@ -610,14 +655,11 @@ impl Session {
         drop(state);
         monitor_notice(&gone, false, &old);
         monitor_notice(&come, true, &address(new, &self.user.ident));
-        let event = Event::with_source(
-            EventKind::Nick {
-                ts: SystemTime::now(),
-                old: old.clone(),
-                new: new.to_owned(),
-            },
-            &self.user.ident,
-        );
+        let event = self.user.event(EventKind::Nick {
+            ts: SystemTime::now(),
+            old: old.clone(),
+            new: new.to_owned(),
+        });
         for member in &audience {
             member.send(&event);
         }
