@@ -30,7 +30,7 @@ from irctest.basecontrollers import BaseServerController, NotImplementedByContro
 
 class PriseController(BaseServerController):
     software_name = "prise"
-    supported_sasl_mechanisms = {"PLAIN"}
+    supported_sasl_mechanisms = {"PLAIN", "SCRAM-SHA-256"}
     supports_sts = False
 
     def __init__(self, *args, **kwargs):

@@ -15,6 +15,7 @@ use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use rusqlite::{params, Connection, OptionalExtension as _};
 
 use crate::names::{check_nick, fold};
+use crate::scram::{self, Credentials};
 use crate::Error;
 
 /// Shortest password, in bytes.
@@ -66,6 +67,10 @@ pub struct Record {
     pub account: Account,
     /// `$argon2id$v=19$m=...,t=...,p=...$salt$hash`.
     pub hash: String,
+    /// The SCRAM-SHA-256 keys (RFC 5803's form, [`crate::scram::Credentials`]); `None` for a
+    /// password SASLprep refuses, or an account made before prise kept them (they are made
+    /// at its next password login).
+    pub scram: Option<String>,
 }
 
 /// Where accounts are kept, by case-folded name. Blocking calls.
@@ -80,11 +85,11 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`Error::Accounts`] when the store fails.
     fn get(&self, folded: &str) -> Result<Option<Record>, Error>;
-    /// Replace a record's hash; `false` when there is no such record.
+    /// Replace a record's hash and SCRAM keys; `false` when there is no such record.
     ///
     /// # Errors
     /// [`Error::Accounts`] when the store fails.
-    fn set_hash(&self, folded: &str, hash: &str) -> Result<bool, Error>;
+    fn set_hash(&self, folded: &str, hash: &str, scram: Option<&str>) -> Result<bool, Error>;
     /// Remove a record; `false` when there is no such record.
     ///
     /// # Errors
@@ -148,6 +153,18 @@ impl SqliteStore {
              );",
         )
         .map_err(|e| store_error(&file, e))?;
+        // The SCRAM keys came later: a database made before gets the column.
+        let has_scram: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('accounts') WHERE name = 'scram'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| store_error(&file, e))?;
+        if !has_scram {
+            conn.execute_batch("ALTER TABLE accounts ADD COLUMN scram TEXT")
+                .map_err(|e| store_error(&file, e))?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
             file,
@@ -175,15 +192,17 @@ impl Store for SqliteStore {
         let a = &record.account;
         self.run(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO accounts (folded, name, hash, created_ms, email, verified)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO accounts
+                 (folded, name, hash, created_ms, email, verified, scram)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     folded,
                     a.name,
                     record.hash,
                     a.created_ms,
                     a.email,
-                    a.verified
+                    a.verified,
+                    record.scram
                 ],
             )
         })
@@ -193,7 +212,8 @@ impl Store for SqliteStore {
     fn get(&self, folded: &str) -> Result<Option<Record>, Error> {
         self.run(|c| {
             c.query_row(
-                "SELECT name, hash, created_ms, email, verified FROM accounts WHERE folded = ?1",
+                "SELECT name, hash, created_ms, email, verified, scram FROM accounts
+                 WHERE folded = ?1",
                 [folded],
                 |row| {
                     Ok(Record {
@@ -204,6 +224,7 @@ impl Store for SqliteStore {
                             verified: row.get(4)?,
                         },
                         hash: row.get(1)?,
+                        scram: row.get(5)?,
                     })
                 },
             )
@@ -211,11 +232,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_hash(&self, folded: &str, hash: &str) -> Result<bool, Error> {
+    fn set_hash(&self, folded: &str, hash: &str, scram: Option<&str>) -> Result<bool, Error> {
         self.run(|c| {
             c.execute(
-                "UPDATE accounts SET hash = ?2 WHERE folded = ?1",
-                params![folded, hash],
+                "UPDATE accounts SET hash = ?2, scram = ?3 WHERE folded = ?1",
+                params![folded, hash, scram],
             )
         })
         .map(|n| n == 1)
@@ -250,6 +271,8 @@ pub struct Accounts {
     store: Arc<dyn Store>,
     /// Checked when a name has no account, so that a check costs the same either way.
     dummy: Arc<str>,
+    /// Makes the SCRAM salt shown for a name without an account (the same each time).
+    secret: Arc<[u8; 32]>,
     registration: Registration,
 }
 
@@ -268,10 +291,21 @@ fn hasher() -> argon2::Argon2<'static> {
 }
 
 /// An Argon2id hash of `password` with a new random salt.
-fn hash(password: &str) -> Result<String, Error> {
-    let mut salt = [0u8; SALT_LEN];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
+fn random<const N: usize>() -> Result<[u8; N], Error> {
+    let mut bytes = [0u8; N];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| store_error(":random:", "no random numbers"))?;
+    Ok(bytes)
+}
+
+/// A password's SCRAM keys, in their stored form (`None` when SASLprep refuses it).
+fn scram_keys(password: &str) -> Result<Option<String>, Error> {
+    let salt: [u8; SALT_LEN] = random()?;
+    Ok(Credentials::derive(password, &salt, scram::ITERATIONS).map(|c| c.to_text()))
+}
+
+fn hash(password: &str) -> Result<String, Error> {
+    let salt: [u8; SALT_LEN] = random()?;
     hasher()
         .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -315,6 +349,7 @@ impl Accounts {
         Ok(Self {
             store,
             dummy: hash("not a password: checked for names without an account")?.into(),
+            secret: Arc::new(random()?),
             registration,
         })
     }
@@ -380,6 +415,7 @@ impl Accounts {
         let record = Record {
             account: account.clone(),
             hash: hash(password)?,
+            scram: scram_keys(password)?,
         };
         if self.store.insert(&folded, &record)? {
             Ok(account)
@@ -404,9 +440,59 @@ impl Accounts {
                 .verify_password(password.as_bytes(), stored)
                 .is_ok();
         match record {
-            Some(record) if matches => Ok(record.account),
+            Some(record) if matches => {
+                if record.scram.is_none() {
+                    // An account from before SCRAM keys were kept: this login makes them.
+                    let folded = fold(&record.account.name);
+                    if let Some(keys) = scram_keys(password)? {
+                        self.store.set_hash(&folded, &record.hash, Some(&keys))?;
+                    }
+                }
+                Ok(record.account)
+            }
             _ => Err(Error::BadLogin),
         }
+    }
+
+    /// The SCRAM-SHA-256 keys to check a login to `name` with, and the account's name when
+    /// those are its own. A name without an account (or without SCRAM keys) gets made-up
+    /// keys that no proof matches, with a salt that is the same at each asking: the answer
+    /// does not tell whether the account exists.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    pub fn scram_blocking(&self, name: &str) -> Result<(Option<String>, Credentials), Error> {
+        let record = match check_name(name) {
+            Ok(folded) => self.store.get(&folded)?,
+            Err(_) => None,
+        };
+        if let Some(record) = record {
+            if let Some(creds) = record.scram.as_deref().and_then(Credentials::from_text) {
+                return Ok((Some(record.account.name), creds));
+            }
+        }
+        let tag = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*self.secret),
+            fold(name).as_bytes(),
+        );
+        Ok((
+            None,
+            Credentials {
+                iterations: scram::ITERATIONS,
+                salt: tag.as_ref()[..SALT_LEN].to_vec(),
+                stored_key: random()?,
+                server_key: random()?,
+            },
+        ))
+    }
+
+    /// [`Accounts::scram_blocking`] on a blocking thread.
+    ///
+    /// # Errors
+    /// As [`Accounts::scram_blocking`].
+    pub async fn scram(&self, name: &str) -> Result<(Option<String>, Credentials), Error> {
+        let (this, name) = (self.clone(), name.to_owned());
+        blocking(move || this.scram_blocking(&name)).await
     }
 
     /// [`Accounts::register_blocking`] on a blocking thread.
@@ -471,7 +557,10 @@ impl Accounts {
     pub fn reset_password_blocking(&self, name: &str, password: &str) -> Result<(), Error> {
         let folded = check_name(name).map_err(|_| Error::NoSuchAccount(name.to_owned()))?;
         check_password(password, 1)?;
-        if self.store.set_hash(&folded, &hash(password)?)? {
+        if self
+            .store
+            .set_hash(&folded, &hash(password)?, scram_keys(password)?.as_deref())?
+        {
             Ok(())
         } else {
             Err(Error::NoSuchAccount(name.to_owned()))
@@ -623,5 +712,62 @@ mod tests {
         drop(a);
         let again = Accounts::open(Some(&path), Registration::Open).unwrap();
         again.verify_blocking("Carol", "long enough").unwrap();
+    }
+
+    #[test]
+    fn scram_keys_are_made_at_registration_or_at_the_next_password_login() {
+        let a = accounts(Registration::Open);
+        a.register_blocking("dave", "long enough", None, None)
+            .unwrap();
+        let (name, creds) = a.scram_blocking("DAVE").unwrap();
+        assert_eq!(name.as_deref(), Some("dave"));
+        assert_eq!(creds.iterations, scram::ITERATIONS);
+        // What the keys are made of: the password, SASLprep'd, with the stored salt.
+        assert_eq!(
+            Credentials::derive("long enough", &creds.salt, creds.iterations),
+            Some(creds.clone())
+        );
+        let stored = a.store.get("dave").unwrap().unwrap();
+        assert!(!stored.scram.unwrap().contains("long enough"));
+
+        // An account from before the keys were kept: no SCRAM until a password login.
+        a.store.set_hash("dave", &stored.hash, None).unwrap();
+        assert_eq!(a.scram_blocking("dave").unwrap().0, None);
+        a.verify_blocking("dave", "long enough").unwrap();
+        assert_eq!(a.scram_blocking("dave").unwrap().0.as_deref(), Some("dave"));
+
+        // A name without an account: made-up keys, with the same salt at each asking.
+        let (none, first) = a.scram_blocking("nobody").unwrap();
+        let (_, again) = a.scram_blocking("NOBODY").unwrap();
+        assert_eq!(none, None);
+        assert_eq!(first.salt, again.salt);
+        assert_ne!(first.salt, a.scram_blocking("somebody").unwrap().1.salt);
+    }
+
+    #[test]
+    fn a_database_from_before_scram_gets_the_column_and_keeps_its_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE accounts (folded TEXT PRIMARY KEY, name TEXT NOT NULL,
+             hash TEXT NOT NULL, created_ms INTEGER NOT NULL, email TEXT,
+             verified INTEGER NOT NULL DEFAULT 0);",
+        )
+        .unwrap();
+        let hash = hash("long enough").unwrap();
+        old.execute(
+            "INSERT INTO accounts (folded, name, hash, created_ms) VALUES ('erin', 'Erin', ?1, 0)",
+            [&hash],
+        )
+        .unwrap();
+        drop(old);
+        let a = Accounts::open(Some(&path), Registration::Open).unwrap();
+        assert_eq!(a.scram_blocking("erin").unwrap().0, None);
+        a.verify_blocking("erin", "long enough").unwrap();
+        assert_eq!(a.scram_blocking("erin").unwrap().0.as_deref(), Some("Erin"));
+        drop(a);
+        // Opening it again does not add the column twice.
+        Accounts::open(Some(&path), Registration::Open).unwrap();
     }
 }

@@ -21,6 +21,7 @@ use crate::hub::{
 };
 use crate::masks::{ListKind, MAX_LIST_LEN};
 use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
+use crate::scram;
 use crate::watch::MAX_WATCHED;
 use crate::Error;
 
@@ -542,10 +543,44 @@ pub(crate) struct IrcConn {
     nick: String,
     /// Batches opened so far, for unique batch references.
     batches: u64,
-    /// A SASL exchange under way: the response so far (base64). Boxed: one pointer in every
-    /// idle connection rather than a `String`'s three words, for a state that is rarely there.
-    #[allow(clippy::box_collection)]
-    sasl: Option<Box<String>>,
+    /// A SASL exchange under way. Boxed: one pointer in every idle connection, for a state
+    /// that is rarely there.
+    sasl: Option<Box<Sasl>>,
+}
+
+/// A SASL exchange under way.
+struct Sasl {
+    /// The client's response so far (base64 chunks).
+    response: String,
+    step: SaslStep,
+}
+
+/// Where a SASL exchange is.
+enum SaslStep {
+    /// PLAIN: the one response, `authzid\0authcid\0password`.
+    Plain,
+    /// SCRAM-SHA-256: the client-first-message is next.
+    ScramFirst,
+    /// SCRAM-SHA-256: the server has answered; the client's final message is next. The
+    /// account is `None` for a name without one (no proof will do).
+    ScramFinal(Box<(scram::Exchange, Option<String>)>),
+    /// SCRAM-SHA-256: the proof was right and the server has proved itself; the client's
+    /// empty answer ends it.
+    ScramDone(String),
+}
+
+/// The SASL mechanisms offered (CAP LS 302's `sasl=` value and numeric 908).
+const SASL_MECHANISMS: &str = "PLAIN,SCRAM-SHA-256";
+/// The `sasl` capability with its mechanisms.
+const SASL_CAP: &str = "sasl=PLAIN,SCRAM-SHA-256";
+
+/// The server's part of a SCRAM nonce: 18 random bytes, base64.
+fn server_nonce() -> Result<String, ring::error::Unspecified> {
+    let mut bytes = [0u8; 18];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)?;
+    Ok(<base64ct::Base64 as base64ct::Encoding>::encode_string(
+        &bytes,
+    ))
 }
 
 /// What to do after a line.
@@ -775,7 +810,7 @@ impl IrcConn {
                 let v302 = params.get(1).and_then(|v| v.parse::<u32>().ok()) >= Some(302);
                 let caps: Vec<&str> = CAPS
                     .iter()
-                    .map(|&c| if c == "sasl" && v302 { "sasl=PLAIN" } else { c })
+                    .map(|&c| if c == "sasl" && v302 { SASL_CAP } else { c })
                     .collect();
                 self.raw(&format!(":{server} CAP {nick} LS :{}", caps.join(" ")));
             }
@@ -822,16 +857,29 @@ impl IrcConn {
             self.numeric("907", ":You have already authenticated using SASL");
             return None;
         }
-        let Some(mut response) = self.sasl.take() else {
-            if arg == "*" {
-                self.numeric("906", ":SASL authentication aborted");
-            } else if arg.eq_ignore_ascii_case("PLAIN") && hub.config().accounts.is_some() {
-                self.sasl = Some(Box::default());
-                self.raw("AUTHENTICATE +");
-            } else {
-                self.numeric("908", "PLAIN :are available SASL mechanisms");
-                self.numeric("904", ":SASL authentication failed");
-            }
+        let Some(mut sasl) = self.sasl.take() else {
+            let accounts = hub.config().accounts.is_some();
+            let step = match arg.to_ascii_uppercase().as_str() {
+                "*" => {
+                    self.numeric("906", ":SASL authentication aborted");
+                    return None;
+                }
+                "PLAIN" if accounts => SaslStep::Plain,
+                "SCRAM-SHA-256" if accounts => SaslStep::ScramFirst,
+                _ => {
+                    self.numeric(
+                        "908",
+                        &format!("{SASL_MECHANISMS} :are available SASL mechanisms"),
+                    );
+                    self.numeric("904", ":SASL authentication failed");
+                    return None;
+                }
+            };
+            self.sasl = Some(Box::new(Sasl {
+                response: String::new(),
+                step,
+            }));
+            self.raw("AUTHENTICATE +");
             return None;
         };
         if arg == "*" {
@@ -842,44 +890,104 @@ impl IrcConn {
             self.numeric("905", ":SASL message too long");
             return None;
         }
-        if response.len() + arg.len() > MAX_SASL_RESPONSE {
+        if sasl.response.len() + arg.len() > MAX_SASL_RESPONSE {
             self.numeric("904", ":SASL authentication failed: response too long");
             return None;
         }
         if arg != "+" {
-            response.push_str(arg);
+            sasl.response.push_str(arg);
         }
         if arg.len() == SASL_CHUNK {
             // A whole chunk: more may follow (`AUTHENTICATE +` when nothing does).
-            self.sasl = Some(response);
+            self.sasl = Some(sasl);
             return None;
         }
-        let plain = <base64ct::Base64 as base64ct::Encoding>::decode_vec(&response)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok());
-        let mut parts = plain.as_deref().unwrap_or("").splitn(3, '\0');
-        let (authzid, authcid, password) = (parts.next(), parts.next(), parts.next());
-        let verified = match (authzid, authcid, password, &hub.config().accounts) {
-            (Some(authzid), Some(authcid), Some(password), Some(accounts))
-                if authzid.is_empty()
-                    || crate::names::fold(authzid) == crate::names::fold(authcid) =>
-            {
-                accounts.verify(authcid, password).await.ok()
+        let decoded = <base64ct::Base64 as base64ct::Encoding>::decode_vec(&sasl.response).ok();
+        let Some(accounts) = hub.config().accounts.clone() else {
+            self.numeric("904", ":SASL authentication failed");
+            return None;
+        };
+        let verified = match (sasl.step, decoded) {
+            (SaslStep::Plain, decoded) => {
+                let plain = decoded.and_then(|bytes| String::from_utf8(bytes).ok());
+                let mut parts = plain.as_deref().unwrap_or("").splitn(3, '\0');
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(authzid), Some(authcid), Some(password))
+                        if authzid.is_empty()
+                            || crate::names::fold(authzid) == crate::names::fold(authcid) =>
+                    {
+                        accounts
+                            .verify(authcid, password)
+                            .await
+                            .ok()
+                            .map(|a| a.name)
+                    }
+                    _ => None,
+                }
             }
+            (SaslStep::ScramFirst, Some(message)) => {
+                let Ok(first) = scram::ClientFirst::parse(&message) else {
+                    return self.sasl_failed().await;
+                };
+                let Ok((account, credentials)) = accounts.scram(&first.user).await else {
+                    return self.sasl_failed().await;
+                };
+                let Ok(nonce) = server_nonce() else {
+                    return self.sasl_failed().await;
+                };
+                let exchange = scram::Exchange::start(first, credentials, &nonce);
+                self.authenticate_reply(exchange.server_first().as_bytes());
+                self.sasl = Some(Box::new(Sasl {
+                    response: String::new(),
+                    step: SaslStep::ScramFinal(Box::new((exchange, account))),
+                }));
+                return None;
+            }
+            (SaslStep::ScramFinal(state), Some(message)) => {
+                let (exchange, account) = *state;
+                match (exchange.finish(&message), account) {
+                    (Ok(server_final), Some(account)) => {
+                        self.authenticate_reply(server_final.as_bytes());
+                        self.sasl = Some(Box::new(Sasl {
+                            response: String::new(),
+                            step: SaslStep::ScramDone(account),
+                        }));
+                        return None;
+                    }
+                    _ => None,
+                }
+            }
+            // The client's empty answer to the server's final message.
+            (SaslStep::ScramDone(account), Some(empty)) if empty.is_empty() => Some(account),
             _ => None,
         };
         match verified {
             Some(account) => {
-                self.logged_in(ident, &account.name);
+                self.logged_in(ident, &account);
                 self.numeric("903", ":SASL authentication successful");
-                Some(account.name)
+                Some(account)
             }
-            None => {
-                tokio::time::sleep(FAILED_LOGIN_DELAY).await;
-                self.numeric("904", ":SASL authentication failed");
-                None
-            }
+            None => self.sasl_failed().await,
         }
+    }
+
+    /// `AUTHENTICATE` with a server message, base64, in 400-byte chunks (`+` after a last
+    /// whole one).
+    fn authenticate_reply(&mut self, message: &[u8]) {
+        let encoded = <base64ct::Base64 as base64ct::Encoding>::encode_string(message);
+        for chunk in encoded.as_bytes().chunks(SASL_CHUNK) {
+            self.raw(&format!("AUTHENTICATE {}", String::from_utf8_lossy(chunk)));
+        }
+        if encoded.len() % SASL_CHUNK == 0 {
+            self.raw("AUTHENTICATE +");
+        }
+    }
+
+    /// A failed SASL login: `904`, a second late (a guesser waits on every try).
+    async fn sasl_failed(&mut self) -> Option<String> {
+        tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+        self.numeric("904", ":SASL authentication failed");
+        None
     }
 
     /// A line to the NickServ pseudo-user: `REGISTER password [email]`, `IDENTIFY [account]

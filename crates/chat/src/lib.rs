@@ -26,6 +26,7 @@ pub mod hub;
 pub mod irc;
 pub mod masks;
 pub mod names;
+pub mod scram;
 pub mod server;
 pub mod watch;
 pub mod web;

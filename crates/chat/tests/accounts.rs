@@ -305,3 +305,175 @@ async fn native_clients_register_log_in_and_out_with_the_same_accounts() {
     );
     server.stop().await;
 }
+
+/// A SCRAM-SHA-256 client's side (RFC 5802), for the tests: the client-final-message for a
+/// server-first-message, and the server signature to expect.
+fn scram_final(bare: &str, server_first: &str, password: &str) -> (String, String) {
+    use ring::{digest, hmac, pbkdf2};
+    let field = |name: &str| {
+        server_first
+            .split(',')
+            .find_map(|a| a.strip_prefix(name))
+            .unwrap()
+            .to_owned()
+    };
+    let (nonce, salt, iterations) = (field("r="), field("s="), field("i="));
+    let salt = base64ct::Base64::decode_vec(&salt).unwrap();
+    let mut salted = [0u8; 32];
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations.parse().unwrap(),
+        &salt,
+        password.as_bytes(),
+        &mut salted,
+    );
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &salted);
+    let client_key = hmac::sign(&key, b"Client Key");
+    let stored = digest::digest(&digest::SHA256, client_key.as_ref());
+    let without_proof = format!("c=biws,r={nonce}");
+    let auth = format!("{bare},{server_first},{without_proof}");
+    let signature = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, stored.as_ref()),
+        auth.as_bytes(),
+    );
+    let proof: Vec<u8> = client_key
+        .as_ref()
+        .iter()
+        .zip(signature.as_ref())
+        .map(|(k, s)| k ^ s)
+        .collect();
+    let server_key = hmac::sign(&key, b"Server Key");
+    let server_signature = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, server_key.as_ref()),
+        auth.as_bytes(),
+    );
+    (
+        format!(
+            "{without_proof},p={}",
+            base64ct::Base64::encode_string(&proof)
+        ),
+        format!(
+            "v={}",
+            base64ct::Base64::encode_string(server_signature.as_ref())
+        ),
+    )
+}
+
+/// Starts `AUTHENTICATE SCRAM-SHA-256` with `bare` as the client-first-message's bare part;
+/// the server-first-message.
+async fn scram_start(c: &mut Raw, bare: &str) -> String {
+    c.send("AUTHENTICATE SCRAM-SHA-256\r").await;
+    c.until(|l| l == "AUTHENTICATE +").await;
+    c.send(&format!(
+        "AUTHENTICATE {}\r",
+        base64ct::Base64::encode_string(format!("n,,{bare}").as_bytes())
+    ))
+    .await;
+    let line = c.until(|l| l.starts_with("AUTHENTICATE ")).await;
+    let first = base64ct::Base64::decode_vec(line.trim_start_matches("AUTHENTICATE ")).unwrap();
+    String::from_utf8(first).unwrap()
+}
+
+/// SCRAM-SHA-256 over a raw socket: a right proof logs in and the server proves itself; a
+/// wrong password, a proof replayed on another connection (its nonce is the other
+/// exchange's), a name without an account and garbage each get 904 and log nobody in.
+#[tokio::test]
+async fn scram_sha_256_logs_in_and_refuses_bad_proofs_and_replays() {
+    let mut config = config(None);
+    let accounts = prise_chat::accounts::Accounts::open(None, Registration::Open).unwrap();
+    accounts
+        .register_blocking("scrammer", "sesame open", None, None)
+        .unwrap();
+    config.hub.accounts = Some(accounts);
+    let server = start(config).await;
+    let registered = |nick: &'static str| async move {
+        let mut c = plain_client(server.addr, nick).await;
+        c.send("CAP REQ :sasl\r").await;
+        c.until(|l| l.contains(" ACK :sasl")).await;
+        c
+    };
+
+    let mut good = registered("good").await;
+    let bare = "n=scrammer,r=client-nonce-1";
+    let server_first = scram_start(&mut good, bare).await;
+    assert!(
+        server_first.starts_with("r=client-nonce-1"),
+        "{server_first}"
+    );
+    assert!(server_first.ends_with(",i=4096"), "{server_first}");
+    let (client_final, expected) = scram_final(bare, &server_first, "sesame open");
+    good.send(&format!(
+        "AUTHENTICATE {}\r",
+        base64ct::Base64::encode_string(client_final.as_bytes())
+    ))
+    .await;
+    let line = good.until(|l| l.starts_with("AUTHENTICATE ")).await;
+    let server_final =
+        base64ct::Base64::decode_vec(line.trim_start_matches("AUTHENTICATE ")).unwrap();
+    assert_eq!(String::from_utf8(server_final).unwrap(), expected);
+    good.send("AUTHENTICATE +\r").await;
+    let done = good.until(|l| l.contains(" 900 ")).await;
+    assert!(
+        done.contains(" scrammer :You are now logged in as scrammer"),
+        "{done}"
+    );
+    good.until(|l| l.contains(" 903 ")).await;
+
+    // The same client-first on another connection, answered with the first one's final
+    // message: the server's nonce differs, so it is refused.
+    let mut replay = registered("replay").await;
+    let other_first = scram_start(&mut replay, bare).await;
+    assert_ne!(other_first, server_first);
+    replay
+        .send(&format!(
+            "AUTHENTICATE {}\r",
+            base64ct::Base64::encode_string(client_final.as_bytes())
+        ))
+        .await;
+    replay.until(|l| l.contains(" 904 ")).await;
+
+    let mut wrong = registered("wrong").await;
+    let first = scram_start(&mut wrong, "n=scrammer,r=abc").await;
+    let (bad, _) = scram_final("n=scrammer,r=abc", &first, "not sesame");
+    wrong
+        .send(&format!(
+            "AUTHENTICATE {}\r",
+            base64ct::Base64::encode_string(bad.as_bytes())
+        ))
+        .await;
+    wrong.until(|l| l.contains(" 904 ")).await;
+
+    // No such account: the server answers as it would for one (a salt, 4096 rounds).
+    let mut nobody = registered("nobody").await;
+    let first = scram_start(&mut nobody, "n=nobody,r=abc").await;
+    assert!(
+        first.contains(",s=") && first.ends_with(",i=4096"),
+        "{first}"
+    );
+    let (bad, _) = scram_final("n=nobody,r=abc", &first, "anything");
+    nobody
+        .send(&format!(
+            "AUTHENTICATE {}\r",
+            base64ct::Base64::encode_string(bad.as_bytes())
+        ))
+        .await;
+    nobody.until(|l| l.contains(" 904 ")).await;
+
+    let mut garbage = registered("garbage").await;
+    garbage.send("AUTHENTICATE SCRAM-SHA-256\r").await;
+    garbage.until(|l| l == "AUTHENTICATE +").await;
+    garbage
+        .send(&format!(
+            "AUTHENTICATE {}\r",
+            base64ct::Base64::encode_string(b"p=tls-unique,,n=scrammer,r=x")
+        ))
+        .await;
+    garbage.until(|l| l.contains(" 904 ")).await;
+
+    // Only the good one is logged in.
+    good.send("WHOIS replay\r\nWHOIS wrong\r\nWHOIS good\r")
+        .await;
+    let whois = good.until(|l| l.contains(" 330 ")).await;
+    assert!(whois.contains(" good scrammer :is logged in as"), "{whois}");
+    server.stop().await;
+}

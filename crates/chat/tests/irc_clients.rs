@@ -504,6 +504,17 @@ settings = {{
 /// as its users do: it shows the login, and WHOIS shows the account to others.
 #[tokio::test]
 async fn weechat_logs_in_with_sasl_plain() {
+    weechat_logs_in_with("plain").await;
+}
+
+/// The same with SCRAM-SHA-256: weechat checks the server's proof too (it fails the login if
+/// the server's final message is wrong), so the login shows both sides right.
+#[tokio::test]
+async fn weechat_logs_in_with_sasl_scram_sha_256() {
+    weechat_logs_in_with("scram_sha_256").await;
+}
+
+async fn weechat_logs_in_with(mechanism: &str) {
     let accounts =
         prise_chat::accounts::Accounts::open(None, prise_chat::accounts::Registration::Open)
             .unwrap();
@@ -521,7 +532,7 @@ async fn weechat_logs_in_with_sasl_plain() {
         "/set irc.server_default.autoreconnect off".to_owned(),
         format!(
             "/server add prise 127.0.0.1/{port} -notls -nicks=wee -username=wee \
-             -sasl_mechanism=plain -sasl_username=weeaccount -sasl_password=weechat-secret"
+             -sasl_mechanism={mechanism} -sasl_username=weeaccount -sasl_password=weechat-secret"
         ),
         "/connect prise".to_owned(),
     ]
