@@ -53,7 +53,11 @@ class PriseController(BaseServerController):
         if self.external:
             if websocket_hostname is not None or websocket_port is not None:
                 raise NotImplementedByController("Websocket")
+            if password is not None:
+                raise NotImplementedByController("server password on an external server")
             self.history = Path(os.environ.get("PRISE_HISTORY", "/nonexistent"))
+            self.hostname, self.port = self.get_hostname_and_port()
+            self.port_open = True
             return
         if websocket_hostname is not None or websocket_port is not None:
             raise NotImplementedByController("Websocket")
