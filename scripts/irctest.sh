@@ -71,8 +71,9 @@ CORE_M='not IRCv3 and not services and not implementation-specific and not depre
 IRCV3_K='away_notify.py or echo_message.py or message_tags.py or multi_prefix.py or chathistory.py or batch or labeled_responses.py or cap.py or utf8.py or setname.py or monitor.py or invite_notify or userhost or standard_replies'
 IRCV3_M='not services and not implementation-specific and not deprecated and not strict'
 
-# SASL (PLAIN): irctest's services-marked modules, with accounts added by the controller.
-ACCOUNTS_K='sasl.py or account_tag.py or extended_join.py or AuthenticatedExtendedMonitor'
+# Accounts: irctest's services-marked modules of SASL (PLAIN, SCRAM-SHA-256), account-registration,
+# account-tag, account-notify and extended-join, with accounts added by the controller.
+ACCOUNTS_K='sasl.py or account_registration.py or account_tag.py or extended_join.py or AuthenticatedExtendedMonitor'
 ACCOUNTS_M='not implementation-specific and not deprecated and not strict'
 
 status=0
@@ -114,11 +115,11 @@ PYEOF
 
 for sel in "${SELECTIONS[@]}"; do
   case $sel in
-    core) start --no-history; run core "$CORE_K" "$CORE_M" 131; stop ;;
-    ircv3) start --no-history; run ircv3 "$IRCV3_K" "$IRCV3_M" 1; stop ;;
+    core) start --no-history; run core "$CORE_K" "$CORE_M" 150; stop ;;
+    ircv3) start --no-history; run ircv3 "$IRCV3_K" "$IRCV3_M" 70; stop ;;
     # Accounts live in the database: the controller starts a server with a fresh database
     # for each test class, with the flags the class asks for.
-    accounts) PORT=; run accounts "$ACCOUNTS_K" "$ACCOUNTS_M" 1 own ;;
+    accounts) PORT=; run accounts "$ACCOUNTS_K" "$ACCOUNTS_M" 48 own ;;
     *) echo "unknown selection $sel (core, ircv3, accounts)" >&2; exit 2 ;;
   esac
 done

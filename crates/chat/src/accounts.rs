@@ -7,6 +7,7 @@
 //!
 //! Hashing is slow on purpose: the async methods run it on tokio's blocking threads.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use rusqlite::{params, Connection, OptionalExtension as _};
 
+use crate::limits::{Attempt, Exhausted, Limits};
 use crate::names::{check_nick, fold};
 use crate::scram::{self, Credentials};
 use crate::Error;
@@ -45,6 +47,18 @@ pub enum Registration {
     Closed,
     /// Server operators only.
     Opers,
+}
+
+/// How users register, besides who may ([`Registration`]); IRC's
+/// `draft/account-registration` capability advertises them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RegisterRules {
+    /// A user's registration must give an email address (`--register-email required`). It
+    /// is stored only: prise sends no mail.
+    pub email_required: bool,
+    /// IRC clients may `REGISTER` before their connection registration ends
+    /// (`--register-before-connect`).
+    pub before_connect: bool,
 }
 
 /// An account, without its password hash.
@@ -274,12 +288,16 @@ pub struct Accounts {
     /// Makes the SCRAM salt shown for a name without an account (the same each time).
     secret: Arc<[u8; 32]>,
     registration: Registration,
+    rules: RegisterRules,
+    /// Attempts per address and for the server ([`crate::limits`]).
+    limits: Arc<Mutex<Limits>>,
 }
 
 impl std::fmt::Debug for Accounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Accounts")
             .field("registration", &self.registration)
+            .field("rules", &self.rules)
             .finish_non_exhaustive()
     }
 }
@@ -310,6 +328,19 @@ fn hash(password: &str) -> Result<String, Error> {
         .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| store_error(":argon2:", e))
+}
+
+/// `local@domain`: one `@`, both sides non-empty, the domain with a dot inside, no spaces or
+/// control characters, at most [`MAX_EMAIL_LEN`] bytes. Nothing is sent to it.
+fn looks_like_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= MAX_EMAIL_LEN
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.trim_matches('.').contains('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// `min`: [`MIN_PASSWORD_LEN`] for a user's own registration, 1 for the administrator's.
@@ -351,7 +382,40 @@ impl Accounts {
             dummy: hash("not a password: checked for names without an account")?.into(),
             secret: Arc::new(random()?),
             registration,
+            rules: RegisterRules::default(),
+            limits: Arc::new(Mutex::new(Limits::default())),
         })
+    }
+
+    /// These accounts with registration's `rules`.
+    #[must_use]
+    pub fn with_rules(mut self, rules: RegisterRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// How users register.
+    pub fn rules(&self) -> RegisterRules {
+        self.rules
+    }
+
+    /// Take one attempt of `what` from `peer`'s allowance and the server's.
+    ///
+    /// # Errors
+    /// [`Error::TooManyAttempts`] when either is used up (nothing is taken then).
+    pub fn attempt(&self, what: Attempt, peer: IpAddr) -> Result<(), Error> {
+        let mut limits = self
+            .limits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        limits
+            .take(what, peer, std::time::Instant::now())
+            .map_err(|who| {
+                Error::TooManyAttempts(match who {
+                    Exhausted::Address => "from your address",
+                    Exhausted::Server => "on this server",
+                })
+            })
     }
 
     /// Accounts in the database at `path` ([`SqliteStore::open`]), or in memory.
@@ -386,23 +450,7 @@ impl Accounts {
         email: Option<&str>,
         oper: Option<bool>,
     ) -> Result<Account, Error> {
-        match (self.registration, oper) {
-            (_, None) | (Registration::Open, _) | (Registration::Opers, Some(true)) => {}
-            (Registration::Closed, _) => return Err(Error::RegistrationClosed("closed")),
-            (Registration::Opers, _) => {
-                return Err(Error::RegistrationClosed("for server operators only"))
-            }
-        }
-        let folded = check_name(name)?;
-        check_password(password, if oper.is_some() { MIN_PASSWORD_LEN } else { 1 })?;
-        if let Some(email) = email {
-            if email.len() > MAX_EMAIL_LEN
-                || email.is_empty()
-                || email.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(Error::EmailInvalid { max: MAX_EMAIL_LEN });
-            }
-        }
+        let folded = self.check_registration(name, password, email, oper)?;
         if self.store.get(&folded)?.is_some() {
             return Err(Error::AccountTaken(name.to_owned()));
         }
@@ -422,6 +470,36 @@ impl Accounts {
         } else {
             Err(Error::AccountTaken(name.to_owned()))
         }
+    }
+
+    /// What [`Accounts::register_blocking`] checks before it looks at the store: who may,
+    /// the name, the password's length, the email. Returns the folded name.
+    fn check_registration(
+        &self,
+        name: &str,
+        password: &str,
+        email: Option<&str>,
+        oper: Option<bool>,
+    ) -> Result<String, Error> {
+        match (self.registration, oper) {
+            (_, None) | (Registration::Open, _) | (Registration::Opers, Some(true)) => {}
+            (Registration::Closed, _) => return Err(Error::RegistrationClosed("closed")),
+            (Registration::Opers, _) => {
+                return Err(Error::RegistrationClosed("for server operators only"))
+            }
+        }
+        let folded = check_name(name)?;
+        check_password(password, if oper.is_some() { MIN_PASSWORD_LEN } else { 1 })?;
+        match email {
+            Some(email) if !looks_like_email(email) => {
+                return Err(Error::EmailInvalid { max: MAX_EMAIL_LEN });
+            }
+            None if oper.is_some() && self.rules.email_required => {
+                return Err(Error::EmailRequired);
+            }
+            _ => {}
+        }
+        Ok(folded)
     }
 
     /// The account of `name` if `password` is its password (blocking: hashes). Costs the
@@ -490,33 +568,49 @@ impl Accounts {
     ///
     /// # Errors
     /// As [`Accounts::scram_blocking`].
-    pub async fn scram(&self, name: &str) -> Result<(Option<String>, Credentials), Error> {
+    /// One log-in attempt from `peer` ([`Accounts::attempt`]).
+    ///
+    /// # Errors
+    /// As [`Accounts::scram_blocking`], and [`Error::TooManyAttempts`].
+    pub async fn scram(
+        &self,
+        peer: IpAddr,
+        name: &str,
+    ) -> Result<(Option<String>, Credentials), Error> {
+        self.attempt(Attempt::Login, peer)?;
         let (this, name) = (self.clone(), name.to_owned());
         blocking(move || this.scram_blocking(&name)).await
     }
 
-    /// [`Accounts::register_blocking`] on a blocking thread.
+    /// [`Accounts::register_blocking`] on a blocking thread: one registration attempt from
+    /// `peer` ([`Accounts::attempt`]) once the name, password and email pass their checks.
     ///
     /// # Errors
-    /// As [`Accounts::register_blocking`].
+    /// As [`Accounts::register_blocking`], and [`Error::TooManyAttempts`].
     pub async fn register(
         &self,
+        peer: IpAddr,
         name: &str,
         password: &str,
         email: Option<&str>,
         oper: bool,
     ) -> Result<Account, Error> {
+        // What is refused without hashing costs no attempt.
+        self.check_registration(name, password, email, Some(oper))?;
+        self.attempt(Attempt::Register, peer)?;
         let (this, name, password) = (self.clone(), name.to_owned(), password.to_owned());
         let email = email.map(str::to_owned);
         blocking(move || this.register_blocking(&name, &password, email.as_deref(), Some(oper)))
             .await
     }
 
-    /// [`Accounts::verify_blocking`] on a blocking thread.
+    /// [`Accounts::verify_blocking`] on a blocking thread: one log-in attempt from `peer`
+    /// ([`Accounts::attempt`]).
     ///
     /// # Errors
-    /// As [`Accounts::verify_blocking`].
-    pub async fn verify(&self, name: &str, password: &str) -> Result<Account, Error> {
+    /// As [`Accounts::verify_blocking`], and [`Error::TooManyAttempts`].
+    pub async fn verify(&self, peer: IpAddr, name: &str, password: &str) -> Result<Account, Error> {
+        self.attempt(Attempt::Login, peer)?;
         let (this, name, password) = (self.clone(), name.to_owned(), password.to_owned());
         blocking(move || this.verify_blocking(&name, &password)).await
     }
@@ -565,6 +659,15 @@ impl Accounts {
         } else {
             Err(Error::NoSuchAccount(name.to_owned()))
         }
+    }
+
+    /// [`Accounts::delete`] on a blocking thread.
+    ///
+    /// # Errors
+    /// As [`Accounts::delete`].
+    pub async fn remove(&self, name: &str) -> Result<(), Error> {
+        let (this, name) = (self.clone(), name.to_owned());
+        blocking(move || this.delete(&name)).await
     }
 
     /// Delete the account `name`.

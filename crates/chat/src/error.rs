@@ -124,11 +124,19 @@ pub enum Error {
         max: usize,
     },
     /// An email address that is too long or has spaces or control characters.
-    #[error("an email address is at most {max} bytes, without spaces")]
+    #[error("an email address is name@domain, at most {max} bytes, without spaces")]
     EmailInvalid {
         /// Most bytes.
         max: usize,
     },
+    /// A registration without the email address the server requires
+    /// (`--register-email required`).
+    #[error("this server wants an email address with each registration")]
+    EmailRequired,
+    /// Too many log-in or registration attempts from one address, or on the server
+    /// ([`crate::limits`]).
+    #[error("too many attempts {0}; try again in a minute")]
+    TooManyAttempts(&'static str),
     /// A wrong account name or password (which of the two is not said).
     #[error("wrong account name or password")]
     BadLogin,
@@ -194,7 +202,8 @@ impl Error {
             Error::AccountTaken(_) => "account_taken",
             Error::NoSuchAccount(_) => "no_such_account",
             Error::PasswordInvalid { .. } => "password_invalid",
-            Error::EmailInvalid { .. } => "email_invalid",
+            Error::EmailInvalid { .. } | Error::EmailRequired => "email_invalid",
+            Error::TooManyAttempts(_) => "too_many_attempts",
             Error::BadLogin => "bad_login",
             Error::RegistrationClosed(_) => "registration_closed",
             Error::History { .. } | Error::Accounts { .. } => "server_error",

@@ -8,6 +8,7 @@
 //! The line parser ([`parse`]) is pure and fuzzed; the connection loop has the same shape as
 //! the other doors (bounded event queue, one write per batch, idle ping).
 
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -53,6 +54,31 @@ const MAX_SASL_RESPONSE: usize = 2048;
 
 use crate::accounts::FAILED_LOGIN_DELAY;
 
+/// IRCv3 `draft/account-registration`: offered while registration is open; its value (CAP LS
+/// 302) says `before-connect` and `email-required` as the server does.
+const ACCOUNT_REGISTRATION: &str = "draft/account-registration";
+
+/// The `draft/account-registration` capability with its value, when registration is open.
+fn registration_cap(hub: &Hub) -> Option<String> {
+    let accounts = hub.config().accounts.as_ref()?;
+    if accounts.registration() != crate::accounts::Registration::Open {
+        return None;
+    }
+    let rules = accounts.rules();
+    let values: Vec<&str> = [
+        (rules.before_connect, "before-connect"),
+        (rules.email_required, "email-required"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    Some(if values.is_empty() {
+        ACCOUNT_REGISTRATION.to_owned()
+    } else {
+        format!("{ACCOUNT_REGISTRATION}={}", values.join(","))
+    })
+}
+
 /// Capabilities we offer (IRCv3), in the order CAP LS lists them.
 const CAPS: &[&str] = &[
     "account-notify",
@@ -60,6 +86,7 @@ const CAPS: &[&str] = &[
     "away-notify",
     "batch",
     "cap-notify",
+    ACCOUNT_REGISTRATION,
     "draft/chathistory",
     "echo-message",
     "extended-join",
@@ -391,6 +418,8 @@ struct Caps {
     away_notify: bool,
     batch: bool,
     cap_notify: bool,
+    /// Requested or not, REGISTER works (the spec says so); kept for CAP LIST.
+    account_registration: bool,
     chathistory: bool,
     echo_message: bool,
     extended_join: bool,
@@ -414,6 +443,7 @@ impl Caps {
             "away-notify" => self.away_notify = on,
             "batch" => self.batch = on,
             "cap-notify" => self.cap_notify = on,
+            ACCOUNT_REGISTRATION => self.account_registration = on,
             "draft/chathistory" => self.chathistory = on,
             "echo-message" => self.echo_message = on,
             "extended-join" => self.extended_join = on,
@@ -439,6 +469,7 @@ impl Caps {
             self.away_notify,
             self.batch,
             self.cap_notify,
+            self.account_registration,
             self.chathistory,
             self.echo_message,
             self.extended_join,
@@ -546,6 +577,8 @@ pub(crate) struct IrcConn {
     /// A SASL exchange under way. Boxed: one pointer in every idle connection, for a state
     /// that is rarely there.
     sasl: Option<Box<Sasl>>,
+    /// The client's address, for the limits on log-in and registration attempts.
+    peer: IpAddr,
 }
 
 /// A SASL exchange under way.
@@ -583,6 +616,14 @@ fn server_nonce() -> Result<String, ring::error::Unspecified> {
     ))
 }
 
+/// `text` with its first letter in upper case (an error message as a sentence).
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
 /// What to do after a line.
 enum Next {
     Go,
@@ -590,7 +631,7 @@ enum Next {
 }
 
 impl IrcConn {
-    pub(crate) fn new(hub: &Hub, config: &ConnConfig) -> Self {
+    pub(crate) fn new(hub: &Hub, config: &ConnConfig, peer: IpAddr) -> Self {
         Self {
             out: BytesMut::new(),
             server: Arc::from(hub.config().server_name.as_str()),
@@ -598,6 +639,7 @@ impl IrcConn {
             caps: Caps::default(),
             nick: "*".to_owned(),
             batches: 0,
+            peer,
             sasl: None,
         }
     }
@@ -621,10 +663,20 @@ impl IrcConn {
     }
 
     fn show(&mut self, event: &Event) {
-        if let EventKind::Monitor { online, target, .. } = event.kind() {
-            let code = if *online { "730" } else { "731" };
-            self.numeric(code, &format!(":{target}"));
-            return;
+        match event.kind() {
+            EventKind::Monitor { online, target, .. } => {
+                let code = if *online { "730" } else { "731" };
+                self.numeric(code, &format!(":{target}"));
+                return;
+            }
+            // Only this user's own rename by the server (an owned nick's grace ran out)
+            // comes here with this user's nick as the old one.
+            EventKind::Nick { old, new, .. }
+                if crate::names::fold(old) == crate::names::fold(&self.nick) =>
+            {
+                self.nick.clone_from(new);
+            }
+            _ => {}
         }
         let bytes = event.irc(self.caps.form(), |e, form| render(e, form, &self.server));
         self.out.extend_from_slice(&bytes);
@@ -797,7 +849,7 @@ impl IrcConn {
     }
 
     /// CAP, before or after registration.
-    fn cap(&mut self, params: &[&str]) {
+    fn cap(&mut self, hub: &Hub, params: &[&str]) {
         let server = Arc::clone(&self.server);
         let sub = params
             .first()
@@ -808,9 +860,18 @@ impl IrcConn {
             "LS" => {
                 // CAP LS 302 gives capabilities their values: SASL's mechanisms.
                 let v302 = params.get(1).and_then(|v| v.parse::<u32>().ok()) >= Some(302);
+                let registering = registration_cap(hub);
                 let caps: Vec<&str> = CAPS
                     .iter()
-                    .map(|&c| if c == "sasl" && v302 { SASL_CAP } else { c })
+                    .filter_map(|&c| match c {
+                        "sasl" if v302 => Some(SASL_CAP),
+                        ACCOUNT_REGISTRATION => match &registering {
+                            Some(value) if v302 => Some(value.as_str()),
+                            Some(_) => Some(c),
+                            None => None,
+                        },
+                        _ => Some(c),
+                    })
                     .collect();
                 self.raw(&format!(":{server} CAP {nick} LS :{}", caps.join(" ")));
             }
@@ -917,7 +978,7 @@ impl IrcConn {
                             || crate::names::fold(authzid) == crate::names::fold(authcid) =>
                     {
                         accounts
-                            .verify(authcid, password)
+                            .verify(self.peer, authcid, password)
                             .await
                             .ok()
                             .map(|a| a.name)
@@ -929,7 +990,8 @@ impl IrcConn {
                 let Ok(first) = scram::ClientFirst::parse(&message) else {
                     return self.sasl_failed().await;
                 };
-                let Ok((account, credentials)) = accounts.scram(&first.user).await else {
+                let Ok((account, credentials)) = accounts.scram(self.peer, &first.user).await
+                else {
                     return self.sasl_failed().await;
                 };
                 let Ok(nonce) = server_nonce() else {
@@ -1007,14 +1069,12 @@ impl IrcConn {
                     self.nickserv_notice("You are already logged in to an account.");
                     return;
                 }
-                let registered = accounts
-                    .register(&nick, password, rest.first().copied(), session.is_oper())
-                    .await;
-                match registered {
-                    Ok(account) => {
-                        session.set_account(Some(&account.name));
-                        self.logged_in(Some(&session.ident()), &account.name);
-                        let name = account.name;
+                match session
+                    .register_account(self.peer, password, rest.first().copied())
+                    .await
+                {
+                    Ok(name) => {
+                        self.logged_in(Some(&session.ident()), &name);
                         self.nickserv_notice(&format!(
                             "Account {name} registered; you are logged in to it."
                         ));
@@ -1028,17 +1088,34 @@ impl IrcConn {
                 } else {
                     nick.as_str()
                 };
-                match accounts.verify(name, password).await {
-                    Ok(account) => {
-                        session.set_account(Some(&account.name));
-                        self.logged_in(Some(&session.ident()), &account.name);
-                        let name = account.name;
+                match session.log_in(self.peer, name, password).await {
+                    Ok(name) => {
+                        self.logged_in(Some(&session.ident()), &name);
                         self.nickserv_notice(&format!("You are now logged in as {name}."));
                     }
-                    Err(_) => {
-                        tokio::time::sleep(FAILED_LOGIN_DELAY).await;
-                        self.nickserv_notice("Wrong account name or password.");
+                    Err(Error::TooManyAttempts(who)) => self.nickserv_notice(&format!(
+                        "Too many attempts {who}; try again in a minute."
+                    )),
+                    Err(_) => self.nickserv_notice("Wrong account name or password."),
+                }
+            }
+            ("GHOST", [target] | [target, _]) => {
+                match session.ghost(self.peer, target, args.get(1).copied()).await {
+                    Ok(freed) => self.nickserv_notice(&format!("{freed} has been disconnected.")),
+                    Err(Error::NoSuchUser(_)) => {
+                        self.nickserv_notice(&format!("Nobody else is using {target}."));
                     }
+                    Err(Error::BadLogin) => self.nickserv_notice(&format!(
+                        "Log in to the account {target} first, or give its password."
+                    )),
+                    Err(e) => self.nickserv_notice(&format!("{}.", capitalized(&e.to_string()))),
+                }
+            }
+            ("DROP", [account, password]) => {
+                match session.drop_account(self.peer, account, password).await {
+                    Ok(name) => self.nickserv_notice(&format!("Account {name} deleted.")),
+                    Err(Error::BadLogin) => self.nickserv_notice("Wrong account name or password."),
+                    Err(e) => self.nickserv_notice(&format!("{}.", capitalized(&e.to_string()))),
                 }
             }
             ("INFO", [] | [_]) => {
@@ -1064,6 +1141,8 @@ impl IrcConn {
                 for line in [
                     "REGISTER <password> [email]: register your nick as an account.",
                     "IDENTIFY [account] <password>: log in.",
+                    "GHOST <nick> [password]: disconnect whoever uses your account's nick.",
+                    "DROP <account> <password>: delete an account.",
                     "INFO [account]: when an account was registered.",
                 ] {
                     self.nickserv_notice(line);
@@ -1073,6 +1152,106 @@ impl IrcConn {
                 "Unknown or incomplete command {command:?}; try HELP."
             )),
         }
+    }
+
+    /// `REGISTER <account|*> <email|*> <password>` (IRCv3 draft/account-registration), from a
+    /// connection registered as `session`, or still registering under `nick` (if it gave one)
+    /// when `session` is `None`. Returns the account, logged in to; a refusal is a `FAIL
+    /// REGISTER <code> <account> :why`.
+    async fn register(
+        &mut self,
+        hub: &Hub,
+        session: Option<&Session>,
+        nick: Option<&str>,
+        logged_in: bool,
+        p: &[&str],
+    ) -> Option<String> {
+        let server = Arc::clone(&self.server);
+        let [name, email, password, ..] = p else {
+            self.need_more_params("REGISTER");
+            return None;
+        };
+        let shown = if name.is_empty() { "*" } else { name };
+        let fail = |this: &mut Self, code: &str, why: &str| {
+            this.raw(&format!(":{server} FAIL REGISTER {code} {shown} :{why}"));
+        };
+        let Some(accounts) = hub.config().accounts.clone() else {
+            fail(
+                self,
+                "TEMPORARILY_UNAVAILABLE",
+                "This server keeps no accounts",
+            );
+            return None;
+        };
+        if session.is_none() && !accounts.rules().before_connect {
+            fail(
+                self,
+                "COMPLETE_CONNECTION_REQUIRED",
+                "Register once your connection is registered",
+            );
+            return None;
+        }
+        let Some(nick) = nick else {
+            fail(
+                self,
+                "NEED_NICK",
+                "Choose a nick first: the account is named after it",
+            );
+            return None;
+        };
+        if *name != "*" && crate::names::fold(name) != crate::names::fold(nick) {
+            fail(
+                self,
+                "ACCOUNT_NAME_MUST_BE_NICK",
+                "An account is named after your current nick",
+            );
+            return None;
+        }
+        if logged_in {
+            fail(self, "ALREADY_AUTHENTICATED", "You are already logged in");
+            return None;
+        }
+        // Nobody registers the nick of someone else who is connected.
+        if session.is_none() && hub.nick_in_use(nick) {
+            fail(self, "ACCOUNT_EXISTS", "That nick is in use");
+            return None;
+        }
+        let email = Some(*email).filter(|e| *e != "*");
+        let oper = session.is_some_and(Session::is_oper);
+        match accounts
+            .register(self.peer, nick, password, email, oper)
+            .await
+        {
+            Ok(account) => {
+                let name = account.name;
+                self.raw(&format!(
+                    ":{server} REGISTER SUCCESS {name} :Account created; you are logged in to it"
+                ));
+                Some(name)
+            }
+            Err(e) => {
+                let code = match &e {
+                    Error::AccountTaken(_) => "ACCOUNT_EXISTS",
+                    Error::AccountInvalid { .. } => "BAD_ACCOUNT_NAME",
+                    Error::PasswordInvalid { min, .. } if password.len() < *min => "WEAK_PASSWORD",
+                    Error::PasswordInvalid { .. } => "UNACCEPTABLE_PASSWORD",
+                    Error::EmailInvalid { .. } | Error::EmailRequired => "INVALID_EMAIL",
+                    _ => "TEMPORARILY_UNAVAILABLE",
+                };
+                let why = capitalized(&e.to_string());
+                fail(self, code, &why);
+                None
+            }
+        }
+    }
+
+    /// `VERIFY`: prise sends no verification codes (an email is stored only), so there is
+    /// never one to check.
+    fn verify(&mut self) {
+        let server = Arc::clone(&self.server);
+        self.raw(&format!(
+            ":{server} FAIL VERIFY INVALID_CODE * :This server sends no verification codes; accounts need none"
+        ));
     }
 
     /// `900`: this connection is logged in to `account` now.
@@ -1992,13 +2171,25 @@ impl IrcConn {
                 }
             },
             "MONITOR" => self.monitor(session, p),
+            "REGISTER" => {
+                let nick = session.nick();
+                let logged_in = session.account().is_some();
+                if let Some(account) = self
+                    .register(hub, Some(session), Some(&nick), logged_in, p)
+                    .await
+                {
+                    session.set_account(Some(&account));
+                    self.logged_in(Some(&session.ident()), &account);
+                }
+            }
+            "VERIFY" => self.verify(),
             "PING" => match p.first() {
                 Some(token) => self.raw(&format!(":{server} PONG {server} :{token}")),
                 None => self.numeric("409", ":No origin specified"),
             },
             "PONG" => {}
             "CAP" => {
-                self.cap(p);
+                self.cap(hub, p);
                 session.set_wants(self.caps.wants());
             }
             "USER" | "PASS" => self.numeric("462", ":You may not reregister"),
@@ -2061,9 +2252,26 @@ impl Door for IrcConn {
                     Some("END") => reg.negotiating = false,
                     _ => {}
                 }
-                self.cap(p);
+                self.cap(hub, p);
             }
             "PASS" => {}
+            "REGISTER" => {
+                let before = std::mem::replace(
+                    &mut self.nick,
+                    reg.nick.clone().unwrap_or_else(|| "*".to_owned()),
+                );
+                let nick = reg.nick.clone();
+                let account = self
+                    .register(hub, None, nick.as_deref(), reg.account.is_some(), p)
+                    .await;
+                if let Some(account) = account {
+                    let ident = reg.user.as_ref().map(|(ident, _)| ident.clone());
+                    self.logged_in(ident.as_deref(), &account);
+                    reg.account = Some(account);
+                }
+                self.nick = before;
+            }
+            "VERIFY" => self.verify(),
             "AUTHENTICATE" => {
                 let ident = reg.user.as_ref().map(|(ident, _)| ident.clone());
                 let logged_in = reg.account.is_some();

@@ -24,6 +24,7 @@ pub mod event;
 pub mod history;
 pub mod hub;
 pub mod irc;
+pub mod limits;
 pub mod masks;
 pub mod names;
 pub mod scram;

@@ -64,14 +64,17 @@ pub(crate) struct NativeConn {
     flood: Flood,
     /// Carried by the web door's WebSocket (the user's ident says `web`).
     web: bool,
+    /// The client's address, for the limits on log-in and registration attempts.
+    peer: std::net::IpAddr,
 }
 
 impl NativeConn {
-    pub(crate) fn new(config: &ConnConfig, web: bool) -> Self {
+    pub(crate) fn new(config: &ConnConfig, web: bool, peer: std::net::IpAddr) -> Self {
         Self {
             out: BytesMut::new(),
             flood: Flood::new(config.flood_rate, config.flood_burst),
             web,
+            peer,
         }
     }
 
@@ -118,10 +121,10 @@ impl NativeConn {
     /// with the account's name, or an error (`bad_login` a second late).
     async fn account_request(&mut self, session: &Session, req: &Request) {
         let r = req.reference.as_ref();
-        let Some(accounts) = session.accounts() else {
+        if session.accounts().is_none() {
             self.error("unknown_type", "accounts are not enabled on this server", r);
             return;
-        };
+        }
         let Some(password) = req.password.as_deref() else {
             self.error(
                 "bad_request",
@@ -136,23 +139,15 @@ impl NativeConn {
                 self.error("bad_request", "already logged in to an account", r);
                 return;
             }
-            let email = req.email.as_deref();
-            accounts
-                .register(&nick, password, email, session.is_oper())
+            session
+                .register_account(self.peer, password, req.email.as_deref())
                 .await
         } else {
             let name = req.account.as_deref().unwrap_or(&nick);
-            let verified = accounts.verify(name, password).await;
-            if verified.is_err() {
-                tokio::time::sleep(crate::accounts::FAILED_LOGIN_DELAY).await;
-            }
-            verified
+            session.log_in(self.peer, name, password).await
         };
         match done {
-            Ok(account) => {
-                session.set_account(Some(&account.name));
-                self.send(json!({"type": "ack", "account": account.name}), r);
-            }
+            Ok(account) => self.send(json!({"type": "ack", "account": account}), r),
             Err(e) => self.chat_error(&e, r),
         }
     }

@@ -56,6 +56,8 @@ pub struct Config {
     pub trace: Option<TrafficLog>,
     /// Who may register an account (the accounts live in the history database, or in memory).
     pub registration: crate::accounts::Registration,
+    /// How users register (email required, IRC's before-connect).
+    pub register_rules: crate::accounts::RegisterRules,
     /// Origins (`https://chat.example.org`) whose pages may open a WebSocket on the web door,
     /// besides the page's own; `*` for any.
     pub web_origins: Vec<String>,
@@ -78,6 +80,7 @@ impl Default for Config {
             grace: SHUTDOWN_GRACE,
             trace: None,
             registration: crate::accounts::Registration::Open,
+            register_rules: crate::accounts::RegisterRules::default(),
             web_origins: Vec::new(),
         }
     }
@@ -150,8 +153,10 @@ pub async fn run_doors(
     let mut hub_config = config.hub.clone();
     if hub_config.accounts.is_none() {
         let (path, registration) = (config.history.clone(), config.registration);
+        let rules = config.register_rules;
         let accounts = tokio::task::spawn_blocking(move || {
             crate::accounts::Accounts::open(path.as_deref(), registration)
+                .map(|accounts| accounts.with_rules(rules))
         })
         .await
         .map_err(|e| Error::Accounts {
@@ -245,16 +250,18 @@ fn serve_door(
         // slot (about 120 bytes a layer, a good part of an idle connection's memory).
         let mut stream = Box::new(conn.stream);
         let shutdown = conn.shutdown;
+        let peer = conn.peer.ip();
         async move {
             if let Some(router) = web {
                 // Boxed: an HTTP connection's state (about 1 KiB) would otherwise be the size
                 // of every chat connection's task too.
+                let router = router.layer(axum::Extension(crate::web::Peer(peer)));
                 Box::pin(serve_web(*stream, router, shutdown)).await;
                 return;
             }
             // Before the first read: IRC passwords (`OPER name password`, `PASS password`,
-            // SASL's `AUTHENTICATE` payloads, whatever is said to NickServ, native `password`
-            // values) stay out of the traffic log, even when they come in the bytes sniffed. On the
+            // SASL's `AUTHENTICATE` payloads, whatever is said to NickServ, `REGISTER`, the text
+            // door's `/login` and `/register`, native `password` values) stay out of the traffic log, even when they come in the bytes sniffed. On the
             // main port a text user's line starting with those words is hidden too.
             stream.set_redactor(prise_core::trace::redact_all(vec![
                 prise_core::trace::redact_commands(&[
@@ -264,12 +271,18 @@ fn serve_door(
                     "NS ",
                     "NICKSERV ",
                     "PRIVMSG NickServ ",
+                    "REGISTER ",
+                    // The text door's account commands.
+                    "/login ",
+                    "/identify ",
+                    "/register ",
+                    "/ghost ",
                 ]),
                 // The native protocol's `register` and `login`.
                 prise_core::trace::redact_json_values(&["password"]),
             ]));
             if door != Door::Any {
-                let conn = IrcConn::new(&hub, &config);
+                let conn = IrcConn::new(&hub, &config, peer);
                 let wire = Lines::new(stream, BytesMut::new(), config.max_line_len);
                 door::serve(wire, conn, hub, &config, shutdown).await;
                 return;
@@ -295,16 +308,18 @@ fn serve_door(
             if native {
                 door::serve(
                     wire,
-                    NativeConn::new(&config, false),
+                    NativeConn::new(&config, false, peer),
                     hub,
                     &config,
                     shutdown,
                 )
                 .await;
             } else if irc {
-                door::serve(wire, IrcConn::new(&hub, &config), hub, &config, shutdown).await;
+                let conn = IrcConn::new(&hub, &config, peer);
+                door::serve(wire, conn, hub, &config, shutdown).await;
             } else {
-                door::serve(wire, TextConn::new(&config), hub, &config, shutdown).await;
+                let conn = TextConn::new(&config, peer);
+                door::serve(wire, conn, hub, &config, shutdown).await;
             }
         }
     })

@@ -107,6 +107,9 @@ const HELP: &str = "\
 *   /who [ROOM]                 who is in the room (or * for everyone)
 *   /rooms                      list rooms
 *   /history [N]                the last N messages of the current room
+*   /register PASSWORD [EMAIL]  make your nick an account (and log in to it)
+*   /login [ACCOUNT] PASSWORD   log in; /logout to stop
+*   /ghost NICK [PASSWORD]      disconnect whoever uses your account's nick
 *   /quit [REASON]              leave
 * Any other line is said in the current room.
 ";
@@ -116,14 +119,17 @@ pub(crate) struct TextConn {
     current: Option<String>,
     out: BytesMut,
     flood: Flood,
+    /// The client's address, for the limits on log-in and registration attempts.
+    peer: std::net::IpAddr,
 }
 
 impl TextConn {
-    pub(crate) fn new(config: &ConnConfig) -> Self {
+    pub(crate) fn new(config: &ConnConfig, peer: std::net::IpAddr) -> Self {
         Self {
             current: None,
             out: BytesMut::new(),
             flood: Flood::new(config.flood_rate, config.flood_burst),
+            peer,
         }
     }
 
@@ -375,6 +381,49 @@ impl TextConn {
                     Err(e) => self.error(&e),
                 }
             }
+            "register" => match rest.split_once(' ').unwrap_or((rest, "")) {
+                ("", _) => self.line("! Usage: /register PASSWORD [EMAIL]"),
+                (password, email) => {
+                    let email = Some(email.trim()).filter(|e| !e.is_empty());
+                    match session.register_account(self.peer, password, email).await {
+                        Ok(name) => self.line(&format!(
+                            "* Account {name} registered; you are logged in to it"
+                        )),
+                        Err(e) => self.error(&e),
+                    }
+                }
+            },
+            "login" | "identify" => {
+                let (name, password) = match rest.split_once(' ') {
+                    Some((name, password)) => (name.to_owned(), password.trim()),
+                    None => (session.nick(), rest),
+                };
+                if password.is_empty() {
+                    self.line("! Usage: /login [ACCOUNT] PASSWORD");
+                } else {
+                    match session.log_in(self.peer, &name, password).await {
+                        Ok(name) => self.line(&format!("* You are now logged in as {name}")),
+                        Err(e) => self.error(&e),
+                    }
+                }
+            }
+            "logout" => match session.account() {
+                Some(name) => {
+                    session.set_account(None);
+                    self.line(&format!("* You are no longer logged in as {name}"));
+                }
+                None => self.line("! You are not logged in"),
+            },
+            "ghost" => match rest.split_once(' ').unwrap_or((rest, "")) {
+                ("", _) => self.line("! Usage: /ghost NICK [PASSWORD]"),
+                (nick, password) => {
+                    let password = Some(password.trim()).filter(|p| !p.is_empty());
+                    match session.ghost(self.peer, nick, password).await {
+                        Ok(freed) => self.line(&format!("* {freed} has been disconnected")),
+                        Err(e) => self.error(&e),
+                    }
+                }
+            },
             "help" | "aide" | "?" => self.line(HELP),
             "quit" | "exit" => {
                 session.set_quit_reason(rest);

@@ -154,7 +154,16 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String], guard_names: bool
     name.parse::<std::net::IpAddr>().is_ok() || name.eq_ignore_ascii_case("localhost")
 }
 
-async fn upgrade(State(web): State<Web>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+/// The address of a web door's client (an extension of its requests).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) std::net::IpAddr);
+
+async fn upgrade(
+    State(web): State<Web>,
+    axum::Extension(Peer(peer)): axum::Extension<Peer>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if !origin_allowed(&headers, &web.origins, web.guard_names) {
         let origin = headers
             .get(header::ORIGIN)
@@ -170,7 +179,7 @@ async fn upgrade(State(web): State<Web>, headers: HeaderMap, ws: WebSocketUpgrad
     let limit = web.conn.max_line_len;
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| serve(socket, web))
+        .on_upgrade(move |socket| serve(socket, web, peer))
 }
 
 /// A WebSocket as a [`Wire`]: each text message is one line of the native protocol.
@@ -244,12 +253,12 @@ fn event_message(line: Bytes) -> Option<Message> {
 }
 
 /// Serve one WebSocket: the native protocol, as over TCP.
-async fn serve(socket: WebSocket, web: Web) {
+async fn serve(socket: WebSocket, web: Web, peer: std::net::IpAddr) {
     let wire = Socket {
         socket,
         received: None,
     };
-    let conn = NativeConn::new(&web.conn, true);
+    let conn = NativeConn::new(&web.conn, true, peer);
     crate::door::serve(wire, conn, web.hub, &web.conn, web.shutdown).await;
 }
 

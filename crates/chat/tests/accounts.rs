@@ -477,3 +477,272 @@ async fn scram_sha_256_logs_in_and_refuses_bad_proofs_and_replays() {
     assert!(whois.contains(" good scrammer :is logged in as"), "{whois}");
     server.stop().await;
 }
+
+/// The lines of a WHOIS, up to its 318.
+async fn whois_lines(c: &mut Raw, nick: &str) -> Vec<String> {
+    c.send(&format!("WHOIS {nick}\r")).await;
+    let mut lines = Vec::new();
+    loop {
+        let line = c.line().await.unwrap();
+        if line.contains(" 318 ") {
+            return lines;
+        }
+        lines.push(line);
+    }
+}
+
+#[tokio::test]
+async fn irc_register_then_owned_nicks_are_renamed_ghosted_and_dropped_from_any_door() {
+    let mut config = config(None);
+    config.hub.nick_grace = Duration::from_millis(1500);
+    let server = start(config).await;
+    let addr = server.addr;
+
+    // IRCv3 REGISTER, and its refusals.
+    let mut alice = plain_client(addr, "alice").await;
+    alice.send("REGISTER * * alice-secret\r").await;
+    let done = alice.until(|l| l.contains(" REGISTER ")).await;
+    assert_eq!(
+        done,
+        ":prise REGISTER SUCCESS alice :Account created; you are logged in to it"
+    );
+    let logged = alice.until(|l| l.contains(" 900 ")).await;
+    assert!(
+        logged.ends_with(" alice :You are now logged in as alice"),
+        "{logged}"
+    );
+    alice.send("REGISTER * * another-secret\r").await;
+    let again = alice.until(|l| l.contains(" FAIL ")).await;
+    assert!(
+        again.contains(" FAIL REGISTER ALREADY_AUTHENTICATED * "),
+        "{again}"
+    );
+    let mut bob = plain_client(addr, "bob").await;
+    for (line, code) in [
+        (
+            "REGISTER robert * bob-secret",
+            "ACCOUNT_NAME_MUST_BE_NICK robert",
+        ),
+        (
+            "REGISTER bob not-an-address bob-secret",
+            "INVALID_EMAIL bob",
+        ),
+        ("REGISTER bob * short", "WEAK_PASSWORD bob"),
+        ("REGISTER * * x' OR '1'='1", "WEAK_PASSWORD *"),
+        ("VERIFY bob 123456", ""),
+    ] {
+        bob.send(&format!("{line}\r")).await;
+        let fail = bob.until(|l| l.contains(" FAIL ")).await;
+        if code.is_empty() {
+            assert!(fail.contains(" FAIL VERIFY INVALID_CODE * "), "{fail}");
+        } else {
+            assert!(
+                fail.contains(&format!(" FAIL REGISTER {code} :")),
+                "{line}: {fail}"
+            );
+        }
+    }
+    assert!(
+        !whois_lines(&mut bob, "bob")
+            .await
+            .iter()
+            .any(|l| l.contains(" 330 ")),
+        "nothing registered"
+    );
+    // Before connection registration: this server does not allow it.
+    let mut early = Raw::connect(addr).await;
+    early
+        .send("NICK early\r\nREGISTER * * early-secret\r")
+        .await;
+    let fail = early.until(|l| l.contains(" FAIL ")).await;
+    assert!(
+        fail.contains(" FAIL REGISTER COMPLETE_CONNECTION_REQUIRED * :"),
+        "{fail}"
+    );
+    drop((alice, early));
+
+    // A guest on the owned nick is told, then renamed when the grace period ends.
+    let mut guest = plain_client(addr, "alice").await;
+    let told = guest.until(|l| l.contains("registered account")).await;
+    assert!(
+        told.ends_with(
+            ":alice is a registered account: log in to it within 1s 500ms or you will be renamed."
+        ),
+        "{told}"
+    );
+    let renamed = guest.until(|l| l.contains(" NICK ")).await;
+    assert!(
+        renamed.starts_with(":alice!~alice@prise NICK "),
+        "{renamed}"
+    );
+    let guest_nick = renamed.rsplit([' ', ':']).next().unwrap().to_owned();
+    assert!(guest_nick.starts_with("Invite"), "{renamed}");
+    // Its own numerics follow the new nick.
+    guest.send("PING :x\r").await;
+    guest.send("WHOIS alice\r").await;
+    let missing = guest.until(|l| l.contains(" 401 ")).await;
+    assert!(
+        missing.contains(&format!(" 401 {guest_nick} alice ")),
+        "{missing}"
+    );
+
+    // A text user who logs in within the grace period keeps the nick.
+    let mut text = support::text_client(addr, "alice").await;
+    text.until(|l| l.contains("registered account")).await;
+    text.send("/login alice-secret").await;
+    assert_eq!(
+        text.until(|l| l.starts_with("* You are now")).await,
+        "* You are now logged in as alice"
+    );
+    text.send("/login alice wrong-secret").await;
+    assert_eq!(
+        text.until(|l| l.starts_with('!')).await,
+        "! wrong account name or password"
+    );
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let whois = whois_lines(&mut bob, "alice").await;
+    assert!(
+        whois
+            .iter()
+            .any(|l| l.ends_with(" bob alice alice :is logged in as")),
+        "{whois:?}"
+    );
+
+    // GHOST: only the account's owner (logged in, or with the password) frees its nick.
+    let mut owner = plain_client(addr, "al").await;
+    owner.send("NS GHOST alice\r").await;
+    let refused = owner.until(|l| l.contains("NickServ")).await;
+    assert!(
+        refused.ends_with(":Log in to the account alice first, or give its password."),
+        "{refused}"
+    );
+    owner.send("NS GHOST alice alice-secret\r").await;
+    let freed = owner.until(|l| l.contains("NickServ")).await;
+    assert!(freed.ends_with(":alice has been disconnected."), "{freed}");
+    let rest = text.rest().await;
+    assert!(
+        rest.iter().any(|l| l.contains("GHOST command used by al")),
+        "{rest:?}"
+    );
+    owner.send("NICK alice\r").await;
+    owner
+        .until(|l| l.starts_with(":al!") && l.contains(" NICK "))
+        .await;
+    owner.send("NS IDENTIFY alice-secret\r").await;
+    owner.until(|l| l.contains(" 900 ")).await;
+    owner.until(|l| l.contains("NickServ")).await;
+
+    // DROP: with the password only; whoever was logged in to it is logged out.
+    owner.send("NS DROP alice wrong-secret\r").await;
+    let refused = owner.until(|l| l.contains("NickServ")).await;
+    assert!(
+        refused.ends_with(":Wrong account name or password."),
+        "{refused}"
+    );
+    owner.send("NS DROP alice alice-secret\r").await;
+    let dropped = owner.until(|l| l.contains("NickServ")).await;
+    assert!(dropped.ends_with(":Account alice deleted."), "{dropped}");
+    let whois = whois_lines(&mut bob, "alice").await;
+    assert!(!whois.iter().any(|l| l.contains(" 330 ")), "{whois:?}");
+    owner.send("NS INFO alice\r").await;
+    let info = owner.until(|l| l.contains("NickServ")).await;
+    assert!(info.ends_with(":alice is not registered."), "{info}");
+
+    // The text door registers too.
+    let mut tess = support::text_client(addr, "tess").await;
+    tess.send("/register short").await;
+    assert_eq!(
+        tess.until(|l| l.starts_with('!')).await,
+        "! a password is 8 to 1024 bytes"
+    );
+    tess.send("/register tess-secret tess@example.org").await;
+    assert_eq!(
+        tess.until(|l| l.starts_with("* Account")).await,
+        "* Account tess registered; you are logged in to it"
+    );
+    tess.send("/logout").await;
+    assert_eq!(
+        tess.until(|l| l.starts_with("* You are no")).await,
+        "* You are no longer logged in as tess"
+    );
+    server.stop().await;
+}
+
+/// A connection from another loopback address (Linux routes all of 127/8 to lo).
+async fn raw_from(local: [u8; 4], addr: SocketAddr) -> Raw {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((local, 0))).unwrap();
+    let (r, w) = socket.connect(addr).await.unwrap().into_split();
+    Raw {
+        reader: tokio::io::BufReader::new(r),
+        writer: w,
+        seen: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_failed_logins_are_limited_per_address_and_others_log_in() {
+    use serde_json::json;
+    let server = start(config(None)).await;
+    let addr = server.addr;
+    let mut owner = support::native_client(addr, "owner").await;
+    owner
+        .send_json(json!({"type": "register", "password": "owner-secret"}))
+        .await;
+    owner.until_type("ack").await;
+
+    // 200 connections from 127.0.0.1, five wrong passwords each.
+    let started = Instant::now();
+    let mut guessers = Vec::new();
+    for i in 0..200 {
+        guessers.push(tokio::spawn(async move {
+            let mut c = support::native_client(addr, &format!("guess{i}")).await;
+            let mut codes = Vec::new();
+            for n in 0..5 {
+                c.send_json(json!({"type": "login", "account": "owner", "password": format!("guess-{i}-{n}")}))
+                    .await;
+                let answer = c.until_type("error").await;
+                codes.push(answer["code"].as_str().unwrap().to_owned());
+            }
+            codes
+        }));
+    }
+    // Meanwhile the owner logs in from another address, at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut other = raw_from([127, 0, 0, 2], addr).await;
+    other
+        .send_json(json!({"type": "hello", "versions": [1], "nick": "elsewhere"}))
+        .await;
+    other.until_type("welcome").await;
+    let asked = Instant::now();
+    other
+        .send_json(json!({"type": "login", "account": "owner", "password": "owner-secret"}))
+        .await;
+    let ack = other.until_type("ack").await;
+    assert_eq!(ack["account"], "owner", "{ack}");
+    let waited = asked.elapsed();
+    let mut checked = 0;
+    let mut limited = 0;
+    for guesser in guessers {
+        for code in guesser.await.unwrap() {
+            match code.as_str() {
+                "bad_login" => checked += 1,
+                "too_many_attempts" => limited += 1,
+                other => panic!("{other}"),
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    // The address's 20, and one more per 3 s since.
+    let allowed = 20 + usize::try_from(elapsed.as_secs() / 3 + 1).unwrap();
+    assert_eq!(checked + limited, 1000);
+    assert!(
+        checked <= allowed,
+        "{checked} passwords checked in {elapsed:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(3),
+        "the owner waited {waited:?} for a login during the flood"
+    );
+    server.stop().await;
+}

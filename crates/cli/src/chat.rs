@@ -14,7 +14,7 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::args::{
     AccountCommand, ChatCommand, ChatConnectArgs, ChatSendArgs, ChatServeArgs, ClientTlsArgs,
-    RegistrationArg, TimeoutArgs,
+    RegisterEmailArg, RegistrationArg, TimeoutArgs,
 };
 use prise_chat_term::commands::{bans_line, request};
 
@@ -23,7 +23,7 @@ pub(crate) async fn run(
     trace: Option<TrafficLog>,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        ChatCommand::Serve(args) => serve(args, trace).await,
+        ChatCommand::Serve(args) => serve(*args, trace).await,
         ChatCommand::Connect(args) => connect(args, trace).await,
         ChatCommand::Send(args) => send(args, trace).await,
         ChatCommand::Account(command) => {
@@ -141,6 +141,11 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
         RegistrationArg::Closed => prise_chat::accounts::Registration::Closed,
         RegistrationArg::Opers => prise_chat::accounts::Registration::Opers,
     };
+    config.register_rules = prise_chat::accounts::RegisterRules {
+        email_required: args.register_email == RegisterEmailArg::Required,
+        before_connect: args.register_before_connect,
+    };
+    config.hub.nick_grace = args.nick_grace;
     if args.irc_tls.is_some() && config.tls.is_none() {
         anyhow::bail!(
             "--irc-tls needs a certificate: --tls-cert and --tls-key, or --tls-self-signed"

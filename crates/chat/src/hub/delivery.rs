@@ -69,31 +69,14 @@ impl Hub {
 impl Session {
     /// Send an event done by this user to `audience`.
     pub(super) fn tell(&self, audience: &[Arc<User>], kind: EventKind) {
-        let event = self.user.event(kind);
-        for member in audience {
-            member.send(&event);
-        }
+        tell(&self.user, audience, kind);
     }
 
     /// Who hears of a change of this user that goes to connections with `flag`: those who
     /// share a room and those who watch the nick with extended-monitor, each once, not this
     /// user.
     pub(super) fn notified(&self, state: &State, flag: u16) -> Vec<Arc<User>> {
-        let mut audience: Vec<Arc<User>> = self
-            .co_members(state)
-            .into_iter()
-            .filter(|u| u.has(flag))
-            .collect();
-        for watcher in state.watch.watching(&self.user.nick()) {
-            if watcher.has(EXTENDED_MONITOR)
-                && watcher.has(flag)
-                && watcher.id != self.user.id
-                && !audience.iter().any(|u| u.id == watcher.id)
-            {
-                audience.push(watcher);
-            }
-        }
-        audience
+        notified(&self.user, state, flag)
     }
 
     /// Say something in a room. Returns the message (with its id); everyone else in the room

@@ -14,8 +14,8 @@
 //!
 //! The code is split by concern, each part adding to the same [`Hub`] and [`Session`]: `users`
 //! (connecting, nicks, modes, operators, WHOIS, MONITOR, the [`Inbox`]), `rooms` (join and part,
-//! topics, kicks, invitations, modes and lists), `delivery` (messages to rooms and users) and
-//! `history` (replay). The state they share (users, rooms, the lock) and `Hub` and `Session`
+//! topics, kicks, invitations, modes and lists), `delivery` (messages to rooms and users),
+//! `identity` (logging in, registering, owned nicks, GHOST and DROP) and `history` (replay). The state they share (users, rooms, the lock) and `Hub` and `Session`
 //! themselves are in `state`, which uses none of the others; this file only names what is public.
 //!
 //! The seam for a second implementation (Redis fan-out and presence, a later issue) is this
@@ -23,6 +23,7 @@
 
 mod delivery;
 mod history;
+mod identity;
 mod rooms;
 mod state;
 mod users;
@@ -32,6 +33,6 @@ pub use rooms::{check_key, Joined, Member, ModeChange, RoomInfo, MAX_KEY_LEN};
 pub(crate) use state::one_line;
 pub use state::{
     Counts, Gone, Hub, HubConfig, RoomModes, Session, Status, MAX_REALNAME_LEN, MAX_ROOMS_PER_USER,
-    MAX_TEXT_LEN, QUEUE_LEN, REPLAY,
+    MAX_TEXT_LEN, NICK_GRACE, QUEUE_LEN, REPLAY,
 };
 pub use users::{Inbox, UserInfo, UserModes, Wants};

@@ -204,18 +204,7 @@ impl Session {
 
     /// Everyone who shares a room with this user, once each, without the user.
     pub(super) fn co_members(&self, state: &State) -> Vec<Arc<User>> {
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for key in lock(&self.user.rooms).iter() {
-            if let Some(room) = state.rooms.get(key) {
-                for member in room_members_except(&room.members, self.user.id) {
-                    if seen.insert(member.id) {
-                        out.push(Arc::clone(member));
-                    }
-                }
-            }
-        }
-        out
+        co_members(&self.user, state)
     }
 
     /// Join a room, creating it (and loading its history) if needed; whoever creates a room

@@ -19,6 +19,9 @@ pub(super) use crate::Error;
 /// event this bounds a stalled client to about a megabyte.
 pub const QUEUE_LEN: usize = 4096;
 
+/// Default [`HubConfig::nick_grace`].
+pub const NICK_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Default number of messages replayed on join.
 pub const REPLAY: usize = 50;
 
@@ -50,6 +53,9 @@ pub struct HubConfig {
     pub server_name: String,
     /// The accounts users may log in to; `None`: nobody logs in (SASL is not offered).
     pub accounts: Option<crate::accounts::Accounts>,
+    /// How long someone on a registered nick who is not logged in to its account keeps it
+    /// before being renamed (`--nick-grace`).
+    pub nick_grace: std::time::Duration,
 }
 
 impl Default for HubConfig {
@@ -63,6 +69,7 @@ impl Default for HubConfig {
             opers: Vec::new(),
             server_name: "prise".into(),
             accounts: None,
+            nick_grace: NICK_GRACE,
         }
     }
 }
@@ -497,4 +504,47 @@ pub(super) fn room_members_except(
     id: u64,
 ) -> impl Iterator<Item = &Arc<User>> {
     members.iter().filter(move |m| m.id != id)
+}
+
+/// Everyone who shares a room with `user`, once each, without the user.
+pub(super) fn co_members(user: &User, state: &State) -> Vec<Arc<User>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for key in lock(&user.rooms).iter() {
+        if let Some(room) = state.rooms.get(key) {
+            for member in room_members_except(&room.members, user.id) {
+                if seen.insert(member.id) {
+                    out.push(Arc::clone(member));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Send an event done by `user` to `audience`.
+pub(super) fn tell(user: &User, audience: &[Arc<User>], kind: EventKind) {
+    let event = user.event(kind);
+    for member in audience {
+        member.send(&event);
+    }
+}
+
+/// Who hears of a change of `user` that goes to connections with `flag`: those who share a
+/// room and those who watch the nick with extended-monitor, each once, not the user.
+pub(super) fn notified(user: &User, state: &State, flag: u16) -> Vec<Arc<User>> {
+    let mut audience: Vec<Arc<User>> = co_members(user, state)
+        .into_iter()
+        .filter(|u| u.has(flag))
+        .collect();
+    for watcher in state.watch.watching(&user.nick()) {
+        if watcher.has(EXTENDED_MONITOR)
+            && watcher.has(flag)
+            && watcher.id != user.id
+            && !audience.iter().any(|u| u.id == watcher.id)
+        {
+            audience.push(watcher);
+        }
+    }
+    audience
 }

@@ -266,6 +266,7 @@ impl Hub {
         let watchers = state.watch.watching(nick);
         drop(state);
         monitor_notice(&watchers, true, &address(nick, &user.ident));
+        self.guard_nick(&user);
         let inbox = Inbox {
             user: Arc::clone(&user),
         };
@@ -361,25 +362,7 @@ impl Session {
     /// share a room with the user (and watch it with extended-monitor) and take
     /// `account-notify` are told of a change.
     pub fn set_account(&self, account: Option<&str>) {
-        let new = account.map(Arc::from);
-        let old = std::mem::replace(&mut *lock(&self.user.account), new);
-        if old.as_deref() == account {
-            return;
-        }
-        let audience: Vec<Arc<User>> = {
-            let state = lock(&self.hub.inner.state);
-            self.notified(&state, ACCOUNT_NOTIFY)
-        };
-        if !audience.is_empty() {
-            self.tell(
-                &audience,
-                EventKind::Account {
-                    ts: SystemTime::now(),
-                    nick: self.nick(),
-                    account: account.map(str::to_owned),
-                },
-            );
-        }
+        self.hub.set_user_account(&self.user, account);
     }
 
     /// Tie a connection that is just arriving to the account it logged in to before: nobody
@@ -632,9 +615,29 @@ impl Session {
             nick: new.to_owned(),
             reason,
         })?;
+        let state = lock(&self.hub.inner.state);
+        let old = self.hub.rename(state, &self.user, new, false)?;
+        self.hub.guard_nick(&self.user);
+        Ok(old)
+    }
+}
+
+impl Hub {
+    /// Rename `user` to `new` (a valid nick) under the lock held in `state`. Everyone sharing
+    /// a room with the user is told, and the user too when `tell_user` (the server renamed
+    /// it). Returns the old nick.
+    ///
+    /// # Errors
+    /// [`Error::NickTaken`].
+    pub(super) fn rename(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        user: &Arc<User>,
+        new: &str,
+        tell_user: bool,
+    ) -> Result<String, Error> {
         let new_key = fold(new);
-        let mut state = lock(&self.hub.inner.state);
-        let old = self.user.nick();
+        let old = user.nick();
         let old_key = fold(&old);
         if new_key != old_key && state.users.contains_key(&new_key) {
             return Err(Error::NickTaken(new.to_owned()));
@@ -643,9 +646,12 @@ impl Session {
             return Ok(old);
         }
         state.users.remove(&old_key);
-        state.users.insert(new_key.clone(), Arc::clone(&self.user));
-        *lock(&self.user.nick) = new.to_owned();
-        let audience = self.co_members(&state);
+        state.users.insert(new_key.clone(), Arc::clone(user));
+        *lock(&user.nick) = new.to_owned();
+        let mut audience = co_members(user, &state);
+        if tell_user {
+            audience.push(Arc::clone(user));
+        }
         // A new nick (not a change of case) is a quit and an arrival to MONITOR.
         let (gone, come) = if new_key == old_key {
             (Vec::new(), Vec::new())
@@ -654,8 +660,8 @@ impl Session {
         };
         drop(state);
         monitor_notice(&gone, false, &old);
-        monitor_notice(&come, true, &address(new, &self.user.ident));
-        let event = self.user.event(EventKind::Nick {
+        monitor_notice(&come, true, &address(new, &user.ident));
+        let event = user.event(EventKind::Nick {
             ts: SystemTime::now(),
             old: old.clone(),
             new: new.to_owned(),
@@ -664,5 +670,31 @@ impl Session {
             member.send(&event);
         }
         Ok(old)
+    }
+
+    /// Tie `user` to an account, or to none ([`Session::set_account`]).
+    pub(super) fn set_user_account(&self, user: &Arc<User>, account: Option<&str>) {
+        let new = account.map(Arc::from);
+        let old = std::mem::replace(&mut *lock(&user.account), new);
+        if old.as_deref() == account {
+            return;
+        }
+        let audience: Vec<Arc<User>> = {
+            let state = lock(&self.inner.state);
+            notified(user, &state, ACCOUNT_NOTIFY)
+        };
+        if !audience.is_empty() {
+            tell(
+                user,
+                &audience,
+                EventKind::Account {
+                    ts: SystemTime::now(),
+                    nick: user.nick(),
+                    account: account.map(str::to_owned),
+                },
+            );
+        }
+        // Logged out, or in to another account, while on a registered nick.
+        self.guard_nick(user);
     }
 }

@@ -10,7 +10,7 @@ use super::common::{duration, parse_oper, ClientTlsArgs, ServeArgs, ServerTlsArg
 #[derive(Debug, Subcommand)]
 pub(crate) enum ChatCommand {
     /// Run the chat server: native, text (nc/telnet) and TLS clients on one port.
-    Serve(ChatServeArgs),
+    Serve(Box<ChatServeArgs>),
     /// Chat from the terminal, reconnecting by itself.
     Connect(ChatConnectArgs),
     /// Send one message and exit (for scripts and cron).
@@ -50,6 +50,15 @@ pub(crate) struct AccountNameArgs {
 
     #[command(flatten)]
     pub(crate) db: AccountDbArgs,
+}
+
+/// `--register-email`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RegisterEmailArg {
+    /// An email address may be given.
+    Optional,
+    /// An email address must be given.
+    Required,
 }
 
 /// `--registration`.
@@ -136,6 +145,20 @@ pub(crate) struct ChatServeArgs {
     /// history database, or in memory with --no-history.
     #[arg(long, value_name = "WHO", value_enum, default_value = "open")]
     pub(crate) registration: RegistrationArg,
+
+    /// Whether a registration must give an email address (stored only: no mail is sent).
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "optional")]
+    pub(crate) register_email: RegisterEmailArg,
+
+    /// Let IRC clients REGISTER an account before their connection registration ends
+    /// (IRCv3 draft/account-registration's before-connect).
+    #[arg(long)]
+    pub(crate) register_before_connect: bool,
+
+    /// How long someone on a registered nick who is not logged in to its account keeps it
+    /// before being renamed to a guest nick.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    pub(crate) nick_grace: Duration,
 
     #[command(flatten)]
     pub(crate) common: ServeArgs,

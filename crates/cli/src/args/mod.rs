@@ -17,7 +17,8 @@ mod time;
 
 pub(crate) use backup::BackupCommand;
 pub(crate) use chat::{
-    AccountCommand, ChatCommand, ChatConnectArgs, ChatSendArgs, ChatServeArgs, RegistrationArg,
+    AccountCommand, ChatCommand, ChatConnectArgs, ChatSendArgs, ChatServeArgs, RegisterEmailArg,
+    RegistrationArg,
 };
 pub(crate) use common::{ClientTlsArgs, ServerTlsArgs, TimeoutArgs, TokenClientArgs};
 pub(crate) use echo::{EchoCommand, EchoSendArgs, EchoServeArgs};
