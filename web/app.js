@@ -20,6 +20,8 @@ const HELP = [
   '  /who [ROOM]                 who is in the room',
   '  /rooms                      list rooms',
   '  /history [N]                the last N messages of the current room',
+  '  /login [ACCOUNT] PASSWORD   log in (or use the form above); /logout to stop',
+  '  /register PASSWORD [EMAIL]  make your nick an account',
   '  /quit [REASON]              leave (the page stops reconnecting)',
   'Any other line is said in the current conversation. Alt+Up and Alt+Down switch conversations.',
 ];
@@ -38,7 +40,8 @@ const state = {
   countdown: null,
   quitting: false,
   ref: 0,
-  pending: new Map(), // ref -> what to do with the answer
+  pending: new Map(), // ref -> what to do with the answer (`.fail` for an error)
+  account: null, // the account logged in to
 };
 
 // The server's folding (RFC 1459): ASCII lower case, and []\~ the same as {}|^.
@@ -134,6 +137,8 @@ function handle(msg) {
       state.retry = 0;
       setStatus('connected', `Connected as ${msg.nick}`);
       $('nick-input').value = msg.nick;
+      // The session cookie (HttpOnly: never seen here) logged the connection in, or not.
+      showAccount(msg.account || null);
       for (const line of String(msg.motd || '').split('\n')) if (line) system(null, line);
       for (const room of state.rooms) send({ type: 'join', room });
       break;
@@ -245,6 +250,7 @@ function handle(msg) {
       break;
     case 'error':
       system(state.current, `! ${msg.text}`, 'error');
+      if (then && then.fail) then.fail(msg);
       break;
     case 'ping':
       send({ type: 'pong', token: msg.token });
@@ -442,6 +448,20 @@ function command(text) {
       const n = parseInt(rest || '50', 10);
       return send({ type: 'history', room, limit: Number.isFinite(n) ? n : 50 });
     }
+    case 'login': case 'identify': {
+      const words = rest.split(' ').filter(Boolean);
+      if (!words.length) return system(state.current, '! Usage: /login [ACCOUNT] PASSWORD', 'error');
+      return words.length > 1 ? logIn(words[0], words.slice(1).join(' ')) : logIn('', words[0]);
+    }
+    case 'register': {
+      const [password, email] = rest.split(' ');
+      if (!password) return system(state.current, '! Usage: /register PASSWORD [EMAIL]', 'error');
+      const then = (ack) => keep(ack);
+      then.fail = accountFailed;
+      return send(email ? { type: 'register', password, email, session: true } : { type: 'register', password, session: true }, then);
+    }
+    case 'logout':
+      return logOut();
     case 'help': case 'aide': case '?':
       return HELP.forEach((l) => system(state.current, l));
     case 'quit': case 'exit':
@@ -456,19 +476,83 @@ function command(text) {
   }
 }
 
+// This page's user is now `nick` (its own request acknowledged): the member lists follow.
+function renamed(nick) {
+  for (const c of state.convs.values()) if (c.users.delete(state.me)) c.users.add(nick);
+  state.me = nick;
+  state.nick = nick;
+  localStorage.setItem('prise.nick', nick);
+  setStatus('connected', `Connected as ${nick}`);
+  $('nick-input').value = nick;
+  renderUsers();
+}
+
 function setNick(nick) {
   state.nick = nick;
   localStorage.setItem('prise.nick', nick);
   if (state.ws && state.ws.readyState === WebSocket.OPEN) {
     send({ type: 'nick', nick }, (ack) => {
-      state.me = ack.nick;
-      state.nick = ack.nick;
-      localStorage.setItem('prise.nick', ack.nick);
-      setStatus('connected', `Connected as ${ack.nick}`);
-      $('nick-input').value = ack.nick;
+      renamed(ack.nick);
       system(state.current, `* You are now known as ${ack.nick}`);
     });
   }
+}
+
+// ---- accounts ----------------------------------------------------------------------------
+
+function showAccount(account) {
+  state.account = account;
+  $('login-form').hidden = !!account;
+  $('account').hidden = !account;
+  $('account-name').textContent = account ? `Logged in as ${account}` : '';
+  if (account) $('account-error').textContent = '';
+}
+
+function accountFailed(msg) {
+  $('account-error').textContent = msg.text;
+}
+
+// A login or registration with `session`: its token becomes the HttpOnly cookie that logs
+// the next connections in; the page keeps neither the token nor the password.
+async function keep(ack) {
+  $('password-input').value = '';
+  showAccount(ack.account);
+  system(state.current, `* You are logged in as ${ack.account}`);
+  if (!ack.token) return;
+  const res = await fetch('/session', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token: ack.token }),
+  });
+  if (!res.ok) accountFailed({ text: 'Logged in, but the session could not be kept (reload logs out).' });
+}
+
+function logIn(account, password) {
+  const then = (ack) => keep(ack);
+  then.fail = accountFailed;
+  const req = { type: 'login', password, session: true };
+  if (account) req.account = account;
+  send(req, then);
+}
+
+// Sign up: the account is named after the nick, so the nick changes first if it must.
+function signUp(name, password) {
+  const register = () => {
+    const then = (ack) => keep(ack);
+    then.fail = accountFailed;
+    send({ type: 'register', password, session: true }, then);
+  };
+  if (!name || fold(name) === fold(state.me)) return register();
+  const then = (ack) => { renamed(ack.nick); register(); };
+  then.fail = accountFailed;
+  send({ type: 'nick', nick: name }, then);
+}
+
+async function logOut() {
+  send({ type: 'logout' });
+  await fetch('/session', { method: 'DELETE' });
+  showAccount(null);
+  system(state.current, '* You are logged out');
 }
 
 function leave(name) {
@@ -535,6 +619,17 @@ window.addEventListener('DOMContentLoaded', () => {
     const c = state.convs.get(state.current);
     if (c) leave(c.name);
   });
+  $('login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    $('account-error').textContent = '';
+    logIn($('account-input').value.trim(), $('password-input').value);
+  });
+  $('signup').addEventListener('click', () => {
+    $('account-error').textContent = '';
+    if (!$('password-input').value) { accountFailed({ text: 'Choose a password first.' }); return; }
+    signUp($('account-input').value.trim(), $('password-input').value);
+  });
+  $('logout').addEventListener('click', () => { logOut(); });
   $('reconnect').addEventListener('click', () => { state.retry = 0; state.quitting = false; connect(); });
   $('menu').addEventListener('click', () => {
     const open = $('sidebar').classList.toggle('open');

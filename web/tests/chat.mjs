@@ -8,84 +8,11 @@
 // Prints one line per step and "ok" at the end; any failed check throws (exit 1).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
-import readline from 'node:readline';
-import { chromium } from 'playwright-core';
 
-const prise = process.env.PRISE_BIN;
+import { WAIT, step, startServer, stopServer, launch, native, openPage } from './support.mjs';
+
 const outDir = process.env.OUT_DIR || '.';
-assert.ok(prise, 'PRISE_BIN must name the prise binary');
-const WAIT = 15_000;
-
-function step(text) {
-  console.log(`step: ${text}`);
-}
-
-// The server, on given ports (0: any), ready once both announce lines are out.
-async function startServer(chatPort, webPort) {
-  const proc = spawn(prise, [
-    '-q', 'chat', 'serve', '--no-history',
-    '--listen', `127.0.0.1:${chatPort}`,
-    '--web', `127.0.0.1:${webPort}`,
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = readline.createInterface({ input: proc.stdout });
-  const found = {};
-  for await (const line of lines) {
-    const m = line.match(/^(chat|web) listening on (.+)$/);
-    if (m) found[m[1]] = m[2];
-    if (found.chat && found.web) break;
-  }
-  assert.ok(found.chat && found.web, 'no announce lines');
-  return { proc, chat: found.chat, web: found.web };
-}
-
-async function stopServer(server) {
-  const exited = new Promise((resolve) => server.proc.once('exit', resolve));
-  server.proc.kill('SIGTERM');
-  await exited;
-}
-
-// A native client: JSON lines over TCP.
-async function native(addr, nick) {
-  const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
-  const socket = net.connect(port, host);
-  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
-  const seen = [];
-  const waiters = [];
-  readline.createInterface({ input: socket }).on('line', (line) => {
-    const msg = JSON.parse(line);
-    seen.push(msg);
-    for (const w of [...waiters]) if (w.pred(msg)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(msg); }
-  });
-  const client = {
-    send: (obj) => socket.write(JSON.stringify(obj) + '\n'),
-    until: (pred) => new Promise((resolve, reject) => {
-      const hit = seen.find(pred);
-      if (hit) { seen.splice(seen.indexOf(hit), 1); return resolve(hit); }
-      const timer = setTimeout(() => reject(new Error(`native client: nothing matched in time; seen ${JSON.stringify(seen)}`)), WAIT);
-      waiters.push({ pred, resolve: (m) => { clearTimeout(timer); seen.splice(seen.indexOf(m), 1); resolve(m); } });
-    }),
-    close: () => socket.destroy(),
-  };
-  client.send({ type: 'hello', versions: [1], nick });
-  await client.until((m) => m.type === 'joined');
-  return client;
-}
-
-async function openPage(browser, url, nick) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => { throw new Error(`page error: ${e.message}`); });
-  await page.goto(url);
-  await page.locator('#status', { hasText: 'Connected as Invite' }).waitFor({ timeout: WAIT });
-  // Pick a nick.
-  await page.fill('#nick-input', nick);
-  await page.press('#nick-input', 'Enter');
-  await page.locator('#status', { hasText: `Connected as ${nick}` }).waitFor({ timeout: WAIT });
-  return page;
-}
 
 async function say(page, text) {
   await page.fill('#input', text);
@@ -97,11 +24,7 @@ const message = (page, text) => page.locator('#messages li', { hasText: text });
 async function main() {
   let server = await startServer(0, 0);
   const url = `http://${server.web}/`;
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  const browser = await launch();
   try {
     step('two pages pick their nicks');
     const alice = await openPage(browser, url, 'alice');

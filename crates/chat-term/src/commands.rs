@@ -62,9 +62,24 @@ pub fn request(line: &str, current: Option<&str>) -> Result<Option<Value>, Strin
         ("history", n) => {
             json!({"type": "history", "room": room()?, "limit": n.parse::<u32>().unwrap_or(20)})
         }
+        ("register", "") => return Err("usage: /register PASSWORD [EMAIL]".into()),
+        ("register", rest) => match rest.split_once(' ') {
+            Some((password, email)) => {
+                json!({"type": "register", "password": password, "email": email.trim()})
+            }
+            None => json!({"type": "register", "password": rest}),
+        },
+        ("login" | "identify", "") => return Err("usage: /login [ACCOUNT] PASSWORD".into()),
+        ("login" | "identify", rest) => match rest.split_once(' ') {
+            Some((account, password)) => {
+                json!({"type": "login", "account": account, "password": password.trim()})
+            }
+            None => json!({"type": "login", "password": rest}),
+        },
+        ("logout", _) => json!({"type": "logout"}),
         ("quit" | "exit", reason) => json!({"type": "quit", "reason": reason}),
         ("help", _) => return Err(
-            "commands: /nick /join /part /msg /me /topic /kick /invite /ban /unban /bans /who /rooms /history /quit"
+            "commands: /nick /join /part /msg /me /topic /kick /invite /ban /unban /bans /who /rooms /history /register /login /logout /quit"
                 .into(),
         ),
         (other, _) => return Err(format!("unknown command /{other}; /help lists them")),
@@ -98,6 +113,32 @@ mod tests {
     use serde_json::json;
 
     use super::{bans_line, request};
+
+    #[test]
+    fn account_commands_become_native_requests() {
+        assert_eq!(
+            request("/login alice-secret", None),
+            Ok(Some(json!({"type": "login", "password": "alice-secret"})))
+        );
+        assert_eq!(
+            request("/identify alice a secret", None),
+            Ok(Some(
+                json!({"type": "login", "account": "alice", "password": "a secret"})
+            ))
+        );
+        assert_eq!(
+            request("/register s3cret-pass me@example.org", None),
+            Ok(Some(
+                json!({"type": "register", "password": "s3cret-pass", "email": "me@example.org"})
+            ))
+        );
+        assert_eq!(
+            request("/logout", None),
+            Ok(Some(json!({"type": "logout"})))
+        );
+        assert!(request("/login", None).is_err());
+        assert!(request("/register", None).is_err());
+    }
 
     #[test]
     fn ban_commands_become_native_requests_and_bans_a_line() {

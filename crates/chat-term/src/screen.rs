@@ -274,6 +274,11 @@ impl App {
                 let target = self.conversation(&s("room"));
                 self.notice(target, format!("{} set the topic: {}", s("by"), s("topic")));
             }
+            // register, login (also --account's), logout.
+            "ack" if v.get("account").is_some() => match v["account"].as_str() {
+                Some(account) => self.notice(0, format!("you are logged in as {account}")),
+                None => self.notice(0, "you are logged out".to_owned()),
+            },
             "ack" if v.get("old").is_some() => {
                 self.status = Status::Connected(s("nick"));
                 self.notice(0, format!("you are now known as {}", s("nick")));

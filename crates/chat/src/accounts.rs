@@ -36,6 +36,15 @@ pub const ARGON2_LANES: u32 = 1;
 pub const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Salt length, in bytes.
 pub const SALT_LEN: usize = 16;
+/// How long a log-in session lasts (the browser's cookie, a native `session` token).
+pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// The stored form of a session token: its SHA-256, hex. A stolen database holds no live
+/// token.
+fn token_hash(token: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Who may register an account (`--registration`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,6 +123,27 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`Error::Accounts`] when the store fails.
     fn list(&self) -> Result<Vec<Account>, Error>;
+    /// Keep a log-in session: the SHA-256 of its token (hex), the account's folded name, and
+    /// when it ends (milliseconds since the Unix epoch).
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn insert_session(&self, token_hash: &str, folded: &str, expires_ms: i64) -> Result<(), Error>;
+    /// The folded account name of a session that has not ended by `now_ms`.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, Error>;
+    /// End a session; `false` when there was none.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn remove_session(&self, token_hash: &str) -> Result<bool, Error>;
+    /// End every session of an account (a new password, a deleted account).
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn remove_sessions(&self, folded: &str) -> Result<(), Error>;
 }
 
 /// Accounts in SQLite: the `accounts` table of the history database (WAL), or of an in-memory
@@ -164,7 +194,14 @@ impl SqliteStore {
                  created_ms INTEGER NOT NULL,
                  email TEXT,
                  verified INTEGER NOT NULL DEFAULT 0
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS account_sessions (
+                 token_sha256 TEXT PRIMARY KEY,
+                 folded TEXT NOT NULL,
+                 expires_ms INTEGER NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS account_sessions_folded
+                 ON account_sessions (folded);",
         )
         .map_err(|e| store_error(&file, e))?;
         // The SCRAM keys came later: a database made before gets the column.
@@ -257,8 +294,51 @@ impl Store for SqliteStore {
     }
 
     fn remove(&self, folded: &str) -> Result<bool, Error> {
+        self.remove_sessions(folded)?;
         self.run(|c| c.execute("DELETE FROM accounts WHERE folded = ?1", [folded]))
             .map(|n| n == 1)
+    }
+
+    fn insert_session(&self, token_hash: &str, folded: &str, expires_ms: i64) -> Result<(), Error> {
+        self.run(|c| {
+            // Ended sessions go as new ones come: the table holds live ones only.
+            c.execute(
+                "DELETE FROM account_sessions WHERE expires_ms <= ?1",
+                [now_ms()],
+            )?;
+            c.execute(
+                "INSERT INTO account_sessions (token_sha256, folded, expires_ms)
+                 VALUES (?1, ?2, ?3)",
+                params![token_hash, folded, expires_ms],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, Error> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT folded FROM account_sessions WHERE token_sha256 = ?1 AND expires_ms > ?2",
+                params![token_hash, now_ms],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+    }
+
+    fn remove_session(&self, token_hash: &str) -> Result<bool, Error> {
+        self.run(|c| {
+            c.execute(
+                "DELETE FROM account_sessions WHERE token_sha256 = ?1",
+                [token_hash],
+            )
+        })
+        .map(|n| n == 1)
+    }
+
+    fn remove_sessions(&self, folded: &str) -> Result<(), Error> {
+        self.run(|c| c.execute("DELETE FROM account_sessions WHERE folded = ?1", [folded]))
+            .map(|_| ())
     }
 
     fn list(&self) -> Result<Vec<Account>, Error> {
@@ -655,10 +735,85 @@ impl Accounts {
             .store
             .set_hash(&folded, &hash(password)?, scram_keys(password)?.as_deref())?
         {
+            // A new password logs out the sessions opened with the old one.
+            self.store.remove_sessions(&folded)?;
             Ok(())
         } else {
             Err(Error::NoSuchAccount(name.to_owned()))
         }
+    }
+
+    /// Open a log-in session for the account `name` (already checked: after a password
+    /// login): a token of 32 random bytes (URL-safe base64) that logs in again for
+    /// [`SESSION_TTL`] without the password. Only its SHA-256 is stored.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchAccount`], [`Error::Accounts`].
+    pub fn open_session_blocking(&self, name: &str) -> Result<String, Error> {
+        let folded = check_name(name).map_err(|_| Error::NoSuchAccount(name.to_owned()))?;
+        if self.store.get(&folded)?.is_none() {
+            return Err(Error::NoSuchAccount(name.to_owned()));
+        }
+        let bytes: [u8; 32] = random()?;
+        let token = <base64ct::Base64UrlUnpadded as base64ct::Encoding>::encode_string(&bytes);
+        let ttl = i64::try_from(SESSION_TTL.as_millis()).unwrap_or(i64::MAX);
+        self.store
+            .insert_session(&token_hash(&token), &folded, now_ms().saturating_add(ttl))?;
+        Ok(token)
+    }
+
+    /// The account a session token logs in to, if the session is live (and the account
+    /// still there).
+    ///
+    /// # Errors
+    /// [`Error::Accounts`].
+    pub fn session_blocking(&self, token: &str) -> Result<Option<Account>, Error> {
+        if token.is_empty() || token.len() > 64 {
+            return Ok(None);
+        }
+        let Some(folded) = self.store.session(&token_hash(token), now_ms())? else {
+            return Ok(None);
+        };
+        Ok(self.store.get(&folded)?.map(|r| r.account))
+    }
+
+    /// End the session of `token` (a log-out); `false` when there was none.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`].
+    pub fn close_session_blocking(&self, token: &str) -> Result<bool, Error> {
+        self.store.remove_session(&token_hash(token))
+    }
+
+    /// [`Accounts::open_session_blocking`] on a blocking thread.
+    ///
+    /// # Errors
+    /// As [`Accounts::open_session_blocking`].
+    pub async fn open_session(&self, name: &str) -> Result<String, Error> {
+        let (this, name) = (self.clone(), name.to_owned());
+        blocking(move || this.open_session_blocking(&name)).await
+    }
+
+    /// Log in with a session token: one log-in attempt from `peer`. Returns the account.
+    ///
+    /// # Errors
+    /// [`Error::BadLogin`] for a token that is not a live session's,
+    /// [`Error::TooManyAttempts`], [`Error::Accounts`].
+    pub async fn resume(&self, peer: IpAddr, token: &str) -> Result<Account, Error> {
+        self.attempt(Attempt::Login, peer)?;
+        let (this, token) = (self.clone(), token.to_owned());
+        blocking(move || this.session_blocking(&token))
+            .await?
+            .ok_or(Error::BadLogin)
+    }
+
+    /// [`Accounts::close_session_blocking`] on a blocking thread.
+    ///
+    /// # Errors
+    /// As [`Accounts::close_session_blocking`].
+    pub async fn close_session(&self, token: &str) -> Result<bool, Error> {
+        let (this, token) = (self.clone(), token.to_owned());
+        blocking(move || this.close_session_blocking(&token)).await
     }
 
     /// [`Accounts::delete`] on a blocking thread.
@@ -815,6 +970,49 @@ mod tests {
         drop(a);
         let again = Accounts::open(Some(&path), Registration::Open).unwrap();
         again.verify_blocking("Carol", "long enough").unwrap();
+    }
+
+    #[test]
+    fn sessions_log_in_without_the_password_until_ended_reset_or_deleted() {
+        let accounts = accounts(Registration::Open);
+        accounts
+            .register_blocking("alice", "alice-secret", None, None)
+            .unwrap();
+        let token = accounts.open_session_blocking("ALICE").unwrap();
+        assert_eq!(token.len(), 43, "{token}");
+        let again = accounts.open_session_blocking("alice").unwrap();
+        assert_ne!(token, again);
+        let found = accounts.session_blocking(&token).unwrap().unwrap();
+        assert_eq!(found.name, "alice");
+        // Only the hash is kept.
+        assert!(accounts.store.session(&token, now_ms()).unwrap().is_none());
+        for bad in ["", "x", &"y".repeat(65), "' OR 1=1 --"] {
+            assert!(accounts.session_blocking(bad).unwrap().is_none(), "{bad}");
+        }
+        assert!(accounts.close_session_blocking(&token).unwrap());
+        assert!(accounts.session_blocking(&token).unwrap().is_none());
+        assert!(accounts.session_blocking(&again).unwrap().is_some());
+        // A new password ends the others.
+        accounts
+            .reset_password_blocking("alice", "new-secret")
+            .unwrap();
+        assert!(accounts.session_blocking(&again).unwrap().is_none());
+        // An ended session is not live, and a deleted account takes its sessions along.
+        accounts
+            .store
+            .insert_session(&token_hash("old"), "alice", now_ms() - 1)
+            .unwrap();
+        assert!(accounts.session_blocking("old").unwrap().is_none());
+        let last = accounts.open_session_blocking("alice").unwrap();
+        accounts.delete("alice").unwrap();
+        accounts
+            .register_blocking("alice", "another-secret", None, None)
+            .unwrap();
+        assert!(accounts.session_blocking(&last).unwrap().is_none());
+        assert!(matches!(
+            accounts.open_session_blocking("nobody"),
+            Err(Error::NoSuchAccount(_))
+        ));
     }
 
     #[test]

@@ -40,6 +40,30 @@ pub struct ClientConfig {
     pub rooms: Vec<String>,
     /// Waits between reconnection attempts; `max_retries: Some(0)` never reconnects.
     pub backoff: Backoff,
+    /// An account to log in to after each connect (the answer is an `ack` or `error` with
+    /// `ref` [`LOGIN_REF`]).
+    pub login: Option<Login>,
+}
+
+/// The `ref` of the `login` request a [`ClientConfig::login`] sends.
+pub const LOGIN_REF: &str = "login";
+
+/// An account name and its password. Its `Debug` hides the password.
+#[derive(Clone)]
+pub struct Login {
+    /// The account.
+    pub account: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("account", &self.account)
+            .field("password", &"***")
+            .finish()
+    }
 }
 
 impl ClientConfig {
@@ -50,6 +74,7 @@ impl ClientConfig {
             nick: None,
             rooms: Vec::new(),
             backoff: Backoff::default(),
+            login: None,
         }
     }
 }
@@ -332,6 +357,17 @@ async fn session(
     }
     let mut out = serde_json::to_vec(&hello).unwrap_or_default();
     out.push(b'\n');
+    // Logged in before the joins: the rooms see the account from the start.
+    if let Some(login) = &config.login {
+        let request = json!({
+            "type": "login",
+            "account": login.account,
+            "password": login.password,
+            "ref": LOGIN_REF,
+        });
+        out.extend_from_slice(&serde_json::to_vec(&request).unwrap_or_default());
+        out.push(b'\n');
+    }
     for room in memory.rooms.values() {
         if let Ok(line) = serde_json::to_vec(&json!({"type": "join", "room": room})) {
             out.extend_from_slice(&line);

@@ -20,6 +20,9 @@ pub struct Message {
     pub ts: SystemTime,
     /// Sender's nick.
     pub from: String,
+    /// The account the sender was logged in to, if any (kept in history too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Room (`#name`) or, for a private message, the recipient's nick.
     pub to: String,
     /// The text.

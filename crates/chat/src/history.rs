@@ -78,6 +78,18 @@ impl History {
              CREATE INDEX IF NOT EXISTS messages_room ON messages(room, id);",
         )
         .map_err(|e| Error::history(path, e.to_string()))?;
+        // The sender's account came later: a database made before gets the column.
+        let has_account: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'account'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| Error::history(path, e.to_string()))?;
+        if !has_account {
+            conn.execute_batch("ALTER TABLE messages ADD COLUMN account TEXT")
+                .map_err(|e| Error::history(path, e.to_string()))?;
+        }
         let max_id: u64 = conn
             .query_row("SELECT MAX(id) FROM messages", [], |row| {
                 row.get::<_, Option<i64>>(0)
@@ -212,7 +224,8 @@ fn write(conn: &mut Connection, messages: &[Message]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO messages (id, ts_ms, room, sender, text, action) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT OR IGNORE INTO messages (id, ts_ms, room, sender, text, action, account)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for m in messages {
             let id = i64::try_from(m.id).unwrap_or(i64::MAX);
@@ -222,7 +235,8 @@ fn write(conn: &mut Connection, messages: &[Message]) -> rusqlite::Result<()> {
                 crate::names::fold(&m.to),
                 m.from,
                 m.text,
-                m.action
+                m.action,
+                m.account
             ])?;
         }
     }
@@ -240,7 +254,7 @@ fn query(
         .unwrap_or(i64::MAX);
     let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(
-        "SELECT id, ts_ms, sender, text, action FROM messages
+        "SELECT id, ts_ms, sender, text, action, account FROM messages
          WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
     )?;
     let room_name: String = room.to_owned();
@@ -252,6 +266,7 @@ fn query(
                 id: u64::try_from(id).unwrap_or(0),
                 ts: UNIX_EPOCH + Duration::from_millis(u64::try_from(ts_ms).unwrap_or(0)),
                 from: row.get(2)?,
+                account: row.get(5)?,
                 to: room_name.clone(),
                 text: row.get(3)?,
                 action: row.get(4)?,

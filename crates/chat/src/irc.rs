@@ -1739,12 +1739,25 @@ impl IrcConn {
                 }
                 for m in messages {
                     // Tags only for a client that takes them.
-                    let tags = match (self.caps.batch, self.caps.tagged()) {
+                    let mut tags = match (self.caps.batch, self.caps.tagged()) {
                         (true, _) => {
-                            format!("@batch={reference};time={};msgid={} ", rfc3339(m.ts), m.id)
+                            format!("batch={reference};time={};msgid={}", rfc3339(m.ts), m.id)
                         }
-                        (false, true) => format!("@time={};msgid={} ", rfc3339(m.ts), m.id),
+                        (false, true) => format!("time={};msgid={}", rfc3339(m.ts), m.id),
                         (false, false) => String::new(),
+                    };
+                    // The account the sender had then (IRCv3 account-tag), from the history.
+                    if let (true, Some(account)) = (self.caps.account_tag, &m.account) {
+                        if !tags.is_empty() {
+                            tags.push(';');
+                        }
+                        tags.push_str("account=");
+                        tags.push_str(account);
+                    }
+                    let tags = if tags.is_empty() {
+                        tags
+                    } else {
+                        format!("@{tags} ")
                     };
                     let line = tags + &message_line(&m, None);
                     self.raw(&line);

@@ -51,6 +51,8 @@ pub(crate) struct Request {
     pub(crate) password: Option<String>,
     /// `register`: stored only.
     pub(crate) email: Option<String>,
+    /// `register`, `login`: also open a session, whose token the `ack` carries.
+    pub(crate) session: bool,
 }
 
 fn now() -> String {
@@ -66,6 +68,8 @@ pub(crate) struct NativeConn {
     web: bool,
     /// The client's address, for the limits on log-in and registration attempts.
     peer: std::net::IpAddr,
+    /// The account the connection starts logged in to (the web door's session cookie).
+    pub(crate) preauth: Option<Box<str>>,
 }
 
 impl NativeConn {
@@ -75,6 +79,7 @@ impl NativeConn {
             flood: Flood::new(config.flood_rate, config.flood_burst),
             web,
             peer,
+            preauth: None,
         }
     }
 
@@ -117,24 +122,33 @@ impl NativeConn {
         );
     }
 
-    /// `register` (an account named as the nick, logged in to at once) and `login`: `ack`
-    /// with the account's name, or an error (`bad_login` a second late).
+    /// `register` (an account named as the nick, logged in to at once) and `login` (with a
+    /// password or a session's token): `ack` with the account's name, and a session's token
+    /// when `session` was asked with a password; or an error (`bad_login` a second late).
     async fn account_request(&mut self, session: &Session, req: &Request) {
         let r = req.reference.as_ref();
         if session.accounts().is_none() {
             self.error("unknown_type", "accounts are not enabled on this server", r);
             return;
         }
-        let Some(password) = req.password.as_deref() else {
-            self.error(
-                "bad_request",
-                &format!("{} needs \"password\"", req.kind),
-                r,
-            );
+        let token = req.token.as_ref().and_then(Value::as_str);
+        // A password, or for a login a session's token instead.
+        let ((Some(password), _) | (None, Some(password))) = (
+            req.password.as_deref(),
+            token.filter(|_| req.kind == "login"),
+        ) else {
+            let needs = if req.kind == "login" {
+                "\"password\" (or a session's \"token\")"
+            } else {
+                "\"password\""
+            };
+            self.error("bad_request", &format!("{} needs {needs}", req.kind), r);
             return;
         };
         let nick = session.nick();
-        let done = if req.kind == "register" {
+        let done = if req.kind == "login" && req.password.is_none() {
+            session.resume(self.peer, password).await
+        } else if req.kind == "register" {
             if session.account().is_some() {
                 self.error("bad_request", "already logged in to an account", r);
                 return;
@@ -147,7 +161,17 @@ impl NativeConn {
             session.log_in(self.peer, name, password).await
         };
         match done {
-            Ok(account) => self.send(json!({"type": "ack", "account": account}), r),
+            Ok(account) => {
+                let mut ack = json!({"type": "ack", "account": account});
+                // A session asked for with a password: its token goes in the ack.
+                if req.session && req.password.is_some() {
+                    match session.open_session(&account).await {
+                        Ok(token) => ack["token"] = json!(token),
+                        Err(e) => return self.chat_error(&e, r),
+                    }
+                }
+                self.send(ack, r);
+            }
             Err(e) => self.chat_error(&e, r),
         }
     }
@@ -405,22 +429,25 @@ async fn greet(
         return None;
     }
     let (session, rx, refused) = hub.connect(hello.nick.as_deref(), ident);
+    let account = conn.preauth.take();
+    session.start_account(account.as_deref());
     let nick = session.nick();
     let motd = format!(
         "Welcome to prise chat. Your name is \"{nick}\". To change it, send a nick message (/nick NewName).{}",
         hub.config().motd.as_deref().map(|m| format!("\n{m}")).unwrap_or_default()
     );
-    conn.send(
-        json!({
-            "type": "welcome",
-            "version": version,
-            "nick": nick,
-            "server": concat!("prise ", env!("CARGO_PKG_VERSION")),
-            "motd": motd,
-            "ts": now(),
-        }),
-        hello.reference.as_ref(),
-    );
+    let mut welcome = json!({
+        "type": "welcome",
+        "version": version,
+        "nick": nick,
+        "server": concat!("prise ", env!("CARGO_PKG_VERSION")),
+        "motd": motd,
+        "ts": now(),
+    });
+    if let Some(account) = account.as_deref() {
+        welcome["account"] = json!(account);
+    }
+    conn.send(welcome, hello.reference.as_ref());
     if let Some(err) = refused {
         conn.chat_error(&err, None);
     }

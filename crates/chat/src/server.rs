@@ -255,14 +255,22 @@ fn serve_door(
             if let Some(router) = web {
                 // Boxed: an HTTP connection's state (about 1 KiB) would otherwise be the size
                 // of every chat connection's task too.
-                let router = router.layer(axum::Extension(crate::web::Peer(peer)));
+                // The session cookie and tokens stay out of the traffic log (WebSocket frames
+                // from the browser are masked and pass as they are: see docs/PROTOCOL-chat.md).
+                stream.set_redactor(prise_core::trace::redact_all(vec![
+                    prise_core::trace::redact_commands(&["Cookie: ", "Set-Cookie: "]),
+                    prise_core::trace::redact_json_values(&["password", "token"]),
+                ]));
+                let tls = stream.is_tls();
+                let router = router.layer(axum::Extension(crate::web::Peer { ip: peer, tls }));
                 Box::pin(serve_web(*stream, router, shutdown)).await;
                 return;
             }
             // Before the first read: IRC passwords (`OPER name password`, `PASS password`,
             // SASL's `AUTHENTICATE` payloads, whatever is said to NickServ, `REGISTER`, the text
-            // door's `/login` and `/register`, native `password` values) stay out of the traffic log, even when they come in the bytes sniffed. On the
-            // main port a text user's line starting with those words is hidden too.
+            // door's `/login` and `/register`, native `password` and session `token` values) stay
+            // out of the traffic log, even when they come in the bytes sniffed. On the main port
+            // a text user's line starting with those words is hidden too.
             stream.set_redactor(prise_core::trace::redact_all(vec![
                 prise_core::trace::redact_commands(&[
                     "OPER ",
@@ -278,8 +286,8 @@ fn serve_door(
                     "/register ",
                     "/ghost ",
                 ]),
-                // The native protocol's `register` and `login`.
-                prise_core::trace::redact_json_values(&["password"]),
+                // The native protocol's `register` and `login` (and a session's token).
+                prise_core::trace::redact_json_values(&["password", "token"]),
             ]));
             if door != Door::Any {
                 let conn = IrcConn::new(&hub, &config, peer);

@@ -71,6 +71,10 @@ pub(crate) fn router(
             get(|| async { page(STYLE, "text/css; charset=utf-8") }),
         )
         .route("/ws", get(upgrade))
+        .route(
+            "/session",
+            get(session_get).post(session_post).delete(session_delete),
+        )
         .with_state(Web {
             hub,
             conn,
@@ -154,13 +158,168 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String], guard_names: bool
     name.parse::<std::net::IpAddr>().is_ok() || name.eq_ignore_ascii_case("localhost")
 }
 
-/// The address of a web door's client (an extension of its requests).
+/// A web door's client (an extension of its requests): its address, and whether it came over
+/// TLS (then the session cookie is `Secure`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Peer(pub(crate) std::net::IpAddr);
+pub(crate) struct Peer {
+    pub(crate) ip: std::net::IpAddr,
+    pub(crate) tls: bool,
+}
+
+/// The session cookie's name.
+const COOKIE: &str = "prise_session";
+
+/// Longest `POST /session` body.
+const MAX_SESSION_BODY: usize = 1024;
+
+/// The session token in the request's cookies, if any.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE && !value.is_empty()).then(|| value.to_owned())
+        })
+}
+
+/// A JSON answer of the session endpoints, never cached.
+fn session_answer(
+    status: StatusCode,
+    body: &serde_json::Value,
+    cookie: Option<String>,
+) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `Set-Cookie` for a session token (`None`: the cookie is removed). HttpOnly: the page's
+/// script never reads it; SameSite=Strict: no other site's page sends it.
+fn set_cookie(token: Option<&str>, tls: bool) -> String {
+    let secure = if tls { "; Secure" } else { "" };
+    match token {
+        Some(token) => format!(
+            "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            crate::accounts::SESSION_TTL.as_secs()
+        ),
+        None => format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    }
+}
+
+/// `GET /session`: the account the session cookie logs in to, or `null`.
+async fn session_get(State(web): State<Web>, headers: HeaderMap) -> Response {
+    let account = match (session_cookie(&headers), web.hub.config().accounts.clone()) {
+        (Some(token), Some(accounts)) => {
+            tokio::task::spawn_blocking(move || accounts.session_blocking(&token).ok().flatten())
+                .await
+                .ok()
+                .flatten()
+                .map(|a| a.name)
+        }
+        _ => None,
+    };
+    session_answer(
+        StatusCode::OK,
+        &serde_json::json!({ "account": account }),
+        None,
+    )
+}
+
+/// `POST /session` with `{"token": ...}`, a token from a native `login` or `register` with
+/// `session`: the token becomes the HttpOnly cookie, so the page keeps no secret of its own.
+async fn session_post(
+    State(web): State<Web>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let refuse = |status, code: &str, text: &str| {
+        session_answer(
+            status,
+            &serde_json::json!({ "code": code, "text": text }),
+            None,
+        )
+    };
+    if !origin_allowed(&headers, &web.origins, web.guard_names) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "bad_origin",
+            "another site's page may not log in here",
+        );
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json || body.len() > MAX_SESSION_BODY {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send {\"token\": ...} as JSON, at most 1 KiB",
+        );
+    }
+    let token = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["token"].as_str().map(str::to_owned));
+    let (Some(token), Some(accounts)) = (token, web.hub.config().accounts.clone()) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send {\"token\": ...} as JSON",
+        );
+    };
+    match accounts.resume(peer.ip, &token).await {
+        Ok(account) => session_answer(
+            StatusCode::OK,
+            &serde_json::json!({ "account": account.name }),
+            Some(set_cookie(Some(&token), peer.tls)),
+        ),
+        Err(e) => {
+            tokio::time::sleep(crate::accounts::FAILED_LOGIN_DELAY).await;
+            refuse(StatusCode::UNAUTHORIZED, e.code(), &e.to_string())
+        }
+    }
+}
+
+/// `DELETE /session`: log out; the session ends and the cookie goes.
+async fn session_delete(
+    State(web): State<Web>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    if !origin_allowed(&headers, &web.origins, web.guard_names) {
+        return session_answer(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({ "code": "bad_origin", "text": "another site's page may not log out here" }),
+            None,
+        );
+    }
+    if let (Some(token), Some(accounts)) =
+        (session_cookie(&headers), web.hub.config().accounts.clone())
+    {
+        let _ = accounts.close_session(&token).await;
+    }
+    session_answer(
+        StatusCode::OK,
+        &serde_json::json!({ "account": null }),
+        Some(set_cookie(None, peer.tls)),
+    )
+}
 
 async fn upgrade(
     State(web): State<Web>,
-    axum::Extension(Peer(peer)): axum::Extension<Peer>,
+    axum::Extension(peer): axum::Extension<Peer>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -176,10 +335,17 @@ async fn upgrade(
         )
             .into_response();
     }
+    // The session cookie logs the connection in from its first line.
+    let account = match (session_cookie(&headers), web.hub.config().accounts.clone()) {
+        (Some(token), Some(accounts)) => {
+            accounts.resume(peer.ip, &token).await.ok().map(|a| a.name)
+        }
+        _ => None,
+    };
     let limit = web.conn.max_line_len;
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| serve(socket, web, peer))
+        .on_upgrade(move |socket| serve(socket, web, peer.ip, account))
 }
 
 /// A WebSocket as a [`Wire`]: each text message is one line of the native protocol.
@@ -253,12 +419,13 @@ fn event_message(line: Bytes) -> Option<Message> {
 }
 
 /// Serve one WebSocket: the native protocol, as over TCP.
-async fn serve(socket: WebSocket, web: Web, peer: std::net::IpAddr) {
+async fn serve(socket: WebSocket, web: Web, peer: std::net::IpAddr, account: Option<String>) {
     let wire = Socket {
         socket,
         received: None,
     };
-    let conn = NativeConn::new(&web.conn, true, peer);
+    let mut conn = NativeConn::new(&web.conn, true, peer);
+    conn.preauth = account.map(String::into_boxed_str);
     crate::door::serve(wire, conn, web.hub, &web.conn, web.shutdown).await;
 }
 

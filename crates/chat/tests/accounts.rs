@@ -746,3 +746,108 @@ async fn a_thousand_failed_logins_are_limited_per_address_and_others_log_in() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_native_session_token_logs_in_again_without_the_password() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chat.sqlite");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = start_on(listener, config(Some(&file))).await;
+    let mut nina = support::native_client(addr, "nina").await;
+    // A token only logs in; registering needs the password.
+    nina.send_json(json!({"type": "register", "token": "anything", "ref": 1}))
+        .await;
+    let refused = nina.until_type("error").await;
+    assert_eq!(refused["code"], "bad_request", "{refused}");
+    nina.send_json(
+        json!({"type": "register", "password": "nina-secret", "session": true, "ref": 2}),
+    )
+    .await;
+    let ack = nina.until_type("ack").await;
+    let token = ack["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (ack["account"].as_str(), token.len()),
+        (Some("nina"), 43),
+        "{ack}"
+    );
+    drop(nina);
+    server.stop().await;
+
+    // After a restart, the token logs in; a made-up one does not.
+    let server = start_on(TcpListener::bind(addr).await.unwrap(), config(Some(&file))).await;
+    let mut again = support::native_client(addr, "nina2").await;
+    again
+        .send_json(json!({"type": "login", "token": "x".repeat(43), "ref": 3}))
+        .await;
+    let refused = again.until_type("error").await;
+    assert_eq!(refused["code"], "bad_login", "{refused}");
+    again
+        .send_json(json!({"type": "login", "token": token, "ref": 4}))
+        .await;
+    let ack = again.until_type("ack").await;
+    assert_eq!(ack["account"], "nina", "{ack}");
+    assert!(ack.get("token").is_none(), "no new token unasked: {ack}");
+    let mut irc = plain_client(addr, "watcher").await;
+    let whois = whois_lines(&mut irc, "nina2").await;
+    assert!(
+        whois
+            .iter()
+            .any(|l| l.ends_with(" watcher nina2 nina :is logged in as")),
+        "{whois:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn history_keeps_the_sender_s_account_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chat.sqlite");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = start_on(listener, config(Some(&file))).await;
+    let mut alice = plain_client(addr, "alice").await;
+    alice.send("REGISTER * * alice-secret\r").await;
+    alice.until(|l| l.contains(" 900 ")).await;
+    let mut guest = plain_client(addr, "guest").await;
+    for (c, nick) in [(&mut alice, "alice"), (&mut guest, "guest")] {
+        c.send("JOIN #den\r").await;
+        c.until(|l| l.contains(" 366 ")).await;
+        c.send(&format!("PRIVMSG #den :signed by {nick}?\r\nPING :sent\r"))
+            .await;
+        c.until(|l| l.ends_with(" :sent")).await;
+    }
+    drop((alice, guest));
+    server.stop().await;
+
+    let server = start_on(TcpListener::bind(addr).await.unwrap(), config(Some(&file))).await;
+    let mut native = support::native_client(addr, "reader").await;
+    native
+        .send_json(serde_json::json!({"type": "join", "room": "#den"}))
+        .await;
+    let joined = native.until_type("joined").await;
+    let history = joined["history"].as_array().unwrap();
+    let accounts: Vec<(&str, Option<&str>)> = history
+        .iter()
+        .map(|m| (m["from"].as_str().unwrap(), m["account"].as_str()))
+        .collect();
+    assert_eq!(
+        accounts,
+        [("alice", Some("alice")), ("guest", None)],
+        "{joined}"
+    );
+    let mut irc = Raw::connect(addr).await;
+    irc.send("CAP REQ :account-tag batch server-time\r\nNICK tagged\r\nUSER t 0 * :t\r\nCAP END\r")
+        .await;
+    irc.until(|l| l.contains(" 001 ")).await;
+    irc.send("CHATHISTORY LATEST #den * 10\r").await;
+    let first = irc.until(|l| l.contains("PRIVMSG #den")).await;
+    let second = irc.until(|l| l.contains("PRIVMSG #den")).await;
+    assert!(
+        first.contains(";account=alice :alice!") && first.ends_with(":signed by alice?"),
+        "{first}"
+    );
+    assert!(!second.contains("account="), "{second}");
+    server.stop().await;
+}

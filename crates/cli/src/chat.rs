@@ -171,6 +171,25 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// The password of `--account`: `$PRISE_CHAT_PASSWORD`, or asked on the terminal (not
+/// echoed).
+fn login(account: Option<String>) -> anyhow::Result<Option<prise_chat::client::Login>> {
+    let Some(account) = account else {
+        return Ok(None);
+    };
+    let password = match std::env::var("PRISE_CHAT_PASSWORD") {
+        Ok(password) if !password.is_empty() => password,
+        _ if std::io::stdin().is_terminal() => {
+            prise_chat_term::read_password(&format!("password for {account}: "))
+                .context("reading the password")?
+        }
+        _ => bail!(
+            "--account {account}: set $PRISE_CHAT_PASSWORD (stdin is not a terminal to ask on)"
+        ),
+    };
+    Ok(Some(prise_chat::client::Login { account, password }))
+}
+
 fn client_config(
     nick: Option<String>,
     rooms: Vec<String>,
@@ -193,13 +212,15 @@ fn client_config(
 async fn send(args: ChatSendArgs, trace: Option<TrafficLog>) -> anyhow::Result<ExitCode> {
     let room = prise_chat::names::normalize_room(&args.room)
         .map_err(|reason| anyhow::anyhow!("--room {:?}: {reason}", args.room))?;
-    let config = client_config(
+    let mut config = client_config(
         Some(args.nick.clone()),
         vec![room.clone()],
         &args.timeouts,
         &args.tls,
         trace,
     )?;
+    config.login = login(args.account.clone())?;
+    let logging_in = config.login.is_some();
     let work = async {
         let (mut client, nick) = Client::connect_once(&args.addr, config).await?;
         if !nick.eq_ignore_ascii_case(&args.nick) {
@@ -208,6 +229,26 @@ async fn send(args: ChatSendArgs, trace: Option<TrafficLog>) -> anyhow::Result<E
                 args.nick,
                 args.addr
             );
+        }
+        // Logged in before anything is said, or not at all.
+        if logging_in {
+            loop {
+                match client.next().await {
+                    Some(Update::Message(v)) if v["ref"] == prise_chat::client::LOGIN_REF => {
+                        if v["type"] != "ack" {
+                            bail!(
+                                "logging in to {}: {}",
+                                args.account.as_deref().unwrap_or_default(),
+                                v["text"].as_str().unwrap_or("refused")
+                            );
+                        }
+                        break;
+                    }
+                    Some(Update::Disconnected { reason, .. }) => bail!("{reason}"),
+                    None => bail!("connection closed"),
+                    _ => {}
+                }
+            }
         }
         // Wait until we are in the room, then send and wait for the server's ack.
         loop {
@@ -255,13 +296,14 @@ async fn send(args: ChatSendArgs, trace: Option<TrafficLog>) -> anyhow::Result<E
 }
 
 async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Result<ExitCode> {
-    let config = client_config(
+    let mut config = client_config(
         args.nick.clone(),
         args.rooms.clone(),
         &args.timeouts,
         &args.tls,
         trace,
     )?;
+    config.login = login(args.account.clone())?;
     let mut client = Client::start(&args.addr, config);
     if !args.plain && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         prise_chat_term::screen::run(client, &args.addr).await?;
@@ -443,6 +485,11 @@ fn render(v: &Value, current: Option<&str>) -> Option<String> {
             s("room")
         ),
         "system" => format!("* {}", s("text")),
+        // register, login (also --account's), logout.
+        "ack" if v.get("account").is_some() => match v["account"].as_str() {
+            Some(account) => format!("* You are logged in as {account}"),
+            None => "* You are logged out".to_owned(),
+        },
         "welcome" => format!("* {}", s("motd")),
         "users" => {
             let users: Vec<&str> = v["users"]

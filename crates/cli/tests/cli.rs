@@ -837,14 +837,24 @@ fn trace_file_hides_account_passwords() {
     read_until(&mut native, "\"welcome\"");
     native
         .get_mut()
-        .write_all(b"{\"type\":\"login\",\"account\":\"reg\",\"password\":\"s3cret-account\"}\n")
+        .write_all(b"{\"type\":\"login\",\"account\":\"reg\",\"password\":\"s3cret-account\",\"session\":true}\n")
         .unwrap();
-    read_until(&mut native, "\"account\":\"reg\"");
+    let seen = read_until(&mut native, "\"account\":\"reg\"");
+    // The session token it got back is a credential too.
+    let ack: serde_json::Value = serde_json::from_str(seen.last().unwrap()).unwrap();
+    let token = ack["token"].as_str().unwrap().to_owned();
+    // The text door's /login.
+    let mut text = connect();
+    read_until(&mut text, "* You are in #general");
+    text.get_mut()
+        .write_all(b"/login reg s3cret-account\n")
+        .unwrap();
+    read_until(&mut text, "* You are now logged in as reg");
     signal(&server, "TERM");
     assert_eq!(server.wait().unwrap().code(), Some(0));
     let log = std::fs::read_to_string(&trace).unwrap();
     assert!(
-        !log.contains("s3cret") && !log.contains("cmVnAHJlZw"),
+        !log.contains("s3cret") && !log.contains("cmVnAHJlZw") && !log.contains(&token),
         "{log}"
     );
     assert!(
@@ -1017,4 +1027,64 @@ fn chat_account_commands_work_on_the_database() {
     let bytes = std::fs::read(dir.path().join("chat.sqlite")).unwrap();
     let contents = String::from_utf8_lossy(&bytes);
     assert!(!contents.contains("from-the-env") && !contents.contains("new-one"));
+}
+
+/// `prise chat send --account`: logged in before the message goes out (an IRC client with
+/// account-tag sees the account on it), and a clear failure, with nothing sent, for a wrong
+/// password or none.
+#[test]
+fn chat_send_logs_in_with_account_or_fails_without_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.sqlite");
+    let db = db.to_str().unwrap();
+    let added = prise()
+        .args(["chat", "account", "add", "alice", "--history", db])
+        .env("PRISE_CHAT_PASSWORD", "alice-secret")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let (mut server, addr) = start_chat(&["--history", db]);
+
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut irc = BufReader::new(tcp.try_clone().unwrap());
+    (&tcp)
+        .write_all(b"CAP REQ :account-tag\r\nNICK watcher\r\nUSER w 0 * :w\r\nCAP END\r\nJOIN #general\r\n")
+        .unwrap();
+    read_until(&mut irc, " 366 ");
+
+    let send = |text: &str, password: Option<&str>| {
+        let mut cmd = prise();
+        cmd.args(["chat", "send", &addr.to_string(), text])
+            .args(["--nick", "alice", "--account", "alice"])
+            .env_remove("PRISE_CHAT_PASSWORD")
+            .stdin(Stdio::null());
+        if let Some(password) = password {
+            cmd.env("PRISE_CHAT_PASSWORD", password);
+        }
+        cmd.output().unwrap()
+    };
+    let out = send("not sent", None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "prise: --account alice: set $PRISE_CHAT_PASSWORD (stdin is not a terminal to ask on)\n"
+    );
+    let out = send("not sent either", Some("wrong-secret"));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "prise: logging in to alice: wrong account name or password\n"
+    );
+    let out = send("signed", Some("alice-secret"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let seen = read_until(&mut irc, "PRIVMSG #general :");
+    let said = seen.last().unwrap();
+    assert!(
+        said.starts_with("@account=alice :alice!") && said.ends_with(" PRIVMSG #general :signed"),
+        "only the logged-in message is said: {seen:#?}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
 }

@@ -146,6 +146,7 @@ impl Session {
                 id: self.hub.next_id(),
                 ts: SystemTime::now(),
                 from: self.nick(),
+                account: self.account().map(|a| a.to_string()),
                 to: room.name.clone(),
                 text: if tag_only {
                     String::new()
@@ -225,6 +226,7 @@ impl Session {
             id: self.hub.next_id(),
             ts: SystemTime::now(),
             from: self.nick(),
+            account: self.account().map(|a| a.to_string()),
             to: target.nick(),
             text: if tag_only {
                 String::new()

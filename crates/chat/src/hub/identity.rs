@@ -29,6 +29,35 @@ impl Session {
         }
     }
 
+    /// Log in with a session token (one log-in attempt from `peer`): a failure is answered
+    /// [`FAILED_LOGIN_DELAY`] late. Returns the account's name.
+    ///
+    /// # Errors
+    /// [`Error::BadLogin`] (no such live session), [`Error::TooManyAttempts`],
+    /// [`Error::Accounts`].
+    pub async fn resume(&self, peer: IpAddr, token: &str) -> Result<String, Error> {
+        let accounts = self.accounts_or_error()?;
+        match accounts.resume(peer, token).await {
+            Ok(account) => {
+                self.set_account(Some(&account.name));
+                Ok(account.name)
+            }
+            Err(e) => {
+                tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Open a session for `account` (this user has just logged in to it): its token logs in
+    /// again without the password ([`crate::accounts::Accounts::open_session`]).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchAccount`], [`Error::Accounts`].
+    pub async fn open_session(&self, account: &str) -> Result<String, Error> {
+        self.accounts_or_error()?.open_session(account).await
+    }
+
     /// Register an account named as this user's nick, and log in to it: one registration
     /// attempt from `peer`. `email` is stored only.
     ///

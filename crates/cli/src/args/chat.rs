@@ -181,6 +181,11 @@ pub(crate) struct ChatConnectArgs {
     #[arg(long = "room", value_name = "ROOM")]
     pub(crate) rooms: Vec<String>,
 
+    /// Log in to this account at each connect; the password comes from
+    /// $PRISE_CHAT_PASSWORD, or is asked on the terminal.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
+
     /// Line mode: read commands and messages from stdin, print events to stdout (the default
     /// when stdin or stdout is not a terminal).
     #[arg(long)]
@@ -210,6 +215,11 @@ pub(crate) struct ChatSendArgs {
     /// Room to send to.
     #[arg(long, value_name = "ROOM", default_value = "#general")]
     pub(crate) room: String,
+
+    /// Log in to this account before sending (exit 1 if that fails); the password comes
+    /// from $PRISE_CHAT_PASSWORD, or is asked on the terminal.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
 
     #[command(flatten)]
     pub(crate) timeouts: TimeoutArgs,
