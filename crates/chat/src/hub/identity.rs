@@ -17,16 +17,9 @@ impl Session {
     /// server keeps no accounts).
     pub async fn log_in(&self, peer: IpAddr, name: &str, password: &str) -> Result<String, Error> {
         let accounts = self.accounts_or_error()?;
-        match accounts.verify(peer, name, password).await {
-            Ok(account) => {
-                self.set_account(Some(&account.name));
-                Ok(account.name)
-            }
-            Err(e) => {
-                tokio::time::sleep(FAILED_LOGIN_DELAY).await;
-                Err(e)
-            }
-        }
+        let account = slowed(accounts.verify(peer, name, password).await).await?;
+        self.set_account(Some(&account.name));
+        Ok(account.name)
     }
 
     /// Log in with a session token (one log-in attempt from `peer`): a failure is answered
@@ -37,16 +30,9 @@ impl Session {
     /// [`Error::Accounts`].
     pub async fn resume(&self, peer: IpAddr, token: &str) -> Result<String, Error> {
         let accounts = self.accounts_or_error()?;
-        match accounts.resume(peer, token).await {
-            Ok(account) => {
-                self.set_account(Some(&account.name));
-                Ok(account.name)
-            }
-            Err(e) => {
-                tokio::time::sleep(FAILED_LOGIN_DELAY).await;
-                Err(e)
-            }
-        }
+        let account = slowed(accounts.resume(peer, token).await).await?;
+        self.set_account(Some(&account.name));
+        Ok(account.name)
     }
 
     /// Open a session for `account` (this user has just logged in to it): its token logs in
@@ -107,10 +93,7 @@ impl Session {
                 Some(password) => accounts.verify(peer, nick, password).await.map(|_| ()),
                 None => Err(Error::BadLogin),
             };
-            if let Err(e) = checked {
-                tokio::time::sleep(FAILED_LOGIN_DELAY).await;
-                return Err(e);
-            }
+            slowed(checked).await?;
         }
         let held = target.nick();
         tracing::info!(by = %self.nick(), target = %held, "GHOST");
@@ -133,13 +116,7 @@ impl Session {
         password: &str,
     ) -> Result<String, Error> {
         let accounts = self.accounts_or_error()?;
-        let account = match accounts.verify(peer, name, password).await {
-            Ok(account) => account,
-            Err(e) => {
-                tokio::time::sleep(FAILED_LOGIN_DELAY).await;
-                return Err(e);
-            }
-        };
+        let account = slowed(accounts.verify(peer, name, password).await).await?;
         accounts.remove(&account.name).await?;
         let key = fold(&account.name);
         let logged_in: Vec<Arc<User>> = lock(&self.hub.inner.state)
@@ -227,4 +204,12 @@ fn owns(user: &User, nick: &str) -> bool {
     lock(&user.account)
         .as_deref()
         .is_some_and(|a| fold(a) == fold(nick))
+}
+
+/// `result`, a failure answered [`FAILED_LOGIN_DELAY`] late (a guesser waits on every try).
+async fn slowed<T>(result: Result<T, Error>) -> Result<T, Error> {
+    if result.is_err() {
+        tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+    }
+    result
 }
