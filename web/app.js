@@ -17,11 +17,14 @@ const HELP = [
   '  /invite NICK [ROOM]         invite someone to the current room (or ROOM)',
   '  /ban MASK, /unban MASK      ban nick!user@host (wildcards; a bare nick is nick!*@*)',
   '  /bans                       the current room\'s bans',
+  '  /op NICK, /deop NICK        make someone an operator of the current room, or not',
   '  /who [ROOM]                 who is in the room',
   '  /rooms                      list rooms',
   '  /history [N]                the last N messages of the current room',
   '  /login [ACCOUNT] PASSWORD   log in (or use the form above); /logout to stop',
   '  /register PASSWORD [EMAIL]  make your nick an account',
+  '  /register-room [ROOM]       keep a room you operate (operators, topic, modes, bans)',
+  '  /unregister-room [ROOM]     stop keeping it; /room-info [ROOM] says who registered it',
   '  /quit [REASON]              leave (the page stops reconnecting)',
   'Any other line is said in the current conversation. Alt+Up and Alt+Down switch conversations.',
 ];
@@ -434,6 +437,18 @@ function command(text) {
     case 'bans':
       if (!room) return system(state.current, '! /bans works in a room', 'error');
       return send({ type: 'bans', room }, (reply) => system(room, reply.bans.length ? `* Banned from ${reply.room}: ${reply.bans.map((b) => `${b.mask} (by ${b.by})`).join(', ')}` : `* Nobody is banned from ${reply.room}`));
+    case 'op': case 'deop':
+      if (!rest || !room) return system(state.current, `! Usage: /${cmd} NICK (in a room)`, 'error');
+      return send({ type: cmd, room, nick: rest }, (ack) => system(room, cmd === 'op' ? `* ${ack.nick} is now an operator of ${ack.room}` : `* ${ack.nick} is no longer an operator of ${ack.room}`));
+    case 'register-room': case 'unregister-room': case 'room-info': {
+      const target = rest ? roomName(rest.split(' ')[0]) : room;
+      if (!target) return system(state.current, `! Usage: /${cmd} ROOM`, 'error');
+      const type = cmd.replace('-', '_');
+      return send({ type, room: target }, (reply) => system(target,
+        type === 'room_info' ? `* ${reply.room} is registered by ${reply.founder} since ${reply.registered}; operators: ${reply.ops.join(', ')}`
+          : type === 'register_room' ? `* ${reply.room} is registered to your account: its operators, topic, modes and bans are kept`
+            : `* ${reply.room} is no longer registered`));
+    }
     case 'invite': {
       const [nick, r] = rest.split(' ');
       if (!nick || !(r || room)) return system(state.current, '! Usage: /invite NICK [ROOM]', 'error');

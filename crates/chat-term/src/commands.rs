@@ -77,9 +77,18 @@ pub fn request(line: &str, current: Option<&str>) -> Result<Option<Value>, Strin
             None => json!({"type": "login", "password": rest}),
         },
         ("logout", _) => json!({"type": "logout"}),
+        ("op" | "deop", "") => return Err(format!("usage: /{name} NICK")),
+        ("op", nick) => json!({"type": "op", "room": room()?, "nick": nick}),
+        ("deop", nick) => json!({"type": "deop", "room": room()?, "nick": nick}),
+        ("register-room", "") => json!({"type": "register_room", "room": room()?}),
+        ("register-room", room) => json!({"type": "register_room", "room": room}),
+        ("unregister-room", "") => json!({"type": "unregister_room", "room": room()?}),
+        ("unregister-room", room) => json!({"type": "unregister_room", "room": room}),
+        ("room-info", "") => json!({"type": "room_info", "room": room()?}),
+        ("room-info", room) => json!({"type": "room_info", "room": room}),
         ("quit" | "exit", reason) => json!({"type": "quit", "reason": reason}),
         ("help", _) => return Err(
-            "commands: /nick /join /part /msg /me /topic /kick /invite /ban /unban /bans /who /rooms /history /register /login /logout /quit"
+            "commands: /nick /join /part /msg /me /topic /kick /invite /ban /unban /bans /who /rooms /history /op /deop /register /login /logout /register-room /unregister-room /room-info /quit"
                 .into(),
         ),
         (other, _) => return Err(format!("unknown command /{other}; /help lists them")),
@@ -108,11 +117,51 @@ pub fn bans_line(v: &Value) -> Option<String> {
     })
 }
 
+/// A `room_info` answer (a registered room) as one line.
+pub fn room_info_line(v: &Value) -> Option<String> {
+    let ops: Vec<&str> = v["ops"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    Some(format!(
+        "* {} is registered by {} since {}; operators: {}",
+        v["room"].as_str()?,
+        v["founder"].as_str()?,
+        v["registered"].as_str().unwrap_or_default(),
+        ops.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use super::{bans_line, request};
+    use super::{bans_line, request, room_info_line};
+
+    #[test]
+    fn room_commands_become_native_requests_and_lines() {
+        assert_eq!(
+            request("/register-room", Some("#den")),
+            Ok(Some(json!({"type": "register_room", "room": "#den"})))
+        );
+        assert_eq!(
+            request("/unregister-room #attic", Some("#den")),
+            Ok(Some(json!({"type": "unregister_room", "room": "#attic"})))
+        );
+        assert_eq!(
+            request("/op bob", Some("#den")),
+            Ok(Some(json!({"type": "op", "room": "#den", "nick": "bob"})))
+        );
+        assert!(request("/deop", Some("#den")).is_err());
+        assert!(request("/op bob", None).is_err());
+        let info = json!({"type": "room_info", "room": "#den", "founder": "alice",
+            "registered": "2026-12-07T10:00:00.000Z", "ops": ["alice", "bob"]});
+        assert_eq!(
+            room_info_line(&info).as_deref(),
+            Some("* #den is registered by alice since 2026-12-07T10:00:00.000Z; operators: alice, bob")
+        );
+    }
 
     #[test]
     fn account_commands_become_native_requests() {

@@ -337,6 +337,12 @@ impl App {
                     self.notice(target, line.trim_start_matches("* ").to_owned());
                 }
             }
+            "room_info" => {
+                if let Some(line) = crate::commands::room_info_line(v) {
+                    let target = self.conversation(&s("room"));
+                    self.notice(target, line.trim_start_matches("* ").to_owned());
+                }
+            }
             "history" => {
                 let target = self.conversation(&s("room"));
                 for m in v["messages"].as_array().into_iter().flatten() {

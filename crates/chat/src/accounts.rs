@@ -144,6 +144,52 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`Error::Accounts`] when the store fails.
     fn remove_sessions(&self, folded: &str) -> Result<(), Error>;
+    /// Every registered room.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails (or a stored room cannot be read).
+    fn rooms(&self) -> Result<Vec<RoomRecord>, Error>;
+    /// Keep a registered room (replacing what was kept under its folded name).
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn put_room(&self, folded: &str, record: &RoomRecord) -> Result<(), Error>;
+    /// Forget a registered room; `false` when it was not kept.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn remove_room(&self, folded: &str) -> Result<bool, Error>;
+}
+
+/// A registered room as kept across restarts and its last member leaving: who registered it,
+/// the accounts that are its operators, and the state its operators set (topic, modes, the
+/// ban, exception and invite-exception lists).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoomRecord {
+    /// `#name`, as first written.
+    pub name: String,
+    /// The account that registered it, as that account's name is written.
+    pub founder: String,
+    /// When it was registered, milliseconds since the Unix epoch.
+    pub registered_ms: i64,
+    /// Case-folded names of the accounts made operators on joining (the founder among them).
+    pub ops: Vec<String>,
+    /// The topic, possibly empty.
+    pub topic: String,
+    /// Who set the topic and when (milliseconds since the Unix epoch).
+    #[serde(default)]
+    pub topic_set: Option<(String, i64)>,
+    /// The modes.
+    pub modes: crate::hub::RoomModes,
+    /// `+b`.
+    #[serde(default)]
+    pub bans: Vec<crate::masks::ListEntry>,
+    /// `+e`.
+    #[serde(default)]
+    pub excepts: Vec<crate::masks::ListEntry>,
+    /// `+I`.
+    #[serde(default)]
+    pub invex: Vec<crate::masks::ListEntry>,
 }
 
 /// Accounts in SQLite: the `accounts` table of the history database (WAL), or of an in-memory
@@ -201,7 +247,12 @@ impl SqliteStore {
                  expires_ms INTEGER NOT NULL
              );
              CREATE INDEX IF NOT EXISTS account_sessions_folded
-                 ON account_sessions (folded);",
+                 ON account_sessions (folded);
+             CREATE TABLE IF NOT EXISTS registered_rooms (
+                 folded TEXT PRIMARY KEY,
+                 founder TEXT NOT NULL,
+                 record TEXT NOT NULL
+             );",
         )
         .map_err(|e| store_error(&file, e))?;
         // The SCRAM keys came later: a database made before gets the column.
@@ -295,6 +346,8 @@ impl Store for SqliteStore {
 
     fn remove(&self, folded: &str) -> Result<bool, Error> {
         self.remove_sessions(folded)?;
+        // A deleted account's rooms are free again.
+        self.run(|c| c.execute("DELETE FROM registered_rooms WHERE founder = ?1", [folded]))?;
         self.run(|c| c.execute("DELETE FROM accounts WHERE folded = ?1", [folded]))
             .map(|n| n == 1)
     }
@@ -356,6 +409,35 @@ impl Store for SqliteStore {
             })?;
             rows.collect()
         })
+    }
+
+    fn rooms(&self) -> Result<Vec<RoomRecord>, Error> {
+        let texts: Vec<String> = self.run(|c| {
+            let mut stmt = c.prepare("SELECT record FROM registered_rooms ORDER BY folded")?;
+            let rows = stmt.query_map([], |row| row.get(0))?;
+            rows.collect()
+        })?;
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(|e| store_error(&self.file, e)))
+            .collect()
+    }
+
+    fn put_room(&self, folded: &str, record: &RoomRecord) -> Result<(), Error> {
+        let text = serde_json::to_string(record).map_err(|e| store_error(&self.file, e))?;
+        self.run(|c| {
+            c.execute(
+                "INSERT INTO registered_rooms (folded, founder, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (folded) DO UPDATE SET founder = ?2, record = ?3",
+                params![folded, fold(&record.founder), text],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn remove_room(&self, folded: &str) -> Result<bool, Error> {
+        self.run(|c| c.execute("DELETE FROM registered_rooms WHERE folded = ?1", [folded]))
+            .map(|n| n == 1)
     }
 }
 
@@ -825,7 +907,31 @@ impl Accounts {
         blocking(move || this.delete(&name)).await
     }
 
-    /// Delete the account `name`.
+    /// Every registered room (blocking).
+    ///
+    /// # Errors
+    /// [`Error::Accounts`].
+    pub fn rooms(&self) -> Result<Vec<RoomRecord>, Error> {
+        self.store.rooms()
+    }
+
+    /// Keep a registered room (blocking).
+    ///
+    /// # Errors
+    /// [`Error::Accounts`].
+    pub fn put_room(&self, record: &RoomRecord) -> Result<(), Error> {
+        self.store.put_room(&fold(&record.name), record)
+    }
+
+    /// Forget the registered room `name` (blocking); `false` when it was not registered.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`].
+    pub fn remove_room(&self, name: &str) -> Result<bool, Error> {
+        self.store.remove_room(&fold(name))
+    }
+
+    /// Delete the account `name`, and the registrations of the rooms it registered.
     ///
     /// # Errors
     /// [`Error::NoSuchAccount`], [`Error::Accounts`].
@@ -970,6 +1076,44 @@ mod tests {
         drop(a);
         let again = Accounts::open(Some(&path), Registration::Open).unwrap();
         again.verify_blocking("Carol", "long enough").unwrap();
+    }
+
+    #[test]
+    fn registered_rooms_are_kept_replaced_and_go_with_their_founder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.sqlite");
+        let a = Accounts::open(Some(&path), Registration::Open).unwrap();
+        a.register_blocking("Carol", "long enough", None, None)
+            .unwrap();
+        let mut room = RoomRecord {
+            name: "#Den".into(),
+            founder: "Carol".into(),
+            registered_ms: 1,
+            ops: vec!["carol".into()],
+            topic: "'; DROP TABLE registered_rooms;--".into(),
+            topic_set: None,
+            modes: crate::hub::RoomModes::default(),
+            bans: Vec::new(),
+            excepts: Vec::new(),
+            invex: Vec::new(),
+        };
+        a.put_room(&room).unwrap();
+        room.topic = "second".into();
+        a.put_room(&room).unwrap();
+        let other = RoomRecord {
+            name: "#attic".into(),
+            founder: "dave".into(),
+            ..room.clone()
+        };
+        a.put_room(&other).unwrap();
+        drop(a);
+        let again = Accounts::open(Some(&path), Registration::Open).unwrap();
+        assert_eq!(again.rooms().unwrap(), [other.clone(), room]);
+        // Deleting carol's account frees her room, not dave's.
+        again.delete("CAROL").unwrap();
+        assert_eq!(again.rooms().unwrap(), [other]);
+        assert!(again.remove_room("#ATTIC").unwrap());
+        assert!(!again.remove_room("#attic").unwrap());
     }
 
     #[test]

@@ -143,6 +143,26 @@ pub enum Error {
     /// Registration is closed, or only for server operators (`--registration`).
     #[error("registration is {0}")]
     RegistrationClosed(&'static str),
+    /// That needs being logged in to an account.
+    #[error("log in to an account first")]
+    NotLoggedIn,
+    /// The room is registered already.
+    #[error("{room} is already registered by {founder}")]
+    RoomRegistered {
+        /// The room's display name.
+        room: String,
+        /// The account that registered it.
+        founder: String,
+    },
+    /// The room is not registered.
+    #[error("{0} is not registered")]
+    RoomNotRegistered(String),
+    /// Only the account that registered the room (or a server operator) may do that.
+    #[error("only the founder of {0} or a server operator may do that")]
+    NotFounder(String),
+    /// The account has registered as many rooms as it may.
+    #[error("an account may register at most {0} rooms")]
+    TooManyRegisteredRooms(usize),
     /// The account store failed.
     #[error("accounts {file}: {reason}")]
     Accounts {
@@ -206,6 +226,11 @@ impl Error {
             Error::TooManyAttempts(_) => "too_many_attempts",
             Error::BadLogin => "bad_login",
             Error::RegistrationClosed(_) => "registration_closed",
+            Error::NotLoggedIn => "not_logged_in",
+            Error::RoomRegistered { .. } => "room_registered",
+            Error::RoomNotRegistered(_) => "room_not_registered",
+            Error::NotFounder(_) => "not_founder",
+            Error::TooManyRegisteredRooms(_) => "too_many_registered_rooms",
             Error::History { .. } | Error::Accounts { .. } => "server_error",
             Error::Connect(_) | Error::Protocol(_) => "client_error",
         }

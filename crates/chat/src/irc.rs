@@ -18,7 +18,7 @@ use crate::conn::{ConnConfig, Flood};
 use crate::door::{Door, End, Flow, Hello, Refusal};
 use crate::event::{Event, EventKind, IrcForm, IrcTags, Message};
 use crate::hub::{
-    Gone, Hub, Member, ModeChange, Sending, Session, Status, UserInfo, Wants, MAX_KEY_LEN,
+    Gone, Hub, Member, ModeChange, Sending, Session, Status, UserInfo, Wants, CHANSERV, MAX_KEY_LEN,
 };
 use crate::masks::{ListKind, MAX_LIST_LEN};
 use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
@@ -1264,10 +1264,56 @@ impl IrcConn {
     }
 
     fn nickserv_notice(&mut self, text: &str) {
+        self.service_notice(NICKSERV, text);
+    }
+
+    fn service_notice(&mut self, service: &str, text: &str) {
         let nick = self.nick.clone();
         self.raw(&format!(
-            ":{NICKSERV}!NickServ@{USER_HOST} NOTICE {nick} :{text}"
+            ":{service}!{service}@{USER_HOST} NOTICE {nick} :{text}"
         ));
+    }
+
+    /// A line to the ChanServ pseudo-user: `REGISTER #room`, `UNREGISTER #room`,
+    /// `INFO #room`, `HELP` (registered rooms, docs/PROTOCOL-chat.md). Answered with NOTICEs
+    /// from ChanServ.
+    fn chanserv(&mut self, session: &Session, text: &str) {
+        let mut words = text.split_whitespace();
+        let command = words.next().unwrap_or("").to_ascii_uppercase();
+        let args: Vec<&str> = words.collect();
+        let said = match (command.as_str(), args.as_slice()) {
+            ("REGISTER", [room]) => session.register_room(room).map(|room| {
+                format!("{room} is registered to your account: its operators, topic, modes and bans are kept.")
+            }),
+            ("UNREGISTER" | "DROP", [room]) => session
+                .unregister_room(room)
+                .map(|room| format!("{room} is no longer registered.")),
+            ("INFO", [room]) => session.room_registration(room).map(|r| {
+                let since = humantime::format_rfc3339_seconds(r.registered);
+                format!(
+                    "{} is registered by {} since {since}; {} operator account(s).",
+                    r.room,
+                    r.founder,
+                    r.ops.len()
+                )
+            }),
+            ("HELP", _) => {
+                for line in [
+                    "REGISTER <#room>: register a room you operate to your account.",
+                    "UNREGISTER <#room>: unregister it (its founder or a server operator).",
+                    "INFO <#room>: who registered a room, and when.",
+                    "Operators given +o while logged in stay operators, by account.",
+                ] {
+                    self.service_notice(CHANSERV, line);
+                }
+                return;
+            }
+            _ => Ok(format!(
+                "Unknown or incomplete command {command:?}; try HELP."
+            )),
+        };
+        let text = said.unwrap_or_else(|e| format!("{}.", capitalized(&e.to_string())));
+        self.service_notice(CHANSERV, &text);
     }
 
     /// JOIN's replies to the joiner: its own JOIN, the topic, the names.
@@ -1858,6 +1904,14 @@ impl IrcConn {
             "NICKSERV" | "NS" => {
                 let text = p.join(" ");
                 self.nickserv(session, hub, &text).await;
+            }
+            "PRIVMSG" if p.first().is_some_and(|t| t.eq_ignore_ascii_case(CHANSERV)) => {
+                let text = p.get(1).copied().unwrap_or("");
+                self.chanserv(session, text);
+            }
+            "CHANSERV" | "CS" => {
+                let text = p.join(" ");
+                self.chanserv(session, &text);
             }
             "AUTHENTICATE" => {
                 let ident = session.ident();

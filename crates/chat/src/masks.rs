@@ -63,7 +63,7 @@ impl ListKind {
 }
 
 /// One entry of a room list.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ListEntry {
     /// The mask, completed (`nick!ident@host`).
     pub mask: String,
@@ -148,6 +148,19 @@ pub(crate) enum ListRefusal {
 }
 
 impl Lists {
+    /// Lists holding these entries (as kept for a registered room).
+    pub(crate) fn from_parts(
+        bans: Vec<ListEntry>,
+        excepts: Vec<ListEntry>,
+        invex: Vec<ListEntry>,
+    ) -> Self {
+        Self {
+            bans,
+            excepts,
+            invex,
+        }
+    }
+
     /// The entries of one list, oldest first.
     pub(crate) fn get(&self, kind: ListKind) -> &[ListEntry] {
         match kind {

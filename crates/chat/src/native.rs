@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::conn::{ConnConfig, Flood};
 use crate::door::{Door, End, Flow, Hello, Refusal};
 use crate::event::Event;
-use crate::hub::{Gone, Hub, Inbox, Joined, Session};
+use crate::hub::{Gone, Hub, Inbox, Joined, ModeChange, Session};
 use crate::masks::ListKind;
 use crate::Error;
 
@@ -343,6 +343,43 @@ impl NativeConn {
                             json!({"type": "history", "room": room, "messages": messages, "more": more}),
                             r,
                         ),
+                        Err(e) => self.chat_error(&e, r),
+                    }
+                }
+            },
+            "op" | "deop" => match (req.room.as_deref(), req.nick.as_deref()) {
+                (Some(room), Some(nick)) => {
+                    let change = ModeChange::Op(nick.to_owned(), req.kind == "op");
+                    match session.set_modes(room, &[change]) {
+                        Ok((_, errors)) if !errors.is_empty() => self.chat_error(&errors[0], r),
+                        Ok((room, _)) => {
+                            self.send(json!({"type": "ack", "room": room, "nick": nick}), r);
+                        }
+                        Err(e) => self.chat_error(&e, r),
+                    }
+                }
+                _ => self.error(
+                    "bad_request",
+                    &format!("{} needs \"room\" and \"nick\"", req.kind),
+                    r,
+                ),
+            },
+            "register_room" | "unregister_room" | "room_info" => match req.room.as_deref() {
+                None => self.error("bad_request", &format!("{} needs \"room\"", req.kind), r),
+                Some(room) => {
+                    let done = match req.kind.as_str() {
+                        "register_room" => session.register_room(room).map(|room| json!({"type": "ack", "room": room})),
+                        "unregister_room" => session.unregister_room(room).map(|room| json!({"type": "ack", "room": room})),
+                        _ => session.room_registration(room).map(|reg| json!({
+                            "type": "room_info",
+                            "room": reg.room,
+                            "founder": reg.founder,
+                            "registered": humantime::format_rfc3339_millis(reg.registered).to_string(),
+                            "ops": reg.ops,
+                        })),
+                    };
+                    match done {
+                        Ok(answer) => self.send(answer, r),
                         Err(e) => self.chat_error(&e, r),
                     }
                 }

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use crate::conn::{ConnConfig, Flood};
 use crate::door::{Door, End, Flow, Hello, Refusal};
 use crate::event::{EventKind, Message};
-use crate::hub::{Gone, Hub, Inbox, Session};
+use crate::hub::{Gone, Hub, Inbox, ModeChange, Session};
 use crate::masks::ListKind;
 use crate::Error;
 
@@ -104,12 +104,15 @@ const HELP: &str = "\
 *   /invite NICK [ROOM]         invite someone to the current room (or ROOM)
 *   /ban MASK, /unban MASK      ban nick!user@host (wildcards; a bare nick is nick!*@*)
 *   /bans                       the current room's bans
+*   /op NICK, /deop NICK        make someone an operator of the current room, or not
 *   /who [ROOM]                 who is in the room (or * for everyone)
 *   /rooms                      list rooms
 *   /history [N]                the last N messages of the current room
 *   /register PASSWORD [EMAIL]  make your nick an account (and log in to it)
 *   /login [ACCOUNT] PASSWORD   log in; /logout to stop
 *   /ghost NICK [PASSWORD]      disconnect whoever uses your account's nick
+*   /register-room [ROOM]       keep a room you operate (its operators, topic, modes, bans)
+*   /unregister-room [ROOM]     stop keeping it; /room-info [ROOM] says who registered it
 *   /quit [REASON]              leave
 * Any other line is said in the current room.
 ";
@@ -424,6 +427,56 @@ impl TextConn {
                     }
                 }
             },
+            "op" | "deop" if rest.is_empty() => self.line(&format!("! Usage: /{command} NICK")),
+            "op" | "deop" => match self.current.clone() {
+                None => self.line("! You are in no room; /join ROOM first"),
+                Some(room) => {
+                    let change = ModeChange::Op(rest.to_owned(), command == "op");
+                    match session.set_modes(&room, &[change]) {
+                        Ok((_, errors)) if !errors.is_empty() => self.error(&errors[0]),
+                        Ok((room, _)) => self.line(&format!(
+                            "* {rest} is {} in {room}",
+                            if command == "op" {
+                                "now an operator"
+                            } else {
+                                "no longer an operator"
+                            }
+                        )),
+                        Err(e) => self.error(&e),
+                    }
+                }
+            },
+            "register-room" | "unregister-room" | "room-info" => {
+                let room = match rest {
+                    "" => self.current.clone(),
+                    room => Some(room.to_owned()),
+                };
+                let Some(room) = room else {
+                    self.line(&format!("! Usage: /{command} ROOM"));
+                    return true;
+                };
+                let done = match command.as_str() {
+                    "register-room" => session.register_room(&room).map(|room| {
+                        format!("* {room} is registered to your account: its operators, topic, modes and bans are kept")
+                    }),
+                    "unregister-room" => session
+                        .unregister_room(&room)
+                        .map(|room| format!("* {room} is no longer registered")),
+                    _ => session.room_registration(&room).map(|r| {
+                        format!(
+                            "* {} is registered by {} since {}; operators: {}",
+                            r.room,
+                            r.founder,
+                            humantime::format_rfc3339_seconds(r.registered),
+                            r.ops.join(", ")
+                        )
+                    }),
+                };
+                match done {
+                    Ok(line) => self.line(&line),
+                    Err(e) => self.error(&e),
+                }
+            }
             "help" | "aide" | "?" => self.line(HELP),
             "quit" | "exit" => {
                 session.set_quit_reason(rest);

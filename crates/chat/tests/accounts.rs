@@ -851,3 +851,162 @@ async fn history_keeps_the_sender_s_account_across_a_restart() {
     assert!(!second.contains("account="), "{second}");
     server.stop().await;
 }
+
+/// What ChanServ says next to `c`.
+async fn chanserv(c: &mut Raw) -> String {
+    let line = c
+        .until(|l| l.starts_with(":ChanServ!ChanServ@prise NOTICE "))
+        .await;
+    line.split_once(" :").unwrap().1.to_owned()
+}
+
+/// The nicks of a room's NAMES reply, with their `@`.
+async fn names(c: &mut Raw, room: &str) -> Vec<String> {
+    c.send(&format!("NAMES {room}\r")).await;
+    let line = c.until(|l| l.contains(" 353 ")).await;
+    c.until(|l| l.contains(" 366 ")).await;
+    let mut nicks: Vec<String> = line
+        .rsplit_once(" :")
+        .unwrap()
+        .1
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    nicks.sort();
+    nicks
+}
+
+#[tokio::test]
+async fn a_registered_room_keeps_its_operators_topic_modes_and_bans_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chat.sqlite");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = start_on(listener, config(Some(&file))).await;
+
+    // A guest who opened a room may not register it: registration is by account.
+    let mut carol = plain_client(addr, "carol").await;
+    carol
+        .send("JOIN #lobby\r\nPRIVMSG ChanServ :REGISTER #lobby\r")
+        .await;
+    assert_eq!(chanserv(&mut carol).await, "Log in to an account first.");
+
+    let mut alice = plain_client(addr, "alice").await;
+    alice.send("REGISTER * * alice-secret\r").await;
+    alice.until(|l| l.contains(" 900 ")).await;
+    alice
+        .send("JOIN #team\r\nTOPIC #team :Ship it on Friday\r\nMODE #team +lb 10 spammer\r")
+        .await;
+    alice
+        .until(|l| l.contains(" MODE #team +lb 10 spammer!*@*"))
+        .await;
+    // Only an operator of the room may register it.
+    carol.send("JOIN #team\r\nCS REGISTER #team\r").await;
+    assert_eq!(chanserv(&mut carol).await, "Log in to an account first.");
+    alice.send("PRIVMSG ChanServ :REGISTER #team\r").await;
+    assert_eq!(
+        chanserv(&mut alice).await,
+        "#team is registered to your account: its operators, topic, modes and bans are kept."
+    );
+    alice.send("CS REGISTER #team\r").await;
+    assert_eq!(
+        chanserv(&mut alice).await,
+        "#team is already registered by alice."
+    );
+
+    // bob, an account from the native door, is made an operator: by account, so it lasts.
+    let mut bob = support::native_client(addr, "bob").await;
+    bob.send_json(serde_json::json!({"type": "register", "password": "bob-secret"}))
+        .await;
+    assert_eq!(bob.until_type("ack").await["account"], "bob");
+    bob.send_json(serde_json::json!({"type": "join", "room": "#team"}))
+        .await;
+    bob.until_type("joined").await;
+    alice.send("MODE #team +o bob\r").await;
+    alice.until(|l| l.contains(" MODE #team +o bob")).await;
+    // Everyone leaves; the room stays, and whoever comes first is not its operator.
+    alice.send("PART #team\r").await;
+    alice.until(|l| l.contains(" PART #team")).await;
+    bob.send_json(serde_json::json!({"type": "part", "room": "#team"}))
+        .await;
+    bob.until_type("ack").await;
+    carol.send("PART #team\r").await;
+    carol.until(|l| l.contains(" PART #team")).await;
+    carol.send("JOIN #team\r").await;
+    carol.until(|l| l.contains(" 366 ")).await;
+    assert_eq!(names(&mut carol, "#team").await, ["carol"]);
+    drop((alice, bob, carol));
+    server.stop().await;
+
+    // After a restart: the ban, the modes, the topic, and the operators by account.
+    let server = start_on(TcpListener::bind(addr).await.unwrap(), config(Some(&file))).await;
+    let mut spammer = plain_client(addr, "spammer").await;
+    spammer.send("JOIN #team\r").await;
+    let banned = spammer.until(|l| l.contains(" 474 ")).await;
+    assert!(
+        banned.ends_with("#team :Cannot join channel (+b)"),
+        "{banned}"
+    );
+    let mut eve = plain_client(addr, "eve").await;
+    eve.send("JOIN #team\r").await;
+    let topic = eve.until(|l| l.contains(" 332 ")).await;
+    assert!(topic.ends_with(" #team :Ship it on Friday"), "{topic}");
+    eve.until(|l| l.contains(" 366 ")).await;
+    eve.send("MODE #team\r").await;
+    let modes = eve.until(|l| l.contains(" 324 ")).await;
+    assert!(modes.ends_with(" #team +lnt 10"), "{modes}");
+    eve.send("MODE #team -b spammer\r").await;
+    eve.until(|l| l.contains(" 482 ")).await;
+    let (mut alice, answer) = sasl_client(addr, "alice", "alice", "alice-secret").await;
+    assert!(answer.contains(" 900 "), "{answer}");
+    alice.send("JOIN #team\r").await;
+    alice.until(|l| l.contains(" 366 ")).await;
+    assert_eq!(names(&mut alice, "#team").await, ["@alice", "eve"]);
+    // bob joins before logging in: ChanServ makes him an operator once he has.
+    let mut bob = support::native_client(addr, "bob").await;
+    bob.send_json(serde_json::json!({"type": "join", "room": "#team"}))
+        .await;
+    bob.until_type("joined").await;
+    assert_eq!(names(&mut alice, "#team").await, ["@alice", "bob", "eve"]);
+    bob.send_json(serde_json::json!({"type": "login", "password": "bob-secret"}))
+        .await;
+    assert_eq!(bob.until_type("ack").await["account"], "bob");
+    let opped = alice.until(|l| l.contains(" MODE #team ")).await;
+    assert_eq!(opped, ":ChanServ!ChanServ@prise MODE #team +o bob");
+    alice.send("CS INFO #team\r").await;
+    let info = chanserv(&mut alice).await;
+    assert!(
+        info.starts_with("#team is registered by alice since ")
+            && info.ends_with("; 2 operator account(s)."),
+        "{info}"
+    );
+    // Only the founder (or a server operator) may unregister it; then it closes when empty.
+    bob.send_json(serde_json::json!({"type": "unregister_room", "room": "#team"}))
+        .await;
+    assert_eq!(bob.until_type("error").await["code"], "not_founder");
+    alice.send("CS UNREGISTER #team\r").await;
+    assert_eq!(chanserv(&mut alice).await, "#team is no longer registered.");
+    drop((alice, bob, eve, spammer));
+    let mut last = plain_client(addr, "last").await;
+    // The room closes once its members are gone (their quits are asynchronous).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        last.send("LIST #team\r").await;
+        let mut listed = false;
+        loop {
+            let line = last.line().await.unwrap();
+            if line.contains(" 322 ") {
+                listed = true;
+            }
+            if line.contains(" 323 ") {
+                break;
+            }
+        }
+        if !listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "#team stayed open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await;
+}

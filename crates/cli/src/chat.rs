@@ -16,7 +16,7 @@ use crate::args::{
     AccountCommand, ChatCommand, ChatConnectArgs, ChatSendArgs, ChatServeArgs, ClientTlsArgs,
     RegisterEmailArg, RegistrationArg, TimeoutArgs,
 };
-use prise_chat_term::commands::{bans_line, request};
+use prise_chat_term::commands::{bans_line, request, room_info_line};
 
 pub(crate) async fn run(
     command: ChatCommand,
@@ -518,6 +518,7 @@ fn render(v: &Value, current: Option<&str>) -> Option<String> {
             .collect::<Vec<_>>()
             .join("\n"),
         "bans" => bans_line(v)?,
+        "room_info" => room_info_line(v)?,
         "ack" if v.get("mask").is_some() => format!("* {} on {}: done", s("mask"), s("room")),
         "error" => format!("! {}", s("text")),
         "ack" if v.get("old").is_some() => format!("* You are now known as {}", s("nick")),

@@ -128,10 +128,11 @@ impl Session {
         for user in &logged_in {
             self.hub.set_user_account(user, None);
         }
+        self.hub.forget_rooms_of(&account.name);
         Ok(account.name)
     }
 
-    fn accounts_or_error(&self) -> Result<crate::accounts::Accounts, Error> {
+    pub(super) fn accounts_or_error(&self) -> Result<crate::accounts::Accounts, Error> {
         self.accounts().ok_or_else(|| Error::Accounts {
             file: String::new(),
             reason: "this server keeps no accounts".into(),

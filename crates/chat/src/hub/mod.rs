@@ -24,11 +24,13 @@
 mod delivery;
 mod history;
 mod identity;
+mod registry;
 mod rooms;
 mod state;
 mod users;
 
 pub use delivery::Sending;
+pub use registry::{RoomRegistration, CHANSERV, MAX_ROOMS_PER_ACCOUNT, MAX_ROOM_OPS};
 pub use rooms::{check_key, Joined, Member, ModeChange, RoomInfo, MAX_KEY_LEN};
 pub(crate) use state::one_line;
 pub use state::{

@@ -94,6 +94,8 @@ impl Room {
             lists: Lists::default(),
             created: SystemTime::now(),
             topic_set: None,
+            registered: None,
+            stale: false,
         }
     }
 
@@ -123,6 +125,22 @@ impl Room {
         self.ops.retain(|&o| o != id);
         self.voiced.retain(|&v| v != id);
         Arc::clone(&self.members)
+    }
+
+    /// Take in the history loaded for a room that was registered and unjoined: `loaded`, then
+    /// what arrived since (not in `loaded`), the newest `replay` of them.
+    fn catch_up(&mut self, loaded: Vec<Message>, replay: usize) {
+        let last = loaded.last().map(|m| m.id);
+        let mut recent: VecDeque<Message> = loaded.into();
+        recent.extend(
+            self.recent
+                .drain(..)
+                .filter(|m| last.is_none_or(|l| m.id > l)),
+        );
+        while recent.len() > replay {
+            recent.pop_front();
+        }
+        self.recent = recent;
     }
 
     /// Whether `user` is banned here (a ban matches, no exception does).
@@ -217,9 +235,14 @@ impl Session {
     pub async fn join(&self, room: &str, key: Option<&str>) -> Result<Joined, Error> {
         let name = room_name(room)?;
         let key_folded = fold(&name);
-        let exists = lock(&self.hub.inner.state).rooms.contains_key(&key_folded);
-        let loaded = match (&self.hub.inner.history, exists) {
-            (Some(history), false) => Some(
+        // A room opened now, or registered and not yet joined since the start, loads its
+        // history.
+        let load = lock(&self.hub.inner.state)
+            .rooms
+            .get(&key_folded)
+            .is_none_or(|r| r.stale);
+        let mut loaded = match (&self.hub.inner.history, load) {
+            (Some(history), true) => Some(
                 history
                     .recent(&name, None, self.hub.inner.config.replay)
                     .await?
@@ -237,11 +260,23 @@ impl Session {
         let room = state
             .rooms
             .entry(key_folded.clone())
-            .or_insert_with(|| Room::new(name.clone(), loaded.unwrap_or_default().into()));
+            .or_insert_with(|| Room::new(name.clone(), loaded.take().unwrap_or_default().into()));
+        if room.stale {
+            if let Some(loaded) = loaded.take() {
+                room.catch_up(loaded, self.hub.inner.config.replay);
+            }
+            room.stale = false;
+        }
+        // An operator of a registered room (by account) is let in past every lock.
+        let account = lock(&self.user.account).clone();
+        let registered_op = room
+            .registered
+            .as_ref()
+            .is_some_and(|r| account.as_deref().is_some_and(|a| r.is_op(a)));
         if !already {
             // An invitation opens every lock: invite-only, key and limit.
             let invited = room.invited.iter().position(|&id| id == self.user.id);
-            if invited.is_none() {
+            if invited.is_none() && !registered_op {
                 if room.banned(&self.user) {
                     return Err(Error::Banned(room.name.clone()));
                 }
@@ -262,7 +297,8 @@ impl Session {
             if let Some(at) = invited {
                 room.invited.remove(at);
             }
-            if room.members.is_empty() {
+            // Whoever opens an unregistered room runs it; a registered one has its operators.
+            if registered_op || (room.members.is_empty() && room.registered.is_none()) {
                 room.ops.push(self.user.id);
             }
             let mut members: Vec<Arc<User>> = room.members.as_ref().clone();
@@ -335,7 +371,7 @@ impl Session {
         let remaining = room.remove(self.user.id);
         let display = room.name.clone();
         lock(&self.user.rooms).retain(|k| k != &key);
-        if remaining.is_empty() {
+        if remaining.is_empty() && room.registered.is_none() {
             state.rooms.remove(&key);
         }
         drop(state);
@@ -382,7 +418,11 @@ impl Session {
         room.topic_set = Some((self.nick(), SystemTime::now()));
         let members = Arc::clone(&room.members);
         let display = room.name.clone();
+        let registered = room.registered.is_some();
         drop(state);
+        if registered {
+            self.hub.save_room(&display);
+        }
         let event = self.user.event(EventKind::Topic {
             ts: SystemTime::now(),
             room: display.clone(),
@@ -526,7 +566,7 @@ impl Session {
         let remaining = room.remove(target.id);
         let display = room.name.clone();
         lock(&target.rooms).retain(|k| k != &key);
-        if remaining.is_empty() {
+        if remaining.is_empty() && room.registered.is_none() {
             state.rooms.remove(&key);
         }
         drop(state);
@@ -800,13 +840,26 @@ impl Session {
                     } else {
                         continue;
                     }
+                    // In a registered room, operator status given to (or taken from) someone
+                    // logged in is their account's, and lasts.
+                    if letter == 'o' {
+                        if let (Some(registered), Some(account)) =
+                            (room.registered.as_mut(), lock(&user.account).as_deref())
+                        {
+                            registered.set_op(account, *on);
+                        }
+                    }
                     applied.push(*on, letter, Some(user.nick()));
                 }
             }
         }
         let display = room.name.clone();
         let members = Arc::clone(&room.members);
+        let registered = room.registered.is_some();
         drop(state);
+        if registered && !applied.modes.is_empty() {
+            self.hub.save_room(&display);
+        }
         if !applied.modes.is_empty() {
             let event = self.user.event(EventKind::Mode {
                 ts: SystemTime::now(),

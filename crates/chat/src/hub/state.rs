@@ -149,6 +149,10 @@ pub(super) struct Room {
     pub(super) created: SystemTime,
     /// Who set the topic and when.
     pub(super) topic_set: Option<(String, SystemTime)>,
+    /// Set for a registered room: it outlives its last member ([`super::registry`]).
+    pub(super) registered: Option<Box<super::registry::Registered>>,
+    /// Its history is not loaded yet (a registered room read from the store at start).
+    pub(super) stale: bool,
 }
 
 /// Most pending invitations a room keeps.
@@ -172,6 +176,8 @@ pub(super) struct Inner {
     pub(super) next_id: AtomicU64,
     pub(super) next_user: AtomicU64,
     pub(super) history: Option<History>,
+    /// Saves registered rooms; `None` without accounts.
+    pub(super) registry: Option<super::registry::Writer>,
 }
 
 /// Numbers for IRC's LUSERS.
@@ -213,11 +219,19 @@ impl Hub {
             Some((h, last)) => (Some(h), last),
             None => (None, 0),
         };
+        let mut state = State::default();
+        if let Some(accounts) = &config.accounts {
+            super::registry::load(accounts, &mut state);
+        }
         Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|inner| Inner {
+                registry: config
+                    .accounts
+                    .clone()
+                    .map(|accounts| super::registry::Writer::start(accounts, inner.clone())),
                 config,
                 started: tokio::time::Instant::now(),
-                state: Mutex::new(State::default()),
+                state: Mutex::new(state),
                 next_id: AtomicU64::new(last_id + 1),
                 next_user: AtomicU64::new(1),
                 history,
@@ -305,6 +319,9 @@ impl Hub {
         if let Some(history) = &self.inner.history {
             history.flush().await;
         }
+        if let Some(registry) = &self.inner.registry {
+            registry.flush().await;
+        }
     }
 
     pub(super) fn next_id(&self) -> u64 {
@@ -345,7 +362,7 @@ impl Drop for Session {
         let keys: Vec<String> = std::mem::take(&mut *lock(&self.user.rooms));
         for key in keys {
             let empty = match state.rooms.get_mut(&key) {
-                Some(room) => room.remove(self.user.id).is_empty(),
+                Some(room) => room.remove(self.user.id).is_empty() && room.registered.is_none(),
                 None => false,
             };
             if empty {
@@ -427,7 +444,8 @@ pub enum Gone {
 }
 
 /// A room's modes (IRC channel modes; see docs/PROTOCOL-chat.md, "Room modes").
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RoomModes {
     /// `n`: only members may send to the room.
     pub no_external: bool,

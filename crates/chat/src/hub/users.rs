@@ -694,6 +694,9 @@ impl Hub {
                 },
             );
         }
+        if let Some(account) = account {
+            self.op_registered(user, account);
+        }
         // Logged out, or in to another account, while on a registered nick.
         self.guard_nick(user);
     }
