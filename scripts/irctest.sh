@@ -72,8 +72,9 @@ IRCV3_K='away_notify.py or echo_message.py or message_tags.py or multi_prefix.py
 IRCV3_M='not services and not implementation-specific and not deprecated and not strict'
 
 # Accounts: irctest's services-marked modules of SASL (PLAIN, SCRAM-SHA-256), account-registration,
-# account-tag, account-notify and extended-join, with accounts added by the controller.
-ACCOUNTS_K='sasl.py or account_registration.py or account_tag.py or extended_join.py or AuthenticatedExtendedMonitor'
+# account-tag, account-notify and extended-join, with accounts added by the controller; and the
+# server password tests (PASS), on a server the controller starts with --password.
+ACCOUNTS_K='sasl.py or account_registration.py or account_tag.py or extended_join.py or AuthenticatedExtendedMonitor or PasswordedConnectionRegistrationTestCase'
 ACCOUNTS_M='not implementation-specific and not deprecated and not strict'
 
 status=0
@@ -119,7 +120,7 @@ for sel in "${SELECTIONS[@]}"; do
     ircv3) start --no-history; run ircv3 "$IRCV3_K" "$IRCV3_M" 70; stop ;;
     # Accounts live in the database: the controller starts a server with a fresh database
     # for each test class, with the flags the class asks for.
-    accounts) PORT=; run accounts "$ACCOUNTS_K" "$ACCOUNTS_M" 48 own ;;
+    accounts) PORT=; run accounts "$ACCOUNTS_K" "$ACCOUNTS_M" 51 own ;;
     *) echo "unknown selection $sel (core, ircv3, accounts)" >&2; exit 2 ;;
   esac
 done

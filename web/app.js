@@ -86,6 +86,9 @@ function connect() {
   ws.onopen = () => {
     const hello = { type: 'hello', versions: [1] };
     if (state.nick) hello.nick = state.nick;
+    // A server run with --password: asked once, kept for this tab only.
+    const password = sessionStorage.getItem('prise.server-password');
+    if (password) hello.password = password;
     ws.send(JSON.stringify(hello));
   };
   ws.onmessage = (e) => {
@@ -254,6 +257,15 @@ function handle(msg) {
     case 'error':
       system(state.current, `! ${msg.text}`, 'error');
       if (then && then.fail) then.fail(msg);
+      if (msg.code === 'bad_password') {
+        const password = window.prompt('This chat server asks for a password:');
+        if (password) {
+          sessionStorage.setItem('prise.server-password', password);
+          state.retry = 0;
+        } else {
+          sessionStorage.removeItem('prise.server-password');
+        }
+      }
       break;
     case 'ping':
       send({ type: 'pong', token: msg.token });

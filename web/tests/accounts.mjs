@@ -2,7 +2,7 @@
 // Chromium: sign up from the page, the session kept in an HttpOnly, SameSite=Strict cookie
 // (never visible to the page's script), a reload logged in without the password, a wrong
 // password refused and the right one accepted on another page, log-out, and the session
-// surviving a server restart. An IRC client checks what the server believes (WHOIS 330). Run by
+// surviving a server restart; and a server password asked by a prompt. An IRC client checks what the server believes (WHOIS 330). Run by
 // crates/cli/tests/web.rs:
 //
 //   PRISE_BIN=target/debug/prise OUT_DIR=/tmp node web/tests/accounts.mjs
@@ -119,6 +119,22 @@ async function main() {
     await bob.locator('#status', { hasText: 'Connected as bob' }).waitFor({ timeout: 45_000 });
     await loggedIn(bob, 'alice');
     assert.equal(await accountOf(server.chat, 'bob'), 'alice');
+
+    step('a server with --password: the page asks for it, again after a wrong one, then connects');
+    const gated = await startServer(0, 0, ['--no-history', '--password', 'door-key']);
+    try {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const answers = ['wrong-key', 'door-key'];
+      const asked = [];
+      page.on('dialog', (d) => { asked.push(d.message()); d.accept(answers.shift() || ''); });
+      await page.goto(`http://${gated.web}/`);
+      await page.locator('#status', { hasText: 'Connected as Invite' }).waitFor({ timeout: 45_000 });
+      assert.deepEqual(asked, ['This chat server asks for a password:', 'This chat server asks for a password:']);
+      await context.close();
+    } finally {
+      await stopServer(gated);
+    }
     console.log('ok');
   } finally {
     await browser.close();

@@ -43,6 +43,18 @@ pub struct ClientConfig {
     /// An account to log in to after each connect (the answer is an `ack` or `error` with
     /// `ref` [`LOGIN_REF`]).
     pub login: Option<Login>,
+    /// The server password (a server run with `--password`), sent in the hello.
+    pub password: Option<Secret>,
+}
+
+/// A password that `Debug` does not show.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// The `ref` of the `login` request a [`ClientConfig::login`] sends.
@@ -75,6 +87,7 @@ impl ClientConfig {
             rooms: Vec::new(),
             backoff: Backoff::default(),
             login: None,
+            password: None,
         }
     }
 }
@@ -354,6 +367,9 @@ async fn session(
     let mut hello = json!({"type": "hello", "versions": [1]});
     if let Some(nick) = &memory.nick {
         hello["nick"] = json!(nick);
+    }
+    if let Some(password) = &config.password {
+        hello["password"] = json!(password.0);
     }
     let mut out = serde_json::to_vec(&hello).unwrap_or_default();
     out.push(b'\n');

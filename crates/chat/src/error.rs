@@ -143,6 +143,9 @@ pub enum Error {
     /// Registration is closed, or only for server operators (`--registration`).
     #[error("registration is {0}")]
     RegistrationClosed(&'static str),
+    /// The server password (`--password`) was wrong or not given.
+    #[error("this server asks for a password, and that was not it")]
+    BadPassword,
     /// That needs being logged in to an account.
     #[error("log in to an account first")]
     NotLoggedIn,
@@ -227,6 +230,7 @@ impl Error {
             Error::BadLogin => "bad_login",
             Error::RegistrationClosed(_) => "registration_closed",
             Error::NotLoggedIn => "not_logged_in",
+            Error::BadPassword => "bad_password",
             Error::RoomRegistered { .. } => "room_registered",
             Error::RoomNotRegistered(_) => "room_not_registered",
             Error::NotFounder(_) => "not_founder",

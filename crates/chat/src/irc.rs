@@ -2284,6 +2284,10 @@ pub(crate) struct Registering {
     account: Option<String>,
     nick: Option<String>,
     user: Option<(String, String)>,
+    /// What `PASS` gave (the server password, `--password`).
+    pass: Option<String>,
+    /// The server password has been checked and was right.
+    passed: bool,
 }
 
 /// IRC as a [`Door`]: registration (CAP, NICK, USER) is the hello.
@@ -2321,7 +2325,10 @@ impl Door for IrcConn {
                 }
                 self.cap(hub, p);
             }
-            "PASS" => {}
+            "PASS" => match p.first() {
+                Some(pass) if !pass.is_empty() => reg.pass = Some((*pass).to_owned()),
+                _ => self.need_more_params("PASS"),
+            },
             "REGISTER" => {
                 let before = std::mem::replace(
                     &mut self.nick,
@@ -2392,6 +2399,27 @@ impl Door for IrcConn {
         else {
             return Hello::More;
         };
+        // The server password, checked once registration would end (RFC 1459 4.1.1, and
+        // Modern IRC: 464 then ERROR).
+        match if reg.passed {
+            Ok(())
+        } else {
+            hub.check_password(self.peer, reg.pass.take().as_deref())
+                .await
+        } {
+            Ok(()) => reg.passed = true,
+            Err(Error::TooManyAttempts(who)) => {
+                self.raw(&format!(
+                    "ERROR :Closing link: too many attempts {who}; try again in a minute"
+                ));
+                return Hello::Refused;
+            }
+            Err(_) => {
+                self.numeric("464", ":Password incorrect");
+                self.raw("ERROR :Closing link: Password incorrect");
+                return Hello::Refused;
+            }
+        }
         let mut registered = hub.register(n, ident, realname);
         if matches!(registered, Err(Error::NickTaken(_))) {
             // A client that reconnects at once often races its own old connection, whose

@@ -465,6 +465,14 @@ async fn greet(
         );
         return None;
     }
+    // The server password (`--password`); a probe above needs none.
+    if let Err(e) = hub
+        .check_password(conn.peer, hello.password.as_deref())
+        .await
+    {
+        conn.chat_error(&e, hello.reference.as_ref());
+        return None;
+    }
     let (session, rx, refused) = hub.connect(hello.nick.as_deref(), ident);
     let account = conn.preauth.take();
     session.start_account(account.as_deref());

@@ -268,7 +268,7 @@ fn serve_door(
             }
             // Before the first read: IRC passwords (`OPER name password`, `PASS password`,
             // SASL's `AUTHENTICATE` payloads, whatever is said to NickServ, `REGISTER`, the text
-            // door's `/login` and `/register`, native `password` and session `token` values) stay
+            // door's `/login`, `/register` and `/pass`, native `password` and session `token` values) stay
             // out of the traffic log, even when they come in the bytes sniffed. On the main port
             // a text user's line starting with those words is hidden too.
             stream.set_redactor(prise_core::trace::redact_all(vec![
@@ -285,6 +285,7 @@ fn serve_door(
                     "/identify ",
                     "/register ",
                     "/ghost ",
+                    "/pass ",
                 ]),
                 // The native protocol's `register` and `login` (and a session's token).
                 prise_core::trace::redact_json_values(&["password", "token"]),

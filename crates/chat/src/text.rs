@@ -503,17 +503,9 @@ impl TextConn {
             self.error(&e);
         }
     }
-}
 
-/// The text protocol as a [`Door`]: no hello, a user from the first moment.
-impl Door for TextConn {
-    type Pending = ();
-
-    fn out(&mut self) -> &mut BytesMut {
-        &mut self.out
-    }
-
-    async fn open(&mut self, hub: &Hub) -> Option<(Session, Inbox)> {
+    /// The user arrives: welcome, the default room.
+    async fn enter(&mut self, hub: &Hub) -> (Session, Inbox) {
         let (session, inbox, _) = hub.connect(None, "text");
         let nick = session.nick();
         self.line(&format!(
@@ -526,12 +518,52 @@ impl Door for TextConn {
         }
         let default_room = hub.config().default_room.clone();
         Box::pin(self.join(&session, &default_room, None)).await;
-        Some((session, inbox))
+        (session, inbox)
+    }
+}
+
+/// The text protocol as a [`Door`]: a user from the first moment, or once `/pass PASSWORD`
+/// has given the server password.
+impl Door for TextConn {
+    type Pending = ();
+
+    fn out(&mut self) -> &mut BytesMut {
+        &mut self.out
     }
 
-    // Never called: open() always makes a user.
-    async fn hello(&mut self, _: &mut (), _: &Hub, _: Bytes) -> Hello {
-        Hello::Refused
+    async fn open(&mut self, hub: &Hub) -> Option<(Session, Inbox)> {
+        if hub.asks_password() {
+            self.line("* This server asks for a password: type /pass PASSWORD");
+            return None;
+        }
+        Some(self.enter(hub).await)
+    }
+
+    /// The server password, when it asks for one: `/pass PASSWORD`.
+    async fn hello(&mut self, _: &mut (), hub: &Hub, line: Bytes) -> Hello {
+        let line = String::from_utf8_lossy(&line);
+        let line = line.trim_end();
+        if line.is_empty() {
+            return Hello::More;
+        }
+        let Some(given) = line
+            .split_once(' ')
+            .filter(|(command, _)| command.eq_ignore_ascii_case("/pass"))
+            .map(|(_, given)| given.trim().to_owned())
+        else {
+            self.line("! Type /pass PASSWORD first");
+            return Hello::More;
+        };
+        match hub.check_password(self.peer, Some(&given)).await {
+            Ok(()) => {
+                let (session, inbox) = self.enter(hub).await;
+                Hello::Welcome(session, inbox)
+            }
+            Err(e) => {
+                self.error(&e);
+                Hello::Refused
+            }
+        }
     }
 
     fn refused(&mut self, _: Refusal) {}

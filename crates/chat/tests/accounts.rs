@@ -1010,3 +1010,79 @@ async fn a_registered_room_keeps_its_operators_topic_modes_and_bans_across_a_res
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_server_password_gates_every_door() {
+    let mut cfg = config(None);
+    cfg.hub.password = Some("door-key".into());
+    let server = start(cfg).await;
+    let addr = server.addr;
+
+    // IRC: no PASS, or a wrong one: 464 and ERROR, a second late; the right one: 001.
+    for pass in [None, Some("wrong-key")] {
+        let mut c = Raw::connect(addr).await;
+        if let Some(pass) = pass {
+            c.send(&format!("PASS {pass}\r")).await;
+        }
+        let started = Instant::now();
+        c.send("NICK intruder\r\nUSER i 0 * :i\r").await;
+        let refused = c.until(|l| l.contains(" 464 ")).await;
+        assert!(refused.ends_with(" :Password incorrect"), "{refused}");
+        assert!(started.elapsed() >= Duration::from_millis(900));
+        let rest = c.rest().await;
+        assert_eq!(
+            rest,
+            ["ERROR :Closing link: Password incorrect"],
+            "{pass:?}"
+        );
+    }
+    let mut irc = Raw::connect(addr).await;
+    irc.send("PASS door-key\r\nNICK member\r\nUSER m 0 * :m\r")
+        .await;
+    irc.until(|l| l.contains(" 001 member ")).await;
+    irc.until(|l| l.contains(" 376 ") || l.contains(" 422 "))
+        .await;
+
+    // Native: the hello carries it.
+    let mut native = Raw::connect(addr).await;
+    native
+        .send_json(serde_json::json!({"type": "hello", "versions": [1], "nick": "nat"}))
+        .await;
+    let error = native.until_type("error").await;
+    assert_eq!(error["code"], "bad_password", "{error}");
+    assert!(native.rest().await.is_empty());
+    let mut native = Raw::connect(addr).await;
+    native
+        .send_json(serde_json::json!({"type": "hello", "versions": [1], "nick": "nat", "password": "door-key"}))
+        .await;
+    assert_eq!(native.until_type("welcome").await["nick"], "nat");
+    // A monitor's probe needs none: it only reads the counts.
+    let mut probe = Raw::connect(addr).await;
+    probe
+        .send_json(serde_json::json!({"type": "hello", "versions": [1], "probe": true}))
+        .await;
+    assert_eq!(probe.until_type("status").await["users"], 2);
+
+    // Text: asked for at once; anything else is refused until it is given.
+    let mut text = Raw::connect(addr).await;
+    text.until(|l| l == "* This server asks for a password: type /pass PASSWORD")
+        .await;
+    text.send("hello?").await;
+    text.until(|l| l == "! Type /pass PASSWORD first").await;
+    text.send("/pass wrong").await;
+    assert_eq!(
+        text.rest().await,
+        ["! this server asks for a password, and that was not it"]
+    );
+    let mut text = Raw::connect(addr).await;
+    text.until(|l| l.starts_with("* This server asks")).await;
+    text.send("/pass door-key").await;
+    text.until(|l| l.starts_with("* Welcome to prise chat. Your name is"))
+        .await;
+    text.until(|l| l.starts_with("* You are in #general")).await;
+    // Nobody refused became a user.
+    irc.send("LUSERS\r").await;
+    let lusers = irc.until(|l| l.contains(" 251 ")).await;
+    assert!(lusers.contains(":There are 3 users"), "{lusers}");
+    server.stop().await;
+}

@@ -146,6 +146,7 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
         before_connect: args.register_before_connect,
     };
     config.hub.nick_grace = args.nick_grace;
+    config.hub.password = args.password.filter(|p| !p.is_empty());
     if args.irc_tls.is_some() && config.tls.is_none() {
         anyhow::bail!(
             "--irc-tls needs a certificate: --tls-cert and --tls-key, or --tls-self-signed"
@@ -206,6 +207,11 @@ fn client_config(
     };
     config.nick = nick;
     config.rooms = rooms;
+    // A server run with --password: the same variable as the server's.
+    config.password = std::env::var("PRISE_CHAT_SERVER_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(prise_chat::client::Secret);
     Ok(config)
 }
 

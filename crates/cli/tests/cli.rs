@@ -1088,3 +1088,30 @@ fn chat_send_logs_in_with_account_or_fails_without_sending() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn chat_send_gives_the_server_password_from_the_environment() {
+    let (mut server, addr) = start_chat(&["--no-history", "--password", "door-key"]);
+    let send = |password: Option<&str>| {
+        let mut cmd = prise();
+        cmd.args(["chat", "send", &addr.to_string(), "hi", "--nick", "sender"])
+            .env_remove("PRISE_CHAT_SERVER_PASSWORD")
+            .stdin(Stdio::null());
+        if let Some(password) = password {
+            cmd.env("PRISE_CHAT_SERVER_PASSWORD", password);
+        }
+        cmd.output().unwrap()
+    };
+    for password in [None, Some("wrong-key")] {
+        let out = send(password);
+        assert_eq!(out.status.code(), Some(1), "{password:?}");
+        assert_eq!(
+            text(&out.stderr),
+            "prise: this server asks for a password, and that was not it\n"
+        );
+    }
+    let out = send(Some("door-key"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -141,6 +141,38 @@ impl Session {
 }
 
 impl Hub {
+    /// Whether this server asks every client for a password (`--password`).
+    pub fn asks_password(&self) -> bool {
+        self.inner.config.password.is_some()
+    }
+
+    /// Check the server password a client from `peer` gave (`None`: it gave none): one log-in
+    /// attempt from `peer` (the limits of [`crate::limits`]), compared in constant time, a
+    /// failure answered [`FAILED_LOGIN_DELAY`] late. Always `Ok` on a server without one.
+    ///
+    /// # Errors
+    /// [`Error::BadPassword`], [`Error::TooManyAttempts`].
+    pub async fn check_password(&self, peer: IpAddr, given: Option<&str>) -> Result<(), Error> {
+        let Some(expected) = self.inner.config.password.as_deref() else {
+            return Ok(());
+        };
+        let allowed = match &self.inner.config.accounts {
+            Some(accounts) => accounts.attempt(crate::limits::Attempt::Login, peer),
+            None => Ok(()),
+        };
+        let checked = allowed.and_then(|()| {
+            let right =
+                given.is_some_and(|g| prise_core::same_secret(expected.as_bytes(), g.as_bytes()));
+            if right {
+                Ok(())
+            } else {
+                tracing::warn!(%peer, given = given.is_some(), "wrong or missing server password");
+                Err(Error::BadPassword)
+            }
+        });
+        slowed(checked).await
+    }
+
     /// Whether a connected user holds `nick`.
     pub fn nick_in_use(&self, nick: &str) -> bool {
         lock(&self.inner.state).users.contains_key(&fold(nick))

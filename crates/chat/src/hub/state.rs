@@ -56,6 +56,8 @@ pub struct HubConfig {
     /// How long someone on a registered nick who is not logged in to its account keeps it
     /// before being renamed (`--nick-grace`).
     pub nick_grace: std::time::Duration,
+    /// The server password (`--password`): every door's hello must give it.
+    pub password: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -70,6 +72,7 @@ impl Default for HubConfig {
             server_name: "prise".into(),
             accounts: None,
             nick_grace: NICK_GRACE,
+            password: None,
         }
     }
 }

@@ -160,6 +160,18 @@ pub(crate) struct ChatServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     pub(crate) nick_grace: Duration,
 
+    /// A server password every client must give before it becomes a user: IRC's PASS, the
+    /// native hello's "password", the text door's /pass, the browser's prompt. Prefer
+    /// $PRISE_CHAT_SERVER_PASSWORD or the config file (`password = "..."`): command lines are
+    /// visible to every local user.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "PRISE_CHAT_SERVER_PASSWORD",
+        hide_env_values = true
+    )]
+    pub(crate) password: Option<String>,
+
     #[command(flatten)]
     pub(crate) common: ServeArgs,
 
