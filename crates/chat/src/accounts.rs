@@ -36,6 +36,8 @@ pub const ARGON2_LANES: u32 = 1;
 pub const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Salt length, in bytes.
 pub const SALT_LEN: usize = 16;
+/// Most TLS client certificates bound to one account.
+pub const MAX_CERTS: usize = 5;
 /// How long a log-in session lasts (the browser's cookie, a native `session` token).
 pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
@@ -144,6 +146,27 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`Error::Accounts`] when the store fails.
     fn remove_sessions(&self, folded: &str) -> Result<(), Error>;
+    /// Bind a TLS client certificate's fingerprint to an account; `false` when it is bound
+    /// already (to this account or another).
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn add_cert(&self, fingerprint: &str, folded: &str) -> Result<bool, Error>;
+    /// Unbind a fingerprint from an account; `false` when it was not bound to it.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn remove_cert(&self, fingerprint: &str, folded: &str) -> Result<bool, Error>;
+    /// The fingerprints bound to an account, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn certs(&self, folded: &str) -> Result<Vec<String>, Error>;
+    /// The folded name of the account a fingerprint is bound to.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`] when the store fails.
+    fn cert_account(&self, fingerprint: &str) -> Result<Option<String>, Error>;
     /// Every registered room.
     ///
     /// # Errors
@@ -248,6 +271,12 @@ impl SqliteStore {
              );
              CREATE INDEX IF NOT EXISTS account_sessions_folded
                  ON account_sessions (folded);
+             CREATE TABLE IF NOT EXISTS account_certs (
+                 fingerprint TEXT PRIMARY KEY,
+                 folded TEXT NOT NULL,
+                 added_ms INTEGER NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS account_certs_folded ON account_certs (folded);
              CREATE TABLE IF NOT EXISTS registered_rooms (
                  folded TEXT PRIMARY KEY,
                  founder TEXT NOT NULL,
@@ -346,8 +375,9 @@ impl Store for SqliteStore {
 
     fn remove(&self, folded: &str) -> Result<bool, Error> {
         self.remove_sessions(folded)?;
-        // A deleted account's rooms are free again.
+        // A deleted account's rooms and certificates are free again.
         self.run(|c| c.execute("DELETE FROM registered_rooms WHERE founder = ?1", [folded]))?;
+        self.run(|c| c.execute("DELETE FROM account_certs WHERE folded = ?1", [folded]))?;
         self.run(|c| c.execute("DELETE FROM accounts WHERE folded = ?1", [folded]))
             .map(|n| n == 1)
     }
@@ -408,6 +438,49 @@ impl Store for SqliteStore {
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    fn add_cert(&self, fingerprint: &str, folded: &str) -> Result<bool, Error> {
+        self.run(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO account_certs (fingerprint, folded, added_ms)
+                 VALUES (?1, ?2, ?3)",
+                params![fingerprint, folded, now_ms()],
+            )
+        })
+        .map(|n| n == 1)
+    }
+
+    fn remove_cert(&self, fingerprint: &str, folded: &str) -> Result<bool, Error> {
+        self.run(|c| {
+            c.execute(
+                "DELETE FROM account_certs WHERE fingerprint = ?1 AND folded = ?2",
+                [fingerprint, folded],
+            )
+        })
+        .map(|n| n == 1)
+    }
+
+    fn certs(&self, folded: &str) -> Result<Vec<String>, Error> {
+        self.run(|c| {
+            let mut stmt = c.prepare(
+                "SELECT fingerprint FROM account_certs WHERE folded = ?1
+                 ORDER BY added_ms, fingerprint",
+            )?;
+            let rows = stmt.query_map([folded], |row| row.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn cert_account(&self, fingerprint: &str) -> Result<Option<String>, Error> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT folded FROM account_certs WHERE fingerprint = ?1",
+                [fingerprint],
+                |row| row.get(0),
+            )
+            .optional()
         })
     }
 
@@ -905,6 +978,70 @@ impl Accounts {
     pub async fn remove(&self, name: &str) -> Result<(), Error> {
         let (this, name) = (self.clone(), name.to_owned());
         blocking(move || this.delete(&name)).await
+    }
+
+    /// Log in with a TLS client certificate (SASL EXTERNAL): the account `fingerprint` is
+    /// bound to; one log-in attempt from `peer`.
+    ///
+    /// # Errors
+    /// [`Error::BadLogin`] (bound to no account), [`Error::TooManyAttempts`],
+    /// [`Error::Accounts`].
+    pub async fn external(&self, peer: IpAddr, fingerprint: &str) -> Result<Account, Error> {
+        self.attempt(Attempt::Login, peer)?;
+        let (this, fingerprint) = (self.clone(), fingerprint.to_owned());
+        blocking(move || {
+            let folded = this
+                .store
+                .cert_account(&fingerprint)?
+                .ok_or(Error::BadLogin)?;
+            this.store
+                .get(&folded)?
+                .map(|r| r.account)
+                .ok_or(Error::BadLogin)
+        })
+        .await
+    }
+
+    /// Bind `fingerprint` to the account `name` (at most [`MAX_CERTS`]).
+    ///
+    /// # Errors
+    /// [`Error::CertTaken`] (bound already), [`Error::TooManyCerts`],
+    /// [`Error::NoSuchAccount`], [`Error::Accounts`].
+    pub async fn add_cert(&self, name: &str, fingerprint: &str) -> Result<(), Error> {
+        let (this, name, fingerprint) = (self.clone(), name.to_owned(), fingerprint.to_owned());
+        blocking(move || {
+            let folded = check_name(&name).map_err(|_| Error::NoSuchAccount(name.clone()))?;
+            if this.store.get(&folded)?.is_none() {
+                return Err(Error::NoSuchAccount(name));
+            }
+            if this.store.certs(&folded)?.len() >= MAX_CERTS {
+                return Err(Error::TooManyCerts(MAX_CERTS));
+            }
+            if this.store.add_cert(&fingerprint, &folded)? {
+                Ok(())
+            } else {
+                Err(Error::CertTaken(fingerprint))
+            }
+        })
+        .await
+    }
+
+    /// Unbind `fingerprint` from the account `name`; `false` when it was not bound to it.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`].
+    pub async fn remove_cert(&self, name: &str, fingerprint: &str) -> Result<bool, Error> {
+        let (this, folded, fingerprint) = (self.clone(), fold(name), fingerprint.to_owned());
+        blocking(move || this.store.remove_cert(&fingerprint, &folded)).await
+    }
+
+    /// The fingerprints bound to the account `name`.
+    ///
+    /// # Errors
+    /// [`Error::Accounts`].
+    pub async fn certs(&self, name: &str) -> Result<Vec<String>, Error> {
+        let (this, folded) = (self.clone(), fold(name));
+        blocking(move || this.store.certs(&folded)).await
     }
 
     /// Every registered room (blocking).

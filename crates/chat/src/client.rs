@@ -43,6 +43,9 @@ pub struct ClientConfig {
     /// An account to log in to after each connect (the answer is an `ack` or `error` with
     /// `ref` [`LOGIN_REF`]).
     pub login: Option<Login>,
+    /// Without [`ClientConfig::login`]: log in with the TLS client certificate (the account it
+    /// is bound to) after each connect, answered like a login (`ref` [`LOGIN_REF`]).
+    pub external_login: bool,
     /// The server password (a server run with `--password`), sent in the hello.
     pub password: Option<Secret>,
 }
@@ -87,6 +90,7 @@ impl ClientConfig {
             rooms: Vec::new(),
             backoff: Backoff::default(),
             login: None,
+            external_login: false,
             password: None,
         }
     }
@@ -374,13 +378,19 @@ async fn session(
     let mut out = serde_json::to_vec(&hello).unwrap_or_default();
     out.push(b'\n');
     // Logged in before the joins: the rooms see the account from the start.
-    if let Some(login) = &config.login {
-        let request = json!({
+    let request = match &config.login {
+        Some(login) => Some(json!({
             "type": "login",
             "account": login.account,
             "password": login.password,
             "ref": LOGIN_REF,
-        });
+        })),
+        None if config.external_login => {
+            Some(json!({"type": "login", "external": true, "ref": LOGIN_REF}))
+        }
+        None => None,
+    };
+    if let Some(request) = request {
         out.extend_from_slice(&serde_json::to_vec(&request).unwrap_or_default());
         out.push(b'\n');
     }

@@ -146,6 +146,15 @@ pub enum Error {
     /// The server password (`--password`) was wrong or not given.
     #[error("this server asks for a password, and that was not it")]
     BadPassword,
+    /// The certificate is bound to an account already.
+    #[error("the certificate {0} is bound to an account already")]
+    CertTaken(String),
+    /// The account has as many certificates bound as it may.
+    #[error("an account may have at most {0} certificates")]
+    TooManyCerts(usize),
+    /// That needs a TLS client certificate on this connection.
+    #[error("this connection has no TLS client certificate")]
+    NoCertificate,
     /// That needs being logged in to an account.
     #[error("log in to an account first")]
     NotLoggedIn,
@@ -231,6 +240,9 @@ impl Error {
             Error::RegistrationClosed(_) => "registration_closed",
             Error::NotLoggedIn => "not_logged_in",
             Error::BadPassword => "bad_password",
+            Error::CertTaken(_) => "cert_taken",
+            Error::TooManyCerts(_) => "too_many_certs",
+            Error::NoCertificate => "no_certificate",
             Error::RoomRegistered { .. } => "room_registered",
             Error::RoomNotRegistered(_) => "room_not_registered",
             Error::NotFounder(_) => "not_founder",

@@ -25,6 +25,7 @@ use crate::names::{MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TOPIC_LEN};
 use crate::scram;
 use crate::watch::MAX_WATCHED;
 use crate::Error;
+use prise_core::tls::Fingerprint;
 
 pub use crate::masks::USER_HOST;
 
@@ -579,6 +580,9 @@ pub(crate) struct IrcConn {
     sasl: Option<Box<Sasl>>,
     /// The client's address, for the limits on log-in and registration attempts.
     peer: IpAddr,
+    /// The fingerprint of the TLS client certificate the client presented, if any (SASL
+    /// EXTERNAL, NickServ CERT). Boxed: one pointer in every idle connection.
+    certfp: Option<Box<Fingerprint>>,
 }
 
 /// A SASL exchange under way.
@@ -600,12 +604,18 @@ enum SaslStep {
     /// SCRAM-SHA-256: the proof was right and the server has proved itself; the client's
     /// empty answer ends it.
     ScramDone(String),
+    /// EXTERNAL: the one response, an authzid or nothing; the TLS client certificate says who.
+    External,
 }
 
 /// The SASL mechanisms offered (CAP LS 302's `sasl=` value and numeric 908).
 const SASL_MECHANISMS: &str = "PLAIN,SCRAM-SHA-256";
 /// The `sasl` capability with its mechanisms.
 const SASL_CAP: &str = "sasl=PLAIN,SCRAM-SHA-256";
+/// The same, to a client that presented a TLS certificate.
+const SASL_MECHANISMS_CERT: &str = "PLAIN,SCRAM-SHA-256,EXTERNAL";
+/// The `sasl` capability to a client that presented a TLS certificate.
+const SASL_CAP_CERT: &str = "sasl=PLAIN,SCRAM-SHA-256,EXTERNAL";
 
 /// The server's part of a SCRAM nonce: 18 random bytes, base64.
 fn server_nonce() -> Result<String, ring::error::Unspecified> {
@@ -631,7 +641,12 @@ enum Next {
 }
 
 impl IrcConn {
-    pub(crate) fn new(hub: &Hub, config: &ConnConfig, peer: IpAddr) -> Self {
+    pub(crate) fn new(
+        hub: &Hub,
+        config: &ConnConfig,
+        peer: IpAddr,
+        certfp: Option<Fingerprint>,
+    ) -> Self {
         Self {
             out: BytesMut::new(),
             server: Arc::from(hub.config().server_name.as_str()),
@@ -641,6 +656,16 @@ impl IrcConn {
             batches: 0,
             peer,
             sasl: None,
+            certfp: certfp.map(Box::new),
+        }
+    }
+
+    /// The SASL mechanisms this connection may use.
+    fn mechanisms(&self) -> &'static str {
+        if self.certfp.is_some() {
+            SASL_MECHANISMS_CERT
+        } else {
+            SASL_MECHANISMS
         }
     }
 
@@ -864,6 +889,7 @@ impl IrcConn {
                 let caps: Vec<&str> = CAPS
                     .iter()
                     .filter_map(|&c| match c {
+                        "sasl" if v302 && self.certfp.is_some() => Some(SASL_CAP_CERT),
                         "sasl" if v302 => Some(SASL_CAP),
                         ACCOUNT_REGISTRATION => match &registering {
                             Some(value) if v302 => Some(value.as_str()),
@@ -927,10 +953,12 @@ impl IrcConn {
                 }
                 "PLAIN" if accounts => SaslStep::Plain,
                 "SCRAM-SHA-256" if accounts => SaslStep::ScramFirst,
+                "EXTERNAL" if accounts && self.certfp.is_some() => SaslStep::External,
                 _ => {
+                    let mechanisms = self.mechanisms();
                     self.numeric(
                         "908",
-                        &format!("{SASL_MECHANISMS} :are available SASL mechanisms"),
+                        &format!("{mechanisms} :are available SASL mechanisms"),
                     );
                     self.numeric("904", ":SASL authentication failed");
                     return None;
@@ -1021,6 +1049,22 @@ impl IrcConn {
             }
             // The client's empty answer to the server's final message.
             (SaslStep::ScramDone(account), Some(empty)) if empty.is_empty() => Some(account),
+            (SaslStep::External, Some(authzid)) => {
+                let authzid = String::from_utf8(authzid).unwrap_or_else(|_| "\0".into());
+                let fingerprint = self.certfp.as_deref().map(ToString::to_string);
+                match fingerprint {
+                    Some(fingerprint) => accounts
+                        .external(self.peer, &fingerprint)
+                        .await
+                        .ok()
+                        .filter(|a| {
+                            authzid.is_empty()
+                                || crate::names::fold(&authzid) == crate::names::fold(&a.name)
+                        })
+                        .map(|a| a.name),
+                    None => None,
+                }
+            }
             _ => None,
         };
         match verified {
@@ -1137,6 +1181,46 @@ impl IrcConn {
                     Err(e) => self.nickserv_notice(&format!("{e}.")),
                 }
             }
+            ("CERT", [sub, rest @ ..]) if rest.len() <= 1 => {
+                let given = match rest.first() {
+                    Some(text) => match text.parse::<Fingerprint>() {
+                        Ok(fp) => Some(fp),
+                        Err(_) => {
+                            self.nickserv_notice(&format!(
+                                "{text} is not a fingerprint (SHA256:<64 hex digits>)."
+                            ));
+                            return;
+                        }
+                    },
+                    None => self.certfp.as_deref().copied(),
+                };
+                let said = match (sub.to_ascii_uppercase().as_str(), given) {
+                    ("LIST", _) => session.certs().await.map(|(account, certs)| {
+                        if certs.is_empty() {
+                            format!("No certificate is bound to {account}.")
+                        } else {
+                            format!("Bound to {account}: {}.", certs.join(", "))
+                        }
+                    }),
+                    ("ADD", Some(fp)) => session.add_cert(&fp.to_string()).await.map(|account| {
+                        format!("{fp} is bound to {account}: SASL EXTERNAL logs in with it.")
+                    }),
+                    ("DEL", Some(fp)) => session
+                        .remove_cert(&fp.to_string())
+                        .await
+                        .map(|removed| {
+                            if removed {
+                                format!("{fp} is no longer bound to your account.")
+                            } else {
+                                format!("{fp} was not bound to your account.")
+                            }
+                        }),
+                    ("ADD" | "DEL", None) => Err(Error::NoCertificate),
+                    _ => Ok("CERT ADD [fingerprint], CERT DEL <fingerprint>, CERT LIST.".into()),
+                };
+                let text = said.unwrap_or_else(|e| format!("{}.", capitalized(&e.to_string())));
+                self.nickserv_notice(&text);
+            }
             ("HELP", _) => {
                 for line in [
                     "REGISTER <password> [email]: register your nick as an account.",
@@ -1144,6 +1228,7 @@ impl IrcConn {
                     "GHOST <nick> [password]: disconnect whoever uses your account's nick.",
                     "DROP <account> <password>: delete an account.",
                     "INFO [account]: when an account was registered.",
+                    "CERT ADD [fingerprint], CERT DEL <fingerprint>, CERT LIST: the TLS client certificates that log in with SASL EXTERNAL (ADD alone: this connection's).",
                 ] {
                     self.nickserv_notice(line);
                 }

@@ -13,6 +13,7 @@ use crate::event::Event;
 use crate::hub::{Gone, Hub, Inbox, Joined, ModeChange, Session};
 use crate::masks::ListKind;
 use crate::Error;
+use prise_core::tls::Fingerprint;
 
 /// The protocol versions this server speaks.
 pub(crate) const VERSIONS: &[u32] = &[1];
@@ -53,6 +54,10 @@ pub(crate) struct Request {
     pub(crate) email: Option<String>,
     /// `register`, `login`: also open a session, whose token the `ack` carries.
     pub(crate) session: bool,
+    /// `login`: with the connection's TLS client certificate (SASL EXTERNAL's way).
+    pub(crate) external: bool,
+    /// `cert_add`, `cert_del`: a certificate's fingerprint (`SHA256:<hex>`).
+    pub(crate) fingerprint: Option<String>,
 }
 
 fn now() -> String {
@@ -68,18 +73,60 @@ pub(crate) struct NativeConn {
     web: bool,
     /// The client's address, for the limits on log-in and registration attempts.
     peer: std::net::IpAddr,
+    /// The fingerprint of the TLS client certificate the client presented, if any.
+    certfp: Option<Box<Fingerprint>>,
     /// The account the connection starts logged in to (the web door's session cookie).
     pub(crate) preauth: Option<Box<str>>,
 }
 
 impl NativeConn {
-    pub(crate) fn new(config: &ConnConfig, web: bool, peer: std::net::IpAddr) -> Self {
+    pub(crate) fn new(
+        config: &ConnConfig,
+        web: bool,
+        peer: std::net::IpAddr,
+        certfp: Option<Fingerprint>,
+    ) -> Self {
         Self {
             out: BytesMut::new(),
             flood: Flood::new(config.flood_rate, config.flood_burst),
             web,
             peer,
             preauth: None,
+            certfp: certfp.map(Box::new),
+        }
+    }
+
+    /// `cert_add`, `cert_del`, `certs`: the certificates that log in to this user's account.
+    async fn cert_request(&mut self, session: &Session, req: &Request) {
+        let r = req.reference.as_ref();
+        let given = match req.fingerprint.as_deref().map(str::parse::<Fingerprint>) {
+            Some(Ok(fp)) => Some(fp),
+            Some(Err(_)) => {
+                self.error("bad_request", "a fingerprint is SHA256:<64 hex digits>", r);
+                return;
+            }
+            None if req.kind == "cert_add" => self.certfp.as_deref().copied(),
+            None => None,
+        };
+        let done = match (req.kind.as_str(), given) {
+            ("certs", _) => session.certs().await.map(
+                |(account, certs)| json!({"type": "certs", "account": account, "certs": certs}),
+            ),
+            ("cert_add", Some(fp)) => session.add_cert(&fp.to_string()).await.map(
+                |account| json!({"type": "ack", "account": account, "fingerprint": fp.to_string()}),
+            ),
+            ("cert_del", Some(fp)) => session.remove_cert(&fp.to_string()).await.map(
+                |removed| json!({"type": "ack", "fingerprint": fp.to_string(), "removed": removed}),
+            ),
+            ("cert_add", None) => Err(Error::NoCertificate),
+            _ => {
+                self.error("bad_request", "cert_del needs \"fingerprint\"", r);
+                return;
+            }
+        };
+        match done {
+            Ok(answer) => self.send(answer, r),
+            Err(e) => self.chat_error(&e, r),
         }
     }
 
@@ -129,6 +176,17 @@ impl NativeConn {
         let r = req.reference.as_ref();
         if session.accounts().is_none() {
             self.error("unknown_type", "accounts are not enabled on this server", r);
+            return;
+        }
+        if req.kind == "login" && req.external {
+            let done = match self.certfp.as_deref().map(ToString::to_string) {
+                Some(fingerprint) => session.log_in_external(self.peer, &fingerprint).await,
+                None => Err(Error::NoCertificate),
+            };
+            match done {
+                Ok(account) => self.send(json!({"type": "ack", "account": account}), r),
+                Err(e) => self.chat_error(&e, r),
+            }
             return;
         }
         let token = req.token.as_ref().and_then(Value::as_str);
@@ -385,6 +443,7 @@ impl NativeConn {
                 }
             },
             "register" | "login" => self.account_request(session, &req).await,
+            "cert_add" | "cert_del" | "certs" => self.cert_request(session, &req).await,
             "logout" => {
                 session.set_account(None);
                 self.send(json!({"type": "ack", "account": null}), r);

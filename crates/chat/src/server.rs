@@ -218,7 +218,15 @@ fn serve_door(
 ) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
     let options = ServeOptions {
         max_connections: config.max_connections,
-        tls: config.tls.clone(),
+        // IRC clients may present a certificate of their own (SASL EXTERNAL); browsers are
+        // not asked, since a browser may make its user pick one.
+        tls: match door {
+            Door::Web => config.tls.clone(),
+            _ => config
+                .tls
+                .as_ref()
+                .map(ServerTls::asking_client_certificates),
+        },
         tls_optional: door != Door::IrcTls,
         grace: config.grace,
         trace: config.trace.clone(),
@@ -290,8 +298,12 @@ fn serve_door(
                 // The native protocol's `register` and `login` (and a session's token).
                 prise_core::trace::redact_json_values(&["password", "token"]),
             ]));
+            // A TLS client certificate (IRC's CertFP): who holds its key, by its fingerprint.
+            let certfp = stream
+                .peer_certificate()
+                .map(|cert| prise_core::tls::Fingerprint::of(&cert));
             if door != Door::Any {
-                let conn = IrcConn::new(&hub, &config, peer);
+                let conn = IrcConn::new(&hub, &config, peer, certfp);
                 let wire = Lines::new(stream, BytesMut::new(), config.max_line_len);
                 door::serve(wire, conn, hub, &config, shutdown).await;
                 return;
@@ -317,14 +329,14 @@ fn serve_door(
             if native {
                 door::serve(
                     wire,
-                    NativeConn::new(&config, false, peer),
+                    NativeConn::new(&config, false, peer, certfp),
                     hub,
                     &config,
                     shutdown,
                 )
                 .await;
             } else if irc {
-                let conn = IrcConn::new(&hub, &config, peer);
+                let conn = IrcConn::new(&hub, &config, peer, certfp);
                 door::serve(wire, conn, hub, &config, shutdown).await;
             } else {
                 let conn = TextConn::new(&config, peer);

@@ -424,7 +424,7 @@ async fn serve(socket: WebSocket, web: Web, peer: std::net::IpAddr, account: Opt
         socket,
         received: None,
     };
-    let mut conn = NativeConn::new(&web.conn, true, peer);
+    let mut conn = NativeConn::new(&web.conn, true, peer, None);
     conn.preauth = account.map(String::into_boxed_str);
     crate::door::serve(wire, conn, web.hub, &web.conn, web.shutdown).await;
 }

@@ -1086,3 +1086,225 @@ async fn a_server_password_gates_every_door() {
     assert!(lusers.contains(":There are 3 users"), "{lusers}");
     server.stop().await;
 }
+
+/// An IRC line client over TLS, presenting the certificate `cert` (with its key) if given.
+struct TlsIrc {
+    reader: tokio::io::BufReader<tokio::io::ReadHalf<prise_core::stream::Stream>>,
+    writer: tokio::io::WriteHalf<prise_core::stream::Stream>,
+}
+
+impl TlsIrc {
+    async fn connect(
+        addr: SocketAddr,
+        cert: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Self {
+        use prise_core::tls::{ClientTls, Verify};
+        let tls = match cert {
+            Some((cert, key)) => ClientTls::with_certificate(Verify::Insecure, cert, key).unwrap(),
+            None => ClientTls::new(Verify::Insecure).unwrap(),
+        };
+        let options = prise_core::net::ConnectOptions {
+            tls: Some(tls),
+            ..prise_core::net::ConnectOptions::new("chat")
+        };
+        let stream = prise_core::net::connect(&addr.to_string(), &options)
+            .await
+            .unwrap();
+        let (r, w) = tokio::io::split(stream);
+        Self {
+            reader: tokio::io::BufReader::new(r),
+            writer: w,
+        }
+    }
+
+    async fn send(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt as _;
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    async fn until(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        use tokio::io::AsyncBufReadExt as _;
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(support::WAIT, self.reader.read_line(&mut line))
+                .await
+                .expect("a line in time")
+                .unwrap();
+            assert!(n > 0, "closed");
+            let line = line.trim_end().to_owned();
+            if pred(&line) {
+                return line;
+            }
+        }
+    }
+}
+
+/// A self-signed certificate and key made by openssl, and its SHA-256 fingerprint as
+/// openssl prints it (`AB:CD:...`).
+fn openssl_cert(
+    dir: &std::path::Path,
+    name: &str,
+) -> ((std::path::PathBuf, std::path::PathBuf), String) {
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", &format!("/CN={name}"), "-days", "2"])
+        .output()
+        .expect("openssl is needed (scripts/test installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let printed = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(printed.stdout).unwrap();
+    let fingerprint = printed.trim().rsplit_once('=').unwrap().1.to_owned();
+    ((cert, key), fingerprint)
+}
+
+#[tokio::test]
+async fn sasl_external_logs_in_with_a_tls_client_certificate_bound_by_nickserv_cert() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_cert, alice_fp) = openssl_cert(dir.path(), "alice");
+    let (other_cert, _) = openssl_cert(dir.path(), "other");
+    // What NickServ shows: prise's form of the fingerprint openssl printed.
+    let alice_fp = format!("SHA256:{}", alice_fp.replace(':', "").to_ascii_lowercase());
+    let mut cfg = config(None);
+    cfg.tls = Some(
+        prise_core::tls::ServerTls::self_signed(
+            &prise_core::tls::ServerTls::default_self_signed_names(),
+        )
+        .unwrap(),
+    );
+    let server = start(cfg).await;
+    let addr = server.addr;
+
+    // Over TLS with a certificate: EXTERNAL is offered. Register, bind the certificate.
+    let mut first = TlsIrc::connect(addr, Some(&alice_cert)).await;
+    first.send("CAP LS 302").await;
+    let ls = first.until(|l| l.contains(" CAP * LS ")).await;
+    assert!(ls.contains(" sasl=PLAIN,SCRAM-SHA-256,EXTERNAL"), "{ls}");
+    first.send("CAP END\r\nNICK alice\r\nUSER a 0 * :a").await;
+    first
+        .until(|l| l.contains(" 376 ") || l.contains(" 422 "))
+        .await;
+    first.send("NS CERT ADD").await;
+    let refused = first.until(|l| l.contains("NickServ")).await;
+    assert!(
+        refused.ends_with(":Log in to an account first."),
+        "{refused}"
+    );
+    first.send("REGISTER * * alice-secret").await;
+    first.until(|l| l.contains(" 900 ")).await;
+    first.send("NS CERT ADD").await;
+    let bound = first.until(|l| l.contains("NickServ")).await;
+    assert!(
+        bound.ends_with(&format!(
+            ":{alice_fp} is bound to alice: SASL EXTERNAL logs in with it."
+        )),
+        "{bound} (openssl says {alice_fp})"
+    );
+
+    // Plain TCP, or TLS without a certificate: not offered, and refused if asked for.
+    let mut plain = Raw::connect(addr).await;
+    plain.send("CAP LS 302\r").await;
+    let ls = plain.until(|l| l.contains(" CAP * LS ")).await;
+    assert!(ls.contains(" sasl=PLAIN,SCRAM-SHA-256 "), "{ls}");
+    plain.send("AUTHENTICATE EXTERNAL\r").await;
+    let mechanisms = plain.until(|l| l.contains(" 908 ")).await;
+    assert!(
+        mechanisms.ends_with(" PLAIN,SCRAM-SHA-256 :are available SASL mechanisms"),
+        "{mechanisms}"
+    );
+    plain.until(|l| l.contains(" 904 ")).await;
+    let mut bare = TlsIrc::connect(addr, None).await;
+    bare.send("CAP LS 302").await;
+    let ls = bare.until(|l| l.contains(" CAP * LS ")).await;
+    assert!(!ls.contains("EXTERNAL"), "{ls}");
+
+    // The bound certificate logs in, before registration ends.
+    let mut again = TlsIrc::connect(addr, Some(&alice_cert)).await;
+    again
+        .send("CAP REQ :sasl\r\nNICK al2\r\nUSER a 0 * :a\r\nAUTHENTICATE EXTERNAL")
+        .await;
+    again.until(|l| l == "AUTHENTICATE +").await;
+    again.send("AUTHENTICATE +").await;
+    let logged = again.until(|l| l.contains(" 900 ")).await;
+    assert!(
+        logged.ends_with(" al2 al2!~a@prise alice :You are now logged in as alice"),
+        "{logged}"
+    );
+    again.until(|l| l.contains(" 903 ")).await;
+    again.send("CAP END").await;
+    again.until(|l| l.contains(" 001 al2 ")).await;
+
+    // Another certificate is no one's: 904, a second late; an authzid of someone else too.
+    let mut stranger = TlsIrc::connect(addr, Some(&other_cert)).await;
+    stranger
+        .send("CAP REQ :sasl\r\nAUTHENTICATE EXTERNAL")
+        .await;
+    stranger.until(|l| l == "AUTHENTICATE +").await;
+    let started = Instant::now();
+    stranger.send("AUTHENTICATE +").await;
+    stranger.until(|l| l.contains(" 904 ")).await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let mut wrong_authzid = TlsIrc::connect(addr, Some(&alice_cert)).await;
+    wrong_authzid
+        .send("CAP REQ :sasl\r\nAUTHENTICATE EXTERNAL")
+        .await;
+    wrong_authzid.until(|l| l == "AUTHENTICATE +").await;
+    wrong_authzid
+        .send(&format!(
+            "AUTHENTICATE {}",
+            base64ct::Base64::encode_string(b"mallory")
+        ))
+        .await;
+    wrong_authzid.until(|l| l.contains(" 904 ")).await;
+
+    // The certificate is listed, then unbound: it logs in no more.
+    first.send("NS CERT LIST").await;
+    let listed = first.until(|l| l.contains("NickServ")).await;
+    assert!(
+        listed.ends_with(&format!(":Bound to alice: {alice_fp}.")),
+        "{listed}"
+    );
+    first
+        .send(&format!(
+            "NS CERT DEL {}",
+            alice_fp.to_ascii_uppercase().replace("SHA256:", "")
+        ))
+        .await;
+    let removed = first.until(|l| l.contains("NickServ")).await;
+    assert!(
+        removed.ends_with(&format!(":{alice_fp} is no longer bound to your account.")),
+        "{removed}"
+    );
+    let mut after = TlsIrc::connect(addr, Some(&alice_cert)).await;
+    after.send("CAP REQ :sasl\r\nAUTHENTICATE EXTERNAL").await;
+    after.until(|l| l == "AUTHENTICATE +").await;
+    after.send("AUTHENTICATE +").await;
+    after.until(|l| l.contains(" 904 ")).await;
+    server.stop().await;
+}

@@ -196,12 +196,13 @@ fn client_config(
     rooms: Vec<String>,
     timeouts: &TimeoutArgs,
     tls: &ClientTlsArgs,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
     trace: Option<TrafficLog>,
 ) -> anyhow::Result<ClientConfig> {
     let mut config = ClientConfig::new();
     config.connect = ConnectOptions {
         connect_timeout: timeouts.connect_timeout,
-        tls: crate::tls::client(tls)?,
+        tls: crate::tls::client_with(tls, identity)?,
         trace,
         ..ConnectOptions::new("chat")
     };
@@ -223,10 +224,12 @@ async fn send(args: ChatSendArgs, trace: Option<TrafficLog>) -> anyhow::Result<E
         vec![room.clone()],
         &args.timeouts,
         &args.tls,
+        args.cert.as_deref().zip(args.key.as_deref()),
         trace,
     )?;
     config.login = login(args.account.clone())?;
-    let logging_in = config.login.is_some();
+    config.external_login = config.login.is_none() && args.cert.is_some();
+    let logging_in = config.login.is_some() || config.external_login;
     let work = async {
         let (mut client, nick) = Client::connect_once(&args.addr, config).await?;
         if !nick.eq_ignore_ascii_case(&args.nick) {
@@ -243,8 +246,10 @@ async fn send(args: ChatSendArgs, trace: Option<TrafficLog>) -> anyhow::Result<E
                     Some(Update::Message(v)) if v["ref"] == prise_chat::client::LOGIN_REF => {
                         if v["type"] != "ack" {
                             bail!(
-                                "logging in to {}: {}",
-                                args.account.as_deref().unwrap_or_default(),
+                                "logging in {}: {}",
+                                args.account
+                                    .as_deref()
+                                    .map_or("with --cert".to_owned(), |a| format!("to {a}")),
                                 v["text"].as_str().unwrap_or("refused")
                             );
                         }
@@ -307,9 +312,11 @@ async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Re
         args.rooms.clone(),
         &args.timeouts,
         &args.tls,
+        args.cert.as_deref().zip(args.key.as_deref()),
         trace,
     )?;
     config.login = login(args.account.clone())?;
+    config.external_login = config.login.is_none() && args.cert.is_some();
     let mut client = Client::start(&args.addr, config);
     if !args.plain && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         prise_chat_term::screen::run(client, &args.addr).await?;

@@ -48,6 +48,14 @@ pub(crate) fn announce_fingerprint(service: &str, tls: &ServerTls, self_signed: 
 
 /// The client's TLS config, or `None` for plain TCP.
 pub(crate) fn client(args: &ClientTlsArgs) -> anyhow::Result<Option<ClientTls>> {
+    client_with(args, None)
+}
+
+/// As [`client`], presenting the certificate and key in the PEM files of `identity`.
+pub(crate) fn client_with(
+    args: &ClientTlsArgs,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+) -> anyhow::Result<Option<ClientTls>> {
     let verify = if args.insecure {
         eprintln!(
             "prise: warning: --insecure: the server's certificate is not checked; \
@@ -60,10 +68,17 @@ pub(crate) fn client(args: &ClientTlsArgs) -> anyhow::Result<Option<ClientTls>> 
         Verify::CaFile(ca.clone())
     } else if args.tls {
         Verify::SystemRoots
+    } else if identity.is_some() {
+        anyhow::bail!(
+            "--cert is a TLS client certificate: add --tls, --ca, --fingerprint or --insecure"
+        );
     } else {
         return Ok(None);
     };
-    Ok(Some(ClientTls::new(verify)?))
+    Ok(Some(match identity {
+        Some((cert, key)) => ClientTls::with_certificate(verify, cert, key)?,
+        None => ClientTls::new(verify)?,
+    }))
 }
 
 /// On SIGHUP, read the command line and config file again and present the certificate they

@@ -456,6 +456,11 @@ fn start_chat(args: &[&str]) -> (Child, SocketAddr) {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     let _ = stdout.read_line(&mut line);
+    // With TLS, the certificate's fingerprint is announced first.
+    if line.starts_with("chat certificate ") {
+        line.clear();
+        let _ = stdout.read_line(&mut line);
+    }
     match line.trim_end().strip_prefix("chat listening on ") {
         Some(addr) => (child, addr.parse().unwrap()),
         None => {
@@ -1112,6 +1117,120 @@ fn chat_send_gives_the_server_password_from_the_environment() {
     }
     let out = send(Some("door-key"));
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn chat_send_logs_in_with_a_tls_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", "/CN=alice", "-days", "2"])
+        .output()
+        .expect("openssl is needed (scripts/test installs it)");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let printed = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let printed = text(&printed.stdout);
+    let fingerprint = printed.trim().rsplit_once('=').unwrap().1.to_owned();
+    let (mut server, addr) = start_chat(&["--no-history", "--tls-self-signed"]);
+
+    // alice registers over plain TCP (native) and binds the certificate by its fingerprint,
+    // as openssl prints it.
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut native = BufReader::new(tcp.try_clone().unwrap());
+    (&tcp)
+        .write_all(
+            format!(
+                "{{\"type\":\"hello\",\"versions\":[1],\"nick\":\"alice\"}}\n\
+                 {{\"type\":\"register\",\"password\":\"alice-secret\"}}\n\
+                 {{\"type\":\"cert_add\",\"fingerprint\":\"{fingerprint}\",\"ref\":1}}\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let bound = read_until(&mut native, "\"ref\":1");
+    let bound = bound.last().unwrap();
+    assert!(
+        bound.contains("\"type\":\"ack\"") && bound.contains("\"account\":\"alice\""),
+        "{bound}"
+    );
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut irc = BufReader::new(tcp.try_clone().unwrap());
+    (&tcp)
+        .write_all(b"CAP REQ :account-tag\r\nNICK watcher\r\nUSER w 0 * :w\r\nCAP END\r\nJOIN #general\r\n")
+        .unwrap();
+    read_until(&mut irc, " 366 ");
+
+    let send = |nick: &str, with_cert: bool| {
+        let mut cmd = prise();
+        cmd.args([
+            "chat",
+            "send",
+            &addr.to_string(),
+            "by certificate",
+            "--nick",
+            nick,
+            "--insecure",
+        ])
+        .stdin(Stdio::null());
+        if with_cert {
+            cmd.arg("--cert").arg(&cert).arg("--key").arg(&key);
+        }
+        cmd.output().unwrap()
+    };
+    let out = send("al2", true);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let seen = read_until(&mut irc, "PRIVMSG #general :");
+    let said = seen.last().unwrap();
+    assert!(
+        said.starts_with("@account=alice :al2!")
+            && said.ends_with(" PRIVMSG #general :by certificate"),
+        "{seen:#?}"
+    );
+    // Without the --tls flags, --cert is refused before connecting.
+    let mut cmd = prise();
+    let out = cmd
+        .args([
+            "chat",
+            "send",
+            &addr.to_string(),
+            "x",
+            "--nick",
+            "al3",
+            "--cert",
+        ])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--cert is a TLS client certificate"),
+        "{}",
+        text(&out.stderr)
+    );
     let _ = server.kill();
     let _ = server.wait();
 }

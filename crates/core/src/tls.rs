@@ -16,6 +16,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -229,6 +230,38 @@ impl ServerTls {
             .fingerprint
     }
 
+    /// The same certificate (reloads included), also asking clients for a certificate of their
+    /// own, which they may or may not send. Any certificate is taken, self-signed ones
+    /// included (no chain is checked), but the client must prove it holds the key: what it
+    /// proves is that it is the same holder as before, by the certificate's fingerprint (IRC's
+    /// CertFP and SASL EXTERNAL). Not for browsers' ports: a browser may ask its user to pick
+    /// a certificate.
+    #[must_use]
+    pub fn asking_client_certificates(&self) -> Self {
+        let verifier = Arc::new(AnyClientCert {
+            provider: provider(),
+        });
+        let built = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map(|b| {
+                b.with_client_cert_verifier(verifier)
+                    .with_cert_resolver(Arc::clone(&self.current) as Arc<dyn ResolvesServerCert>)
+            });
+        match built {
+            Ok(mut config) => {
+                config
+                    .alpn_protocols
+                    .clone_from(&self.config.alpn_protocols);
+                Self {
+                    config: Arc::new(config),
+                    current: Arc::clone(&self.current),
+                }
+            }
+            // The same versions were accepted when `self` was built.
+            Err(_) => self.clone(),
+        }
+    }
+
     /// The same certificate (reloads included), offering `protocols` by ALPN, most preferred
     /// first (HTTP: `h2`, then `http/1.1`).
     #[must_use]
@@ -289,11 +322,40 @@ impl ClientTls {
     /// [`Error::Tls`] when the CA file cannot be read or holds no certificate, or no system root
     /// could be loaded.
     pub fn new(verify: Verify) -> Result<Self, Error> {
+        Self::build(verify, None)
+    }
+
+    /// As [`ClientTls::new`], presenting the certificate chain and key in the PEM files `cert`
+    /// and `key` to servers that ask (IRC's CertFP and SASL EXTERNAL).
+    ///
+    /// # Errors
+    /// As [`ClientTls::new`], and [`Error::Tls`] when a file cannot be read, holds no
+    /// certificate or key, or the key does not fit the certificate.
+    pub fn with_certificate(verify: Verify, cert: &Path, key: &Path) -> Result<Self, Error> {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| Error::tls(format!("reading {}: {e}", cert.display())))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::tls(format!("parsing {}: {e}", cert.display())))?;
+        if chain.is_empty() {
+            return Err(Error::tls(format!(
+                "{} holds no certificate",
+                cert.display()
+            )));
+        }
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| Error::tls(format!("reading the key {}: {e}", key.display())))?;
+        Self::build(verify, Some((chain, key)))
+    }
+
+    fn build(
+        verify: Verify,
+        identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    ) -> Result<Self, Error> {
         install_crypto_provider();
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::tls(e.to_string()))?;
-        let config = match &verify {
+        let wants = match &verify {
             Verify::SystemRoots => {
                 let mut roots = rustls::RootCertStore::empty();
                 let loaded = rustls_native_certs::load_native_certs();
@@ -306,7 +368,7 @@ impl ClientTls {
                         "no trusted root certificates found on this system; use --ca FILE or --fingerprint",
                     ));
                 }
-                builder.with_root_certificates(roots).with_no_client_auth()
+                builder.with_root_certificates(roots)
             }
             Verify::CaFile(path) => {
                 let mut roots = rustls::RootCertStore::empty();
@@ -321,22 +383,28 @@ impl ClientTls {
                         path.display()
                     )));
                 }
-                builder.with_root_certificates(roots).with_no_client_auth()
+                builder.with_root_certificates(roots)
             }
-            Verify::Pinned(fingerprint) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
-                    expected: Some(*fingerprint),
-                    provider: provider(),
-                }))
-                .with_no_client_auth(),
+            Verify::Pinned(fingerprint) => {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
+                        expected: Some(*fingerprint),
+                        provider: provider(),
+                    }))
+            }
             Verify::Insecure => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
                     expected: None,
                     provider: provider(),
-                }))
-                .with_no_client_auth(),
+                })),
+        };
+        let config = match identity {
+            None => wants.with_no_client_auth(),
+            Some((chain, key)) => wants
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::tls(format!("client certificate and key: {e}")))?,
         };
         Ok(Self {
             config: Arc::new(config),
@@ -398,6 +466,70 @@ impl ServerCertVerifier for PinnedVerifier {
                 ))),
             ))
         }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Takes any client certificate (no chain is checked) but checks the handshake signatures, so
+/// the client must hold the key; never insists on one ([`ServerTls::asking_client_certificates`]).
+#[derive(Debug)]
+struct AnyClientCert {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for AnyClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -35,6 +35,55 @@ impl Session {
         Ok(account.name)
     }
 
+    /// Log in with the TLS client certificate whose fingerprint is `fingerprint` (SASL
+    /// EXTERNAL): one log-in attempt from `peer`; a failure is answered
+    /// [`FAILED_LOGIN_DELAY`] late. Returns the account's name.
+    ///
+    /// # Errors
+    /// [`Error::BadLogin`] (bound to no account), [`Error::TooManyAttempts`],
+    /// [`Error::Accounts`].
+    pub async fn log_in_external(&self, peer: IpAddr, fingerprint: &str) -> Result<String, Error> {
+        let accounts = self.accounts_or_error()?;
+        let account = slowed(accounts.external(peer, fingerprint).await).await?;
+        self.set_account(Some(&account.name));
+        Ok(account.name)
+    }
+
+    /// Bind the certificate `fingerprint` to the account this user is logged in to (NickServ
+    /// CERT ADD). Returns the account's name.
+    ///
+    /// # Errors
+    /// [`Error::NotLoggedIn`], and those of [`crate::accounts::Accounts::add_cert`].
+    pub async fn add_cert(&self, fingerprint: &str) -> Result<String, Error> {
+        let accounts = self.accounts_or_error()?;
+        let account = self.account().ok_or(Error::NotLoggedIn)?;
+        accounts.add_cert(&account, fingerprint).await?;
+        tracing::info!(account = %account, fingerprint, "certificate bound");
+        Ok(account.to_string())
+    }
+
+    /// Unbind the certificate `fingerprint` from this user's account; `false` when it was not
+    /// bound to it.
+    ///
+    /// # Errors
+    /// [`Error::NotLoggedIn`], [`Error::Accounts`].
+    pub async fn remove_cert(&self, fingerprint: &str) -> Result<bool, Error> {
+        let accounts = self.accounts_or_error()?;
+        let account = self.account().ok_or(Error::NotLoggedIn)?;
+        accounts.remove_cert(&account, fingerprint).await
+    }
+
+    /// The certificates bound to this user's account, and the account's name.
+    ///
+    /// # Errors
+    /// [`Error::NotLoggedIn`], [`Error::Accounts`].
+    pub async fn certs(&self) -> Result<(String, Vec<String>), Error> {
+        let accounts = self.accounts_or_error()?;
+        let account = self.account().ok_or(Error::NotLoggedIn)?;
+        let certs = accounts.certs(&account).await?;
+        Ok((account.to_string(), certs))
+    }
+
     /// Open a session for `account` (this user has just logged in to it): its token logs in
     /// again without the password ([`crate::accounts::Accounts::open_session`]).
     ///

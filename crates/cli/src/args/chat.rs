@@ -198,6 +198,16 @@ pub(crate) struct ChatConnectArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) account: Option<String>,
 
+    /// Present this TLS client certificate (PEM) and, without --account, log in to the account
+    /// it is bound to (IRC's NickServ CERT ADD, or the native `cert_add`). Needs --tls, --ca,
+    /// --fingerprint or --insecure.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub(crate) cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub(crate) key: Option<PathBuf>,
+
     /// Line mode: read commands and messages from stdin, print events to stdout (the default
     /// when stdin or stdout is not a terminal).
     #[arg(long)]
@@ -232,6 +242,16 @@ pub(crate) struct ChatSendArgs {
     /// from $PRISE_CHAT_PASSWORD, or is asked on the terminal.
     #[arg(long, value_name = "NAME")]
     pub(crate) account: Option<String>,
+
+    /// Present this TLS client certificate (PEM) and, without --account, log in to the account
+    /// it is bound to (IRC's NickServ CERT ADD, or the native `cert_add`). Needs --tls, --ca,
+    /// --fingerprint or --insecure.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub(crate) cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub(crate) key: Option<PathBuf>,
 
     #[command(flatten)]
     pub(crate) timeouts: TimeoutArgs,
