@@ -490,10 +490,18 @@ impl Store for SqliteStore {
             let rows = stmt.query_map([], |row| row.get(0))?;
             rows.collect()
         })?;
-        texts
+        // A record that cannot be read (edited by hand, from a newer prise) is skipped, not the
+        // whole list.
+        Ok(texts
             .iter()
-            .map(|t| serde_json::from_str(t).map_err(|e| store_error(&self.file, e)))
-            .collect()
+            .filter_map(|t| match serde_json::from_str(t) {
+                Ok(record) => Some(record),
+                Err(e) => {
+                    tracing::warn!(file = %self.file, error = %e, "a registered room could not be read: skipped");
+                    None
+                }
+            })
+            .collect())
     }
 
     fn put_room(&self, folded: &str, record: &RoomRecord) -> Result<(), Error> {
@@ -1248,9 +1256,18 @@ mod tests {
         assert_eq!(again.rooms().unwrap(), [other.clone(), room]);
         // Deleting carol's account frees her room, not dave's.
         again.delete("CAROL").unwrap();
-        assert_eq!(again.rooms().unwrap(), [other]);
+        assert_eq!(again.rooms().unwrap(), [other.clone()]);
         assert!(again.remove_room("#ATTIC").unwrap());
         assert!(!again.remove_room("#attic").unwrap());
+        // A record spoiled by hand is skipped; the others are read.
+        again.put_room(&other).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO registered_rooms (folded, founder, record) VALUES ('#bad', 'x', '{not json')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(again.rooms().unwrap(), [other]);
     }
 
     #[test]
