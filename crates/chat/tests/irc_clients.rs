@@ -1,8 +1,10 @@
 //! Real IRC clients against the server, checked by what their users see: weechat (headless,
 //! driven through its FIFO) and irssi (in tmux, driven by keystrokes) each register, join a
 //! room, talk with a native client, ask WHO and WHOIS, set and list a ban, and are refused a
-//! room they are banned from; weechat also logs in with SASL PLAIN. `scripts/test` installs
-//! weechat-headless, irssi and tmux; without them these tests fail rather than pass unseen.
+//! room they are banned from; weechat also logs in with SASL PLAIN and SCRAM-SHA-256, irssi with
+//! SASL EXTERNAL over TLS (a certificate made by openssl). `scripts/test` installs
+//! weechat-headless, irssi, tmux and openssl; without them these tests fail rather than pass
+//! unseen.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -577,4 +579,124 @@ async fn weechat_logs_in_with(mechanism: &str) {
         whois.ends_with(" other wee WeeAccount :is logged in as"),
         "{whois}"
     );
+}
+
+/// irssi logs in with SASL EXTERNAL over TLS, presenting a certificate (made by openssl) that
+/// is bound to an account, as a CertFP user sets it up: `tls_cert` and `tls_pkey` on the
+/// server, `sasl_mechanism = "EXTERNAL"` on the network. WHOIS shows the account to others.
+#[tokio::test]
+async fn irssi_logs_in_with_sasl_external_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let (cert, key) = (home.join("irssi.crt"), home.join("irssi.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", "/CN=irs", "-days", "2"])
+        .output()
+        .expect("openssl is needed (scripts/test installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let printed = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(printed.stdout).unwrap();
+    let fingerprint: prise_core::tls::Fingerprint =
+        printed.trim().rsplit_once('=').unwrap().1.parse().unwrap();
+
+    let accounts =
+        prise_chat::accounts::Accounts::open(None, prise_chat::accounts::Registration::Open)
+            .unwrap();
+    accounts
+        .register_blocking("IrsAccount", "irssi-secret", None, None)
+        .unwrap();
+    accounts
+        .add_cert("IrsAccount", &fingerprint.to_string())
+        .await
+        .unwrap();
+    let mut config = config(None);
+    config.hub.accounts = Some(accounts);
+    config.tls = Some(
+        prise_core::tls::ServerTls::self_signed(
+            &prise_core::tls::ServerTls::default_self_signed_names(),
+        )
+        .unwrap(),
+    );
+    let server = start(config).await;
+
+    let port = server.addr.port();
+    let all_log = home.join("all.log");
+    let irssi_config = format!(
+        r##"servers = (
+  {{ address = "127.0.0.1"; chatnet = "prise"; port = "{port}"; use_tls = "yes"; tls_verify = "no";
+    tls_cert = "{cert}"; tls_pkey = "{key}"; autoconnect = "yes"; }}
+);
+chatnets = {{ prise = {{ type = "IRC"; sasl_mechanism = "EXTERNAL"; }}; }};
+logs = {{ "{all}" = {{ auto_open = "yes"; level = "ALL"; }}; }};
+settings = {{
+  core = {{ real_name = "irs"; user_name = "irs"; nick = "irs"; }};
+}};
+"##,
+        cert = cert.display(),
+        key = key.display(),
+        all = all_log.display(),
+    );
+    std::fs::write(home.join("config"), irssi_config).unwrap();
+    let tmux = Tmux {
+        socket: home.join("tmux.sock"),
+    };
+    let status = tmux
+        .command()
+        .args(["-f", "/dev/null", "new-session", "-d", "-s", "irssi"])
+        .args(["-x", "200", "-y", "50", "irssi"])
+        .arg(format!("--home={}", home.display()))
+        .status()
+        .await
+        .expect("tmux is needed (apt-get install tmux; scripts/test does)");
+    assert!(status.success(), "tmux new-session: {status}");
+    let deadline = Instant::now() + DEADLINE;
+    let login = loop {
+        let text = std::fs::read_to_string(&all_log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("logged in as IrsAccount")) {
+            break line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "irssi shows no login; its log:\n{text}\nits screen:\n{}",
+            tmux.screen().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // irssi asks for SASL before it sends NICK: the 900 names `*`, as the specification says.
+    assert!(
+        login.ends_with("-!- *!user@prise IrsAccount You are now logged in as IrsAccount"),
+        "{login}"
+    );
+
+    let mut other = Raw::connect(server.addr).await;
+    other.send("NICK other\r\nUSER other 0 * :other\r").await;
+    other.until(|l| l.contains(" 001 ")).await;
+    other.send("WHOIS irs\r").await;
+    let whois = other.until(|l| l.contains(" 330 ")).await;
+    assert!(
+        whois.ends_with(" other irs IrsAccount :is logged in as"),
+        "{whois}"
+    );
+    server.stop().await;
 }
