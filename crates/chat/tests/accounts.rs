@@ -1142,55 +1142,14 @@ impl TlsIrc {
     }
 }
 
-/// A self-signed certificate and key made by openssl, and its SHA-256 fingerprint as
-/// openssl prints it (`AB:CD:...`).
-fn openssl_cert(
-    dir: &std::path::Path,
-    name: &str,
-) -> ((std::path::PathBuf, std::path::PathBuf), String) {
-    let (cert, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args(["-subj", &format!("/CN={name}"), "-days", "2"])
-        .output()
-        .expect("openssl is needed (scripts/test installs it)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let printed = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(&cert)
-        .output()
-        .unwrap();
-    let printed = String::from_utf8(printed.stdout).unwrap();
-    let fingerprint = printed.trim().rsplit_once('=').unwrap().1.to_owned();
-    ((cert, key), fingerprint)
-}
-
 #[tokio::test]
 async fn sasl_external_logs_in_with_a_tls_client_certificate_bound_by_nickserv_cert() {
     let dir = tempfile::tempdir().unwrap();
-    let (alice_cert, alice_fp) = openssl_cert(dir.path(), "alice");
-    let (other_cert, _) = openssl_cert(dir.path(), "other");
+    let alice = prise_test_support::cert::openssl_client(dir.path(), "alice");
+    let other = prise_test_support::cert::openssl_client(dir.path(), "other");
     // What NickServ shows: prise's form of the fingerprint openssl printed.
-    let alice_fp = format!("SHA256:{}", alice_fp.replace(':', "").to_ascii_lowercase());
+    let alice_fp = alice.fingerprint.clone();
+    let (alice_cert, other_cert) = ((alice.cert, alice.key), (other.cert, other.key));
     let mut cfg = config(None);
     cfg.tls = Some(
         prise_core::tls::ServerTls::self_signed(

@@ -588,37 +588,9 @@ async fn weechat_logs_in_with(mechanism: &str) {
 async fn irssi_logs_in_with_sasl_external_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let (cert, key) = (home.join("irssi.crt"), home.join("irssi.key"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args(["-subj", "/CN=irs", "-days", "2"])
-        .output()
-        .expect("openssl is needed (scripts/test installs it)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let printed = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(&cert)
-        .output()
-        .unwrap();
-    let printed = String::from_utf8(printed.stdout).unwrap();
-    let fingerprint: prise_core::tls::Fingerprint =
-        printed.trim().rsplit_once('=').unwrap().1.parse().unwrap();
+    let made = prise_test_support::cert::openssl_client(home, "irssi");
+    let (cert, key) = (made.cert, made.key);
+    let fingerprint: prise_core::tls::Fingerprint = made.openssl_fingerprint.parse().unwrap();
 
     let accounts =
         prise_chat::accounts::Accounts::open(None, prise_chat::accounts::Registration::Open)

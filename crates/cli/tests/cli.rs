@@ -1124,32 +1124,8 @@ fn chat_send_gives_the_server_password_from_the_environment() {
 #[test]
 fn chat_send_logs_in_with_a_tls_client_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args(["-subj", "/CN=alice", "-days", "2"])
-        .output()
-        .expect("openssl is needed (scripts/test installs it)");
-    assert!(made.status.success(), "{}", text(&made.stderr));
-    let printed = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(&cert)
-        .output()
-        .unwrap();
-    let printed = text(&printed.stdout);
-    let fingerprint = printed.trim().rsplit_once('=').unwrap().1.to_owned();
+    let made = prise_test_support::cert::openssl_client(dir.path(), "alice");
+    let (cert, key, fingerprint) = (made.cert, made.key, made.openssl_fingerprint);
     let (mut server, addr) = start_chat(&["--no-history", "--tls-self-signed"]);
 
     // alice registers over plain TCP (native) and binds the certificate by its fingerprint,

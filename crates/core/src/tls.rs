@@ -436,6 +436,23 @@ struct FingerprintMismatch {
     got: Fingerprint,
 }
 
+/// Check a handshake signature (TLS 1.2 when `tls12`, else 1.3) with `provider`'s algorithms:
+/// the peer holds the key of the certificate it sent, whoever signed that certificate.
+fn handshake_signature(
+    provider: &CryptoProvider,
+    tls12: bool,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    let algorithms = &provider.signature_verification_algorithms;
+    if tls12 {
+        verify_tls12_signature(message, cert, dss, algorithms)
+    } else {
+        verify_tls13_signature(message, cert, dss, algorithms)
+    }
+}
+
 /// Checks the leaf certificate's fingerprint instead of a chain (or nothing, when `expected` is
 /// `None`), but still checks the handshake signatures, so the server must hold the key.
 #[derive(Debug)]
@@ -474,12 +491,7 @@ impl ServerCertVerifier for PinnedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        handshake_signature(&self.provider, true, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -488,12 +500,7 @@ impl ServerCertVerifier for PinnedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        handshake_signature(&self.provider, false, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -538,12 +545,7 @@ impl ClientCertVerifier for AnyClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        handshake_signature(&self.provider, true, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -552,12 +554,7 @@ impl ClientCertVerifier for AnyClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        handshake_signature(&self.provider, false, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -36,6 +36,71 @@ pub fn openssl(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// A TLS client certificate made by openssl, as an IRC user makes one for CertFP.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    /// The certificate, PEM.
+    pub cert: PathBuf,
+    /// Its private key, PEM.
+    pub key: PathBuf,
+    /// Its SHA-256 fingerprint as openssl prints it (`AB:CD:...`).
+    pub openssl_fingerprint: String,
+    /// The same as prise writes it (`SHA256:abcd...`).
+    pub fingerprint: String,
+}
+
+/// A self-signed client certificate for `name` (its CN), made by the `openssl` command in
+/// `dir` as `name.crt` and `name.key`, and its fingerprint as openssl prints it.
+///
+/// # Panics
+/// When openssl is missing or fails.
+pub fn openssl_client(dir: &Path, name: &str) -> ClientCert {
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", &format!("/CN={name}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is needed (scripts/test installs it)");
+    assert!(status.success(), "openssl req failed");
+    let printed = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    let printed = String::from_utf8_lossy(&printed.stdout).into_owned();
+    let openssl_fingerprint = printed
+        .trim()
+        .rsplit_once('=')
+        .map(|(_, fp)| fp.to_owned())
+        .expect("openssl prints sha256 Fingerprint=...");
+    let fingerprint = format!(
+        "SHA256:{}",
+        openssl_fingerprint.replace(':', "").to_ascii_lowercase()
+    );
+    ClientCert {
+        cert,
+        key,
+        openssl_fingerprint,
+        fingerprint,
+    }
+}
+
 /// A self-signed certificate for `localhost` only, made by rcgen.
 #[derive(Debug, Clone)]
 pub struct SelfSigned {
