@@ -285,6 +285,24 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// irssi with its home in `home` and `config` as its configuration, in a new tmux.
+    async fn irssi(home: &Path, config: &str) -> Self {
+        std::fs::write(home.join("config"), config).unwrap();
+        let tmux = Tmux {
+            socket: home.join("tmux.sock"),
+        };
+        let status = tmux
+            .command()
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", "irssi"])
+            .args(["-x", "200", "-y", "50", "irssi"])
+            .arg(format!("--home={}", home.display()))
+            .status()
+            .await
+            .expect("tmux is needed (apt-get install tmux; scripts/test does)");
+        assert!(status.success(), "tmux new-session: {status}");
+        tmux
+    }
+
     fn command(&self) -> tokio::process::Command {
         let mut command = tokio::process::Command::new("tmux");
         command.arg("-S").arg(&self.socket);
@@ -358,20 +376,7 @@ settings = {{
         all = all_log.display(),
         logs = logs.display(),
     );
-    std::fs::write(home.join("config"), config).unwrap();
-
-    let tmux = Tmux {
-        socket: home.join("tmux.sock"),
-    };
-    let status = tmux
-        .command()
-        .args(["-f", "/dev/null", "new-session", "-d", "-s", "irssi"])
-        .args(["-x", "200", "-y", "50", "irssi"])
-        .arg(format!("--home={}", home.display()))
-        .status()
-        .await
-        .expect("tmux is needed (apt-get install tmux; scripts/test does)");
-    assert!(status.success(), "tmux new-session: {status}");
+    let tmux = Tmux::irssi(home, &config).await;
     let lab_log = logs.join("prise").join("#lab.log");
 
     // Registered, joined (autojoin: the first in #lab, so its operator) and synced: irssi hides
@@ -629,19 +634,7 @@ settings = {{
         key = key.display(),
         all = all_log.display(),
     );
-    std::fs::write(home.join("config"), irssi_config).unwrap();
-    let tmux = Tmux {
-        socket: home.join("tmux.sock"),
-    };
-    let status = tmux
-        .command()
-        .args(["-f", "/dev/null", "new-session", "-d", "-s", "irssi"])
-        .args(["-x", "200", "-y", "50", "irssi"])
-        .arg(format!("--home={}", home.display()))
-        .status()
-        .await
-        .expect("tmux is needed (apt-get install tmux; scripts/test does)");
-    assert!(status.success(), "tmux new-session: {status}");
+    let tmux = Tmux::irssi(home, &irssi_config).await;
     let deadline = Instant::now() + DEADLINE;
     let login = loop {
         let text = std::fs::read_to_string(&all_log).unwrap_or_default();
