@@ -175,6 +175,14 @@ pub enum Error {
     /// The account has registered as many rooms as it may.
     #[error("an account may register at most {0} rooms")]
     TooManyRegisteredRooms(usize),
+    /// Redis (`--redis`) cannot be used.
+    #[error("{url}: {reason}")]
+    Cluster {
+        /// The URL, without its password.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
     /// The account store failed.
     #[error("accounts {file}: {reason}")]
     Accounts {
@@ -247,7 +255,9 @@ impl Error {
             Error::RoomNotRegistered(_) => "room_not_registered",
             Error::NotFounder(_) => "not_founder",
             Error::TooManyRegisteredRooms(_) => "too_many_registered_rooms",
-            Error::History { .. } | Error::Accounts { .. } => "server_error",
+            Error::History { .. } | Error::Accounts { .. } | Error::Cluster { .. } => {
+                "server_error"
+            }
             Error::Connect(_) | Error::Protocol(_) => "client_error",
         }
     }

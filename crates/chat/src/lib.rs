@@ -20,6 +20,7 @@ mod text;
 
 pub mod accounts;
 pub mod client;
+pub mod cluster;
 pub mod event;
 pub mod history;
 pub mod hub;

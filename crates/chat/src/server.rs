@@ -61,6 +61,8 @@ pub struct Config {
     /// Origins (`https://chat.example.org`) whose pages may open a WebSocket on the web door,
     /// besides the page's own; `*` for any.
     pub web_origins: Vec<String>,
+    /// Other nodes on one Redis (`--redis`, docs/CLUSTER.md): its URL and this node's name.
+    pub redis: Option<(String, String)>,
 }
 
 impl Default for Config {
@@ -82,6 +84,7 @@ impl Default for Config {
             registration: crate::accounts::Registration::Open,
             register_rules: crate::accounts::RegisterRules::default(),
             web_origins: Vec::new(),
+            redis: None,
         }
     }
 }
@@ -166,6 +169,19 @@ pub async fn run_doors(
         hub_config.accounts = Some(accounts);
     }
     let hub = Hub::new(hub_config, history);
+    // The other nodes: Redis unreachable at start is an error, before any listener serves.
+    let cluster = match &config.redis {
+        Some((url, node)) => {
+            let link = crate::cluster::Cluster::connect(url, node).await?;
+            tracing::info!(node = %node, "cluster node");
+            hub.join_cluster(link.cluster);
+            Some(tokio::spawn(crate::cluster::Cluster::run(
+                link.runner,
+                hub.clone(),
+            )))
+        }
+        None => None,
+    };
     let conn_config = Arc::new(config.conn.clone());
     let mut doors = tokio::task::JoinSet::new();
     for (listener, door) in listeners {
@@ -205,6 +221,9 @@ pub async fn run_doors(
     }
     closer.abort();
     hub.flush().await;
+    if let Some(cluster) = cluster {
+        cluster.abort();
+    }
     result
 }
 

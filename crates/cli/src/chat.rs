@@ -99,6 +99,12 @@ fn default_history() -> anyhow::Result<PathBuf> {
 }
 
 async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result<ExitCode> {
+    // Redis unreachable: say so before announcing anything.
+    if let Some(url) = args.redis.as_deref().filter(|u| !u.is_empty()) {
+        prise_chat::cluster::Cluster::probe(url)
+            .await
+            .context("--redis")?;
+    }
     let crate::server::Started {
         shutdown,
         listener,
@@ -147,6 +153,15 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
     };
     config.hub.nick_grace = args.nick_grace;
     config.hub.password = args.password.filter(|p| !p.is_empty());
+    config.redis = args.redis.filter(|u| !u.is_empty()).map(|url| {
+        let node = args.node_name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "node".to_owned());
+            format!("{host}-{}", std::process::id())
+        });
+        (url, node)
+    });
     if args.irc_tls.is_some() && config.tls.is_none() {
         anyhow::bail!(
             "--irc-tls needs a certificate: --tls-cert and --tls-key, or --tls-self-signed"

@@ -53,6 +53,50 @@ impl User {
 }
 
 impl Hub {
+    /// Link this hub to the other nodes ([`crate::cluster`]); once, before anyone connects.
+    pub fn join_cluster(&self, cluster: crate::cluster::Cluster) {
+        let _ = self.inner.cluster.set(cluster);
+    }
+
+    /// A room (folded or not) has its first member on this node: hear the other nodes' messages.
+    pub(super) fn room_entered(&self, room: &str) {
+        if let Some(cluster) = self.inner.cluster.get() {
+            cluster.queue(crate::cluster::Job::Subscribe(fold(room)));
+        }
+    }
+
+    /// A room has no member left on this node.
+    pub(super) fn room_left(&self, room: &str) {
+        if let Some(cluster) = self.inner.cluster.get() {
+            cluster.queue(crate::cluster::Job::Unsubscribe(fold(room)));
+        }
+    }
+
+    /// A message said on another node: to this node's members of its room (kept for replay
+    /// like a local one, unless a notice).
+    pub fn deliver_remote(&self, ident: &str, message: Message) {
+        let key = fold(&message.to);
+        let replay = self.inner.config.replay;
+        let members = {
+            let mut state = lock(&self.inner.state);
+            let Some(room) = state.rooms.get_mut(&key) else {
+                return;
+            };
+            if replay > 0 && !message.notice {
+                if room.recent.len() >= replay {
+                    room.recent.pop_front();
+                }
+                room.recent.push_back(message.clone());
+            }
+            Arc::clone(&room.members)
+        };
+        let account = message.account.as_deref().map(Arc::from);
+        let event = Event::by_user(EventKind::Chat(message), &Arc::from(ident), account, None);
+        for member in members.iter() {
+            member.send(&event);
+        }
+    }
+
     /// Tell every connected user something (shutdown notices).
     pub fn broadcast_system(&self, text: &str) {
         let event = Event::new(EventKind::System {
@@ -171,6 +215,12 @@ impl Session {
             if !tag_only || member.has(TAGS) {
                 member.send(&event);
             }
+        }
+        if let (Some(cluster), false) = (self.hub.inner.cluster.get(), tag_only) {
+            cluster.queue(crate::cluster::Job::Publish {
+                ident: self.user.ident.to_string(),
+                message: message.clone(),
+            });
         }
         if let (Some(history), true) = (&self.hub.inner.history, keep) {
             history.store(message.clone()).await;

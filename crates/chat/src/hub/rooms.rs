@@ -301,6 +301,9 @@ impl Session {
             if registered_op || (room.members.is_empty() && room.registered.is_none()) {
                 room.ops.push(self.user.id);
             }
+            if room.members.is_empty() {
+                self.hub.room_entered(&room.name);
+            }
             let mut members: Vec<Arc<User>> = room.members.as_ref().clone();
             members.push(Arc::clone(&self.user));
             room.members = Arc::new(members);
@@ -371,6 +374,9 @@ impl Session {
         let remaining = room.remove(self.user.id);
         let display = room.name.clone();
         lock(&self.user.rooms).retain(|k| k != &key);
+        if remaining.is_empty() {
+            self.hub.room_left(&key);
+        }
         if remaining.is_empty() && room.registered.is_none() {
             state.rooms.remove(&key);
         }
@@ -566,6 +572,9 @@ impl Session {
         let remaining = room.remove(target.id);
         let display = room.name.clone();
         lock(&target.rooms).retain(|k| k != &key);
+        if remaining.is_empty() {
+            self.hub.room_left(&key);
+        }
         if remaining.is_empty() && room.registered.is_none() {
             state.rooms.remove(&key);
         }

@@ -181,6 +181,8 @@ pub(super) struct Inner {
     pub(super) history: Option<History>,
     /// Saves registered rooms; `None` without accounts.
     pub(super) registry: Option<super::registry::Writer>,
+    /// The other nodes, with `--redis` ([`Hub::join_cluster`]).
+    pub(super) cluster: std::sync::OnceLock<crate::cluster::Cluster>,
 }
 
 /// Numbers for IRC's LUSERS.
@@ -238,6 +240,7 @@ impl Hub {
                 next_id: AtomicU64::new(last_id + 1),
                 next_user: AtomicU64::new(1),
                 history,
+                cluster: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -364,11 +367,17 @@ impl Drop for Session {
         let watchers = state.watch.watching(&nick);
         let keys: Vec<String> = std::mem::take(&mut *lock(&self.user.rooms));
         for key in keys {
-            let empty = match state.rooms.get_mut(&key) {
-                Some(room) => room.remove(self.user.id).is_empty() && room.registered.is_none(),
-                None => false,
+            let (left, closed) = match state.rooms.get_mut(&key) {
+                Some(room) => {
+                    let left = room.remove(self.user.id).is_empty();
+                    (left, left && room.registered.is_none())
+                }
+                None => (false, false),
             };
-            if empty {
+            if left {
+                self.hub.room_left(&key);
+            }
+            if closed {
                 state.rooms.remove(&key);
             }
         }

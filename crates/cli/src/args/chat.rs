@@ -172,6 +172,21 @@ pub(crate) struct ChatServeArgs {
     )]
     pub(crate) password: Option<String>,
 
+    /// Share rooms with the other nodes on this Redis (or Valkey): redis://HOST:PORT[/DB],
+    /// a password as redis://:PASSWORD@HOST. See docs/CLUSTER.md for what is shared yet.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PRISE_REDIS_URL",
+        hide_env_values = true
+    )]
+    pub(crate) redis: Option<String>,
+
+    /// This node's name among the others on --redis (default: the host name and the process
+    /// id).
+    #[arg(long, value_name = "NAME", requires = "redis")]
+    pub(crate) node_name: Option<String>,
+
     #[command(flatten)]
     pub(crate) common: ServeArgs,
 

@@ -1,0 +1,173 @@
+//! Several nodes on one Redis (docs/CLUSTER.md), against a real `redis-server` started on a
+//! free port for each test: a message said on one node reaches the members of its room on
+//! the others, once each and in order; Redis unreachable at start is a clear error.
+//! `scripts/test` installs redis-server; without it these tests fail rather than pass unseen.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::net::TcpListener;
+
+mod support;
+
+use support::{config, native_client, start, Raw};
+
+/// A redis-server of our own on a free port, stopped with the test.
+struct Redis {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Redis {
+    async fn start() -> Self {
+        // A free port: bind one, free it, hand it to redis-server.
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is needed (scripts/test installs it)");
+        let deadline = tokio::time::Instant::now() + support::WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Redis {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn node(redis: &Redis, name: &str) -> support::Running {
+    let mut cfg = config(None);
+    cfg.redis = Some((redis.url.clone(), name.to_owned()));
+    start(cfg).await
+}
+
+/// An IRC client on `addr` in #general.
+async fn irc(addr: std::net::SocketAddr, nick: &str) -> Raw {
+    let mut c = Raw::connect(addr).await;
+    c.send(&format!(
+        "NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #general\r"
+    ))
+    .await;
+    c.until(|l| l.contains(" 366 ")).await;
+    c
+}
+
+#[tokio::test]
+async fn room_messages_cross_nodes_once_each_and_in_order() {
+    let redis = Redis::start().await;
+    let a = node(&redis, "node-a").await;
+    let b = node(&redis, "node-b").await;
+    let mut alice = irc(a.addr, "alice").await;
+    let mut bob = native_client(b.addr, "bob").await;
+
+    // The nodes subscribe as their first members join: probe until a message gets across.
+    let mut probes = 0;
+    loop {
+        probes += 1;
+        assert!(probes < 200, "nothing crossed from node a to node b");
+        alice
+            .send(&format!("PRIVMSG #general :probe {probes}\r"))
+            .await;
+        let got = tokio::time::timeout(Duration::from_millis(50), bob.until_type("chat")).await;
+        if let Ok(chat) = got {
+            assert_eq!(chat["from"], "alice");
+            break;
+        }
+    }
+    // Drain the probes still in flight.
+    alice.send("PRIVMSG #general :end of probes\r").await;
+    loop {
+        let chat = bob.until_type("chat").await;
+        if chat["text"] == "end of probes" {
+            break;
+        }
+    }
+
+    // 100 messages from a, in order, each once; then one from b to a.
+    for i in 0..100 {
+        alice.send(&format!("PRIVMSG #general :n{i}\r")).await;
+    }
+    for i in 0..100 {
+        let chat = bob.until_type("chat").await;
+        assert_eq!(
+            (
+                chat["from"].as_str(),
+                chat["text"].as_str(),
+                chat["to"].as_str()
+            ),
+            (
+                Some("alice"),
+                Some(format!("n{i}").as_str()),
+                Some("#general")
+            ),
+            "{chat}"
+        );
+    }
+    bob.send_json(json!({"type": "chat", "to": "#general", "text": "hello from node b"}))
+        .await;
+    let said = alice.until(|l| l.contains("PRIVMSG #general")).await;
+    assert_eq!(
+        said,
+        ":bob!native@prise PRIVMSG #general :hello from node b"
+    );
+    // Nothing came back twice: the next line on each side is what is said next.
+    alice.send("PRIVMSG #general :last\r").await;
+    let next = bob.until_type("chat").await;
+    assert_eq!(next["text"], "last", "{next}");
+    bob.send_json(json!({"type": "chat", "to": "#general", "text": "last too"}))
+        .await;
+    let next = alice.until(|l| l.contains("PRIVMSG #general")).await;
+    assert!(next.ends_with(":last too"), "{next}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn redis_unreachable_at_start_is_a_clear_error() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut cfg = config(None);
+    cfg.redis = Some((
+        format!("redis://:secret@127.0.0.1:{port}/"),
+        "lonely".into(),
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let ended = tokio::time::timeout(
+        support::WAIT,
+        prise_chat::server::run(listener, cfg, shutdown),
+    )
+    .await
+    .unwrap();
+    let err = ended.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("redis://***@127.0.0.1:{port}/: cannot connect: ")),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
+}
