@@ -27,6 +27,10 @@ impl Redis {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()
         };
+        Self::start_on(port).await
+    }
+
+    async fn start_on(port: u16) -> Self {
         let child = tokio::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -52,6 +56,13 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// Kill it and wait until it is gone.
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
@@ -62,6 +73,33 @@ async fn node(redis: &Redis, name: &str) -> support::Running {
     let mut cfg = config(None);
     cfg.redis = Some((redis.url.clone(), name.to_owned()));
     start(cfg).await
+}
+
+/// Say probes from `from` (IRC) until one reaches `to` (native), then drain the probes in
+/// flight: the nodes subscribe as their first members join, and resubscribe after an outage.
+async fn until_crossing(from: &mut Raw, to: &mut Raw, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut probes = 0;
+    loop {
+        probes += 1;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing crossed within {within:?}"
+        );
+        from.send(&format!("PRIVMSG #general :probe {probes}\r"))
+            .await;
+        let got = tokio::time::timeout(Duration::from_millis(50), to.until_type("chat")).await;
+        if got.is_ok() {
+            break;
+        }
+    }
+    from.send("PRIVMSG #general :end of probes\r").await;
+    loop {
+        let chat = to.until_type("chat").await;
+        if chat["text"] == "end of probes" {
+            break;
+        }
+    }
 }
 
 /// An IRC client on `addr` in #general.
@@ -83,28 +121,7 @@ async fn room_messages_cross_nodes_once_each_and_in_order() {
     let mut alice = irc(a.addr, "alice").await;
     let mut bob = native_client(b.addr, "bob").await;
 
-    // The nodes subscribe as their first members join: probe until a message gets across.
-    let mut probes = 0;
-    loop {
-        probes += 1;
-        assert!(probes < 200, "nothing crossed from node a to node b");
-        alice
-            .send(&format!("PRIVMSG #general :probe {probes}\r"))
-            .await;
-        let got = tokio::time::timeout(Duration::from_millis(50), bob.until_type("chat")).await;
-        if let Ok(chat) = got {
-            assert_eq!(chat["from"], "alice");
-            break;
-        }
-    }
-    // Drain the probes still in flight.
-    alice.send("PRIVMSG #general :end of probes\r").await;
-    loop {
-        let chat = bob.until_type("chat").await;
-        if chat["text"] == "end of probes" {
-            break;
-        }
-    }
+    until_crossing(&mut alice, &mut bob, support::WAIT).await;
 
     // 100 messages from a, in order, each once; then one from b to a.
     for i in 0..100 {
@@ -170,4 +187,44 @@ async fn redis_unreachable_at_start_is_a_clear_error() {
         "{err}"
     );
     assert!(!err.contains("secret"), "{err}");
+}
+
+#[tokio::test]
+async fn redis_lost_for_a_while_local_users_keep_talking_and_delivery_resumes() {
+    let redis = Redis::start().await;
+    let port: u16 = redis
+        .url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let a = node(&redis, "node-a").await;
+    let b = node(&redis, "node-b").await;
+    let mut alice = irc(a.addr, "alice").await;
+    let mut carol = irc(a.addr, "carol").await;
+    let mut bob = native_client(b.addr, "bob").await;
+    until_crossing(&mut alice, &mut bob, support::WAIT).await;
+
+    // Redis goes away: on node a, carol still hears alice at once.
+    redis.stop().await;
+    alice.send("PRIVMSG #general :while redis is down\r").await;
+    let heard = carol.until(|l| l.ends_with(":while redis is down")).await;
+    assert!(
+        heard.starts_with(":alice!~alice@prise PRIVMSG #general"),
+        "{heard}"
+    );
+    // ... and bob on node b does not (it is lost to him: the catch-up is not built yet).
+    let crossed = tokio::time::timeout(Duration::from_millis(500), bob.until_type("chat")).await;
+    assert!(crossed.is_err(), "crossed without Redis: {crossed:?}");
+
+    // Redis is back on its port: the nodes reconnect and resubscribe by themselves.
+    let _redis = Redis::start_on(port).await;
+    until_crossing(&mut alice, &mut bob, Duration::from_secs(30)).await;
+    alice.send("PRIVMSG #general :after the outage\r").await;
+    let chat = bob.until_type("chat").await;
+    assert_eq!(chat["text"], "after the outage", "{chat}");
+    a.stop().await;
+    b.stop().await;
 }
