@@ -27,6 +27,35 @@ pub fn room_channel(room: &str) -> String {
     format!("{PREFIX}room:{}", fold(room))
 }
 
+/// A nick's key: `prise:nick:<folded nick>`, holding `<node>:<user id>` of its holder, for
+/// [`NICK_TTL`] unless its node's heartbeat keeps it.
+pub fn nick_key(nick: &str) -> String {
+    format!("{PREFIX}nick:{}", fold(nick))
+}
+
+/// How long a node's nick claims last without its heartbeat (a node that dies frees its
+/// users' nicks this long after).
+pub const NICK_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a claim waits for Redis before the node goes on alone (Redis lost: local users
+/// are served; see docs/CLUSTER.md).
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Claim a nick for its holder, or keep its claim: free, or held by the same holder, it is
+/// set (with the TTL) and 1 is returned; held by another, 0.
+const CLAIM: &str = "local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0";
+
+/// Let a nick go, if its holder is still the one named.
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
 /// What goes on a room's channel.
 #[derive(Debug, Serialize, Deserialize)]
 struct Published {
@@ -45,6 +74,8 @@ pub(crate) enum Job {
     Subscribe(String),
     /// A room has no member left on this node.
     Unsubscribe(String),
+    /// The user of this id no longer holds this nick.
+    Release(String, u64),
     /// A message said on this node, for the other nodes' members of its room.
     Publish {
         /// The sender's ident.
@@ -55,10 +86,44 @@ pub(crate) enum Job {
 }
 
 /// This node's link to the others.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Cluster {
     node: Arc<str>,
     jobs: mpsc::UnboundedSender<Job>,
+    /// For the claims, which the hub awaits.
+    conn: ConnectionManager,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+fn holder(node: &str, id: u64) -> String {
+    format!("{node}:{id}")
+}
+
+fn ttl_ms() -> u64 {
+    u64::try_from(NICK_TTL.as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn claim_on(
+    conn: &mut ConnectionManager,
+    nick: &str,
+    holder: &str,
+) -> redis::RedisResult<bool> {
+    redis::cmd("EVAL")
+        .arg(CLAIM)
+        .arg(1)
+        .arg(nick_key(nick))
+        .arg(holder)
+        .arg(ttl_ms())
+        .query_async::<i64>(conn)
+        .await
+        .map(|n| n == 1)
 }
 
 /// The pieces [`Cluster::connect`] makes: the link (for the hub) and what runs it.
@@ -123,6 +188,7 @@ impl Cluster {
             cluster: Cluster {
                 node: Arc::clone(&node),
                 jobs: jobs_tx,
+                conn: conn.clone(),
             },
             runner: Runner {
                 node,
@@ -169,6 +235,30 @@ impl Cluster {
         &self.node
     }
 
+    /// Claim `nick` for this node's user `id` across the nodes: `false` when a user of another
+    /// node (or another of ours, just leaving it) holds it. Redis not answering within a
+    /// second: `true`, the node goes on alone.
+    pub(crate) async fn claim(&self, nick: &str, id: u64) -> bool {
+        let mut conn = self.conn.clone();
+        let holder = holder(&self.node, id);
+        match tokio::time::timeout(CLAIM_WAIT, claim_on(&mut conn, nick, &holder)).await {
+            Ok(Ok(claimed)) => claimed,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, nick, "redis: nick not claimed; going on alone");
+                true
+            }
+            Err(_) => {
+                tracing::warn!(nick, "redis: no answer; nick not claimed, going on alone");
+                true
+            }
+        }
+    }
+
+    /// This node's user `id` no longer holds `nick` (queued: a release never waits).
+    pub(crate) fn release(&self, nick: &str, id: u64) {
+        self.queue(Job::Release(nick.to_owned(), id));
+    }
+
     pub(crate) fn queue(&self, job: Job) {
         // The runner ends with the server; a job queued after is of no use.
         let _ = self.jobs.send(job);
@@ -184,8 +274,17 @@ impl Cluster {
             mut pushes,
             url,
         } = runner;
+        // The heartbeat: every third of the TTL, this node's nicks are claimed again (which
+        // also puts them back after Redis lost them).
+        let mut heartbeat = tokio::time::interval(NICK_TTL / 3);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = heartbeat.tick() => {
+                    if let Err(e) = beat(&mut conn, &node, &hub.local_nicks()).await {
+                        tracing::warn!(redis = %url, error = %e, "redis heartbeat");
+                    }
+                }
                 job = jobs.recv() => {
                     let Some(job) = job else { break };
                     if let Err(e) = do_job(&mut conn, &node, job).await {
@@ -207,10 +306,44 @@ impl Cluster {
     }
 }
 
+/// Claim again every nick of `nicks` (this node's users), 500 to a pipeline.
+async fn beat(
+    conn: &mut ConnectionManager,
+    node: &str,
+    nicks: &[(String, u64)],
+) -> redis::RedisResult<()> {
+    for chunk in nicks.chunks(500) {
+        let mut pipe = redis::pipe();
+        for (nick, id) in chunk {
+            pipe.cmd("EVAL")
+                .arg(CLAIM)
+                .arg(1)
+                .arg(nick_key(nick))
+                .arg(holder(node, *id))
+                .arg(ttl_ms());
+        }
+        let claimed: Vec<i64> = pipe.query_async(conn).await?;
+        for ((nick, _), got) in chunk.iter().zip(claimed) {
+            if got != 1 {
+                tracing::warn!(nick, "redis: another node holds a nick of this node's");
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn do_job(conn: &mut ConnectionManager, node: &str, job: Job) -> redis::RedisResult<()> {
     match job {
         Job::Subscribe(room) => conn.subscribe(room_channel(&room)).await,
         Job::Unsubscribe(room) => conn.unsubscribe(room_channel(&room)).await,
+        Job::Release(nick, id) => redis::cmd("EVAL")
+            .arg(RELEASE)
+            .arg(1)
+            .arg(nick_key(&nick))
+            .arg(holder(node, id))
+            .query_async::<i64>(conn)
+            .await
+            .map(|_| ()),
         Job::Publish { ident, message } => {
             let channel = room_channel(&message.to);
             let payload = serde_json::to_string(&Published {

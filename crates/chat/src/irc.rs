@@ -2056,7 +2056,7 @@ impl IrcConn {
             },
             "NICK" => match p.first().filter(|n| !n.is_empty()) {
                 None => self.numeric("431", ":No nickname given"),
-                Some(new) => match session.set_nick(new) {
+                Some(new) => match session.set_nick(new).await {
                     Ok(old) if old != *new => {
                         let me = mask(&old, Some(&session.ident()));
                         self.raw_tagged(&format!(":{me} NICK {new}"));
@@ -2505,13 +2505,13 @@ impl Door for IrcConn {
                 return Hello::Refused;
             }
         }
-        let mut registered = hub.register(n, ident, realname);
+        let mut registered = hub.register(n, ident, realname).await;
         if matches!(registered, Err(Error::NickTaken(_))) {
             // A client that reconnects at once often races its own old connection, whose
             // close is in flight but not yet read: look again after a moment rather than
             // refuse a nick that is about to be free.
             tokio::time::sleep(NICK_RECHECK).await;
-            registered = hub.register(n, ident, realname);
+            registered = hub.register(n, ident, realname).await;
         }
         match registered {
             Ok((session, inbox)) => {

@@ -304,7 +304,7 @@ impl NativeConn {
             }
             "nick" => match req.nick.as_deref() {
                 None => self.error("bad_request", "nick needs \"nick\"", r),
-                Some(nick) => match session.set_nick(nick) {
+                Some(nick) => match session.set_nick(nick).await {
                     Ok(old) => self.send(
                         json!({"type": "ack", "old": old, "nick": session.nick()}),
                         r,
@@ -532,7 +532,7 @@ async fn greet(
         conn.chat_error(&e, hello.reference.as_ref());
         return None;
     }
-    let (session, rx, refused) = hub.connect(hello.nick.as_deref(), ident);
+    let (session, rx, refused) = hub.connect(hello.nick.as_deref(), ident).await;
     let account = conn.preauth.take();
     session.start_account(account.as_deref());
     let nick = session.nick();

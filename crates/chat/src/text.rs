@@ -230,7 +230,7 @@ impl TextConn {
         let command = name.to_ascii_lowercase();
         match command.as_str() {
             "nick" | "nom" if rest.is_empty() => self.line("! Usage: /nick NewName"),
-            "nick" | "nom" => match session.set_nick(rest) {
+            "nick" | "nom" => match session.set_nick(rest).await {
                 Ok(_) => self.line(&format!("* You are now known as {rest}")),
                 Err(e) => self.error(&e),
             },
@@ -506,7 +506,7 @@ impl TextConn {
 
     /// The user arrives: welcome, the default room.
     async fn enter(&mut self, hub: &Hub) -> (Session, Inbox) {
-        let (session, inbox, _) = hub.connect(None, "text");
+        let (session, inbox, _) = hub.connect(None, "text").await;
         let nick = session.nick();
         self.line(&format!(
             "* Welcome to prise chat. Your name is \"{nick}\". To change it, type /nick NewName (or /nom NewName)."

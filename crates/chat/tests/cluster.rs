@@ -228,3 +228,66 @@ async fn redis_lost_for_a_while_local_users_keep_talking_and_delivery_resumes() 
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_nick_held_on_one_node_is_refused_on_the_others_until_it_is_let_go() {
+    let redis = Redis::start().await;
+    let a = node(&redis, "node-a").await;
+    let b = node(&redis, "node-b").await;
+    let mut alice = irc(a.addr, "alice").await;
+
+    // IRC registration on b: 433, whatever the case.
+    let mut twin = Raw::connect(b.addr).await;
+    twin.send("NICK ALICE\r\nUSER t 0 * :t\r").await;
+    let taken = twin.until(|l| l.contains(" 433 ")).await;
+    assert!(
+        taken.ends_with(" ALICE :Nickname is already in use"),
+        "{taken}"
+    );
+    // A native hello on b gets a guest nick and says why.
+    let mut native = Raw::connect(b.addr).await;
+    native
+        .send_json(json!({"type": "hello", "versions": [1], "nick": "alice"}))
+        .await;
+    let welcome = native.until_type("welcome").await;
+    assert!(
+        welcome["nick"].as_str().unwrap().starts_with("Invite"),
+        "{welcome}"
+    );
+    assert_eq!(native.until_type("error").await["code"], "nick_taken");
+    // A nick change on b, too.
+    let mut bob = native_client(b.addr, "bob").await;
+    bob.send_json(json!({"type": "nick", "nick": "Alice"}))
+        .await;
+    assert_eq!(bob.until_type("error").await["code"], "nick_taken");
+
+    // alice changes nick on a: the old one is free on b at once, the new one taken.
+    alice.send("NICK alicia\r").await;
+    alice
+        .until(|l| l.contains(" NICK :alicia") || l.contains(" NICK alicia"))
+        .await;
+    twin.send("NICK alicia\r").await;
+    twin.until(|l| l.contains(" 433 ")).await;
+    twin.send("NICK alice\r").await;
+    twin.until(|l| l.contains(" 001 alice ")).await;
+    // And the other way: a (alicia) may not take alice back.
+    alice.send("NICK alice\r").await;
+    alice.until(|l| l.contains(" 433 ")).await;
+    // Leaving lets it go: alicia quits on a, bob takes the nick on b.
+    alice.send("QUIT :bye\r").await;
+    let _ = alice.rest().await;
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        bob.send_json(json!({"type": "nick", "nick": "alicia"}))
+            .await;
+        let answer = bob.until_type_in(&["ack", "error"]).await;
+        if answer["type"] == "ack" {
+            assert_eq!(answer["nick"], "alicia");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "alicia never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}

@@ -259,12 +259,17 @@ impl Hub {
                 ),
             }));
             tokio::time::sleep(grace).await;
-            let state = lock(&hub.inner.state);
-            if !guest_on(&state, &user, &nick) {
+            if !guest_on(&lock(&hub.inner.state), &user, &nick) {
                 return;
             }
-            let guest = Hub::free_guest(&state);
+            let (state, guest) = hub.take_guest(user.id).await;
+            if !guest_on(&state, &user, &nick) {
+                drop(state);
+                hub.release_nick(&guest, user.id);
+                return;
+            }
             if hub.rename(state, &user, &guest, true).is_ok() {
+                hub.release_nick(&nick, user.id);
                 tracing::info!(account = %account.name, guest = %guest, "owned nick: guest renamed");
             }
         });

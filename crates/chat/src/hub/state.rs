@@ -362,6 +362,7 @@ impl Drop for Session {
         {
             state.users.remove(&fold(&nick));
         }
+        self.hub.release_nick(&nick, self.user.id);
         let audience = self.co_members(&state);
         state.watch.clear(self.user.id);
         let watchers = state.watch.watching(&nick);

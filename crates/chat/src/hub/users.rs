@@ -198,25 +198,31 @@ impl Hub {
     /// Register a new user: with `nick` if given and free, else a guest nick. Returns the
     /// session, its event queue, and why the asked-for nick was refused, if it was. `ident`
     /// is the user part of its address as IRC users see it (the front door's name).
-    pub fn connect(&self, nick: Option<&str>, ident: &str) -> (Session, Inbox, Option<Error>) {
+    pub async fn connect(
+        &self,
+        nick: Option<&str>,
+        ident: &str,
+    ) -> (Session, Inbox, Option<Error>) {
+        let id = self.inner.next_user.fetch_add(1, Ordering::Relaxed);
         let mut refused = None;
-        let state = lock(&self.inner.state);
-        let chosen = match nick.map(|n| (n, check_nick(n))) {
-            Some((n, Ok(()))) if !state.users.contains_key(&fold(n)) => n.to_owned(),
-            Some((n, Ok(()))) => {
-                refused = Some(Error::NickTaken(n.to_owned()));
-                Self::free_guest(&state)
-            }
+        match nick.map(|n| (n, check_nick(n))) {
+            Some((n, Ok(()))) => match self.take_nick(n, id).await {
+                Ok(state) => {
+                    let (session, inbox) = self.add_user(state, id, n, ident, "");
+                    return (session, inbox, None);
+                }
+                Err(e) => refused = Some(e),
+            },
             Some((n, Err(reason))) => {
                 refused = Some(Error::NickInvalid {
                     nick: n.to_owned(),
                     reason,
                 });
-                Self::free_guest(&state)
             }
-            None => Self::free_guest(&state),
-        };
-        let (session, inbox) = self.add_user(state, &chosen, ident, "");
+            None => {}
+        }
+        let (state, guest) = self.take_guest(id).await;
+        let (session, inbox) = self.add_user(state, id, &guest, ident, "");
         (session, inbox, refused)
     }
 
@@ -225,7 +231,7 @@ impl Hub {
     ///
     /// # Errors
     /// [`Error::NickInvalid`], [`Error::NickTaken`].
-    pub fn register(
+    pub async fn register(
         &self,
         nick: &str,
         ident: &str,
@@ -235,11 +241,70 @@ impl Hub {
             nick: nick.to_owned(),
             reason,
         })?;
+        let id = self.inner.next_user.fetch_add(1, Ordering::Relaxed);
+        let state = self.take_nick(nick, id).await?;
+        Ok(self.add_user(state, id, nick, ident, realname))
+    }
+
+    /// Take `nick` (valid) for the user `id`: free here, and claimed across the nodes. Returns
+    /// the lock under which it is free, for the caller to put the user in.
+    ///
+    /// # Errors
+    /// [`Error::NickTaken`].
+    pub(super) async fn take_nick(
+        &self,
+        nick: &str,
+        id: u64,
+    ) -> Result<MutexGuard<'_, State>, Error> {
+        let taken = || Error::NickTaken(nick.to_owned());
+        if self.nick_in_use(nick) || !self.claim_nick(nick, id).await {
+            return Err(taken());
+        }
         let state = lock(&self.inner.state);
         if state.users.contains_key(&fold(nick)) {
-            return Err(Error::NickTaken(nick.to_owned()));
+            drop(state);
+            self.release_nick(nick, id);
+            return Err(taken());
         }
-        Ok(self.add_user(state, nick, ident, realname))
+        Ok(state)
+    }
+
+    /// A guest nick for the user `id`, free here and claimed across the nodes, and the lock
+    /// under which it is free.
+    pub(super) async fn take_guest(&self, id: u64) -> (MutexGuard<'_, State>, String) {
+        let mut attempt = 0;
+        loop {
+            let guest = Self::free_guest(&lock(&self.inner.state), &mut attempt);
+            if let Ok(state) = self.take_nick(&guest, id).await {
+                return (state, guest);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Whether `nick` may be the user `id`'s across the nodes (always, on a single node).
+    async fn claim_nick(&self, nick: &str, id: u64) -> bool {
+        match self.inner.cluster.get() {
+            Some(cluster) => cluster.claim(nick, id).await,
+            None => true,
+        }
+    }
+
+    /// The user `id` no longer holds `nick`.
+    pub(super) fn release_nick(&self, nick: &str, id: u64) {
+        if let Some(cluster) = self.inner.cluster.get() {
+            cluster.release(nick, id);
+        }
+    }
+
+    /// The nicks of this node's users and their ids (the cluster's heartbeat keeps them
+    /// claimed).
+    pub fn local_nicks(&self) -> Vec<(String, u64)> {
+        lock(&self.inner.state)
+            .users
+            .values()
+            .map(|u| (u.nick(), u.id))
+            .collect()
     }
 
     /// Create a user under `nick` (checked free by the caller, under the same lock) and its
@@ -247,12 +312,13 @@ impl Hub {
     pub(super) fn add_user(
         &self,
         mut state: MutexGuard<'_, State>,
+        id: u64,
         nick: &str,
         ident: &str,
         realname: &str,
     ) -> (Session, Inbox) {
         let user = Arc::new(User::new(
-            self.inner.next_user.fetch_add(1, Ordering::Relaxed),
+            id,
             nick,
             ident,
             realname,
@@ -278,14 +344,14 @@ impl Hub {
         (session, inbox)
     }
 
-    pub(super) fn free_guest(state: &State) -> String {
-        let mut attempt = 0;
+    /// The first guest nick free here from `attempt` on (which it leaves at that nick's).
+    pub(super) fn free_guest(state: &State, attempt: &mut u32) -> String {
         loop {
-            let nick = guest_nick(attempt);
+            let nick = guest_nick(*attempt);
             if !state.users.contains_key(&fold(&nick)) {
                 return nick;
             }
-            attempt += 1;
+            *attempt += 1;
         }
     }
 }
@@ -610,13 +676,22 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::NickInvalid`], [`Error::NickTaken`].
-    pub fn set_nick(&self, new: &str) -> Result<String, Error> {
+    pub async fn set_nick(&self, new: &str) -> Result<String, Error> {
         check_nick(new).map_err(|reason| Error::NickInvalid {
             nick: new.to_owned(),
             reason,
         })?;
-        let state = lock(&self.hub.inner.state);
-        let old = self.hub.rename(state, &self.user, new, false)?;
+        let id = self.user.id;
+        let old = if fold(new) == fold(&self.nick()) {
+            // A change of case: the same nick, already this user's.
+            self.hub
+                .rename(lock(&self.hub.inner.state), &self.user, new, false)?
+        } else {
+            let state = self.hub.take_nick(new, id).await?;
+            let old = self.hub.rename(state, &self.user, new, false)?;
+            self.hub.release_nick(&old, id);
+            old
+        };
         self.hub.guard_nick(&self.user);
         Ok(old)
     }

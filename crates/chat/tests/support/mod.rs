@@ -129,6 +129,20 @@ impl Raw {
         }
     }
 
+    /// Read JSON lines until one's `type` is one of `kinds`.
+    pub async fn until_type_in(&mut self, kinds: &[&str]) -> Value {
+        loop {
+            let line = self
+                .line()
+                .await
+                .unwrap_or_else(|| panic!("closed; seen: {:#?}", self.seen));
+            let value: Value = serde_json::from_str(&line).unwrap();
+            if kinds.iter().any(|k| value["type"] == *k) {
+                return value;
+            }
+        }
+    }
+
     /// Everything until EOF.
     pub async fn rest(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
