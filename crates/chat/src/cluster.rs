@@ -27,6 +27,14 @@ pub fn room_channel(room: &str) -> String {
     format!("{PREFIX}room:{}", fold(room))
 }
 
+/// A room's history stream: `prise:history:<folded name>`.
+pub fn history_key(room: &str) -> String {
+    format!("{PREFIX}history:{}", fold(room))
+}
+
+/// Most messages a room's stream keeps (about: `XADD MAXLEN ~`).
+pub const HISTORY_LEN: usize = 1000;
+
 /// A nick's key: `prise:nick:<folded nick>`, holding `<node>:<user id>` of its holder, for
 /// [`NICK_TTL`] unless its node's heartbeat keeps it.
 pub fn nick_key(nick: &str) -> String {
@@ -254,6 +262,37 @@ impl Cluster {
         }
     }
 
+    /// The latest `count` messages of `room`'s stream, oldest first; `None` when Redis does not
+    /// answer within a second (the caller falls back to the local history).
+    pub(crate) async fn recent(&self, room: &str, count: usize) -> Option<Vec<Message>> {
+        let mut conn = self.conn.clone();
+        let mut command = redis::cmd("XREVRANGE");
+        command
+            .arg(history_key(room))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(count);
+        let read = command.query_async::<Value>(&mut conn);
+        let value = match tokio::time::timeout(CLAIM_WAIT, read).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, room, "redis: history not read; the local one is used");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!(room, "redis: no answer; the local history is used");
+                return None;
+            }
+        };
+        let Value::Array(entries) = value else {
+            return Some(Vec::new());
+        };
+        let mut messages: Vec<Message> = entries.iter().filter_map(stream_message).collect();
+        messages.reverse();
+        Some(messages)
+    }
+
     /// This node's user `id` no longer holds `nick` (queued: a release never waits).
     pub(crate) fn release(&self, nick: &str, id: u64) {
         self.queue(Job::Release(nick.to_owned(), id));
@@ -346,19 +385,52 @@ async fn do_job(conn: &mut ConnectionManager, node: &str, job: Job) -> redis::Re
             .map(|_| ()),
         Job::Publish { ident, message } => {
             let channel = room_channel(&message.to);
+            let stream = history_key(&message.to);
+            let kept =
+                (!message.notice).then(|| serde_json::to_string(&message).unwrap_or_default());
             let payload = serde_json::to_string(&Published {
                 node: node.to_owned(),
                 ident,
                 message,
             })
             .unwrap_or_default();
-            redis::cmd("PUBLISH")
-                .arg(channel)
-                .arg(payload)
-                .query_async::<i64>(conn)
-                .await
-                .map(|_| ())
+            // Live to the nodes, and kept in the room's stream (notices are not kept), in one
+            // round trip.
+            let mut pipe = redis::pipe();
+            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+            if let Some(kept) = kept {
+                pipe.cmd("XADD")
+                    .arg(stream)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(HISTORY_LEN)
+                    .arg("*")
+                    .arg("m")
+                    .arg(kept)
+                    .ignore();
+            }
+            pipe.query_async::<()>(conn).await
         }
+    }
+}
+
+/// The message of one stream entry (`[id, [field, value, ...]]`, the field `m`).
+fn stream_message(entry: &Value) -> Option<Message> {
+    let Value::Array(parts) = entry else {
+        return None;
+    };
+    let fields: Vec<&Value> = match parts.get(1)? {
+        Value::Array(fields) => fields.iter().collect(),
+        Value::Map(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
+        _ => return None,
+    };
+    let payload = fields
+        .chunks(2)
+        .find(|kv| matches!(kv[0], Value::BulkString(k) if k == b"m"))
+        .and_then(|kv| kv.get(1).copied())?;
+    match payload {
+        Value::BulkString(bytes) => serde_json::from_slice(bytes).ok(),
+        _ => None,
     }
 }
 

@@ -291,3 +291,54 @@ async fn a_nick_held_on_one_node_is_refused_on_the_others_until_it_is_let_go() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn history_said_on_one_node_is_replayed_to_a_newcomer_on_a_third() {
+    let redis = Redis::start().await;
+    let a = node(&redis, "node-a").await;
+    let _b = node(&redis, "node-b").await;
+    let c = node(&redis, "node-c").await;
+    let mut alice = Raw::connect(a.addr).await;
+    alice
+        .send("NICK alice\r\nUSER alice 0 * :alice\r\nJOIN #lab\r")
+        .await;
+    alice.until(|l| l.contains(" 366 ")).await;
+    for i in 1..=3 {
+        alice.send(&format!("PRIVMSG #lab :kept {i}\r")).await;
+    }
+    alice.send("NOTICE #lab :not kept\r").await;
+
+    // Node c has nobody in #lab: a newcomer's join reads the room's stream.
+    let mut carol = native_client(c.addr, "carol").await;
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let texts = loop {
+        carol
+            .send_json(json!({"type": "join", "room": "#lab"}))
+            .await;
+        let joined = carol.until_type("joined").await;
+        let texts: Vec<String> = joined["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}: {}",
+                    m["from"].as_str().unwrap(),
+                    m["text"].as_str().unwrap()
+                )
+            })
+            .collect();
+        if texts.len() >= 3 || tokio::time::Instant::now() >= deadline {
+            break texts;
+        }
+        // Not all written yet: leave (the room closes on c) and come again.
+        carol
+            .send_json(json!({"type": "part", "room": "#lab"}))
+            .await;
+        carol.until_type("ack").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(texts, ["alice: kept 1", "alice: kept 2", "alice: kept 3"]);
+    a.stop().await;
+    c.stop().await;
+}

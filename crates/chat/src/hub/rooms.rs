@@ -241,7 +241,14 @@ impl Session {
             .rooms
             .get(&key_folded)
             .is_none_or(|r| r.stale);
+        // On several nodes the room's stream holds every node's messages; the local database
+        // is the fallback when Redis does not answer.
+        let from_cluster = match (self.hub.inner.cluster.get(), load) {
+            (Some(cluster), true) => cluster.recent(&name, self.hub.inner.config.replay).await,
+            _ => None,
+        };
         let mut loaded = match (&self.hub.inner.history, load) {
+            _ if from_cluster.is_some() => from_cluster,
             (Some(history), true) => Some(
                 history
                     .recent(&name, None, self.hub.inner.config.replay)
