@@ -64,6 +64,22 @@ const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+/// A node's own channel, for what is meant for one of its users: `prise:node:<name>`.
+pub fn node_channel(node: &str) -> String {
+    format!("{PREFIX}node:{node}")
+}
+
+/// What goes on a node's channel: a private message to one of its users.
+#[derive(Debug, Serialize, Deserialize)]
+struct Direct {
+    /// The recipient's user id on that node.
+    id: u64,
+    /// The sender's ident.
+    ident: String,
+    /// The message.
+    message: Message,
+}
+
 /// What goes on a room's channel.
 #[derive(Debug, Serialize, Deserialize)]
 struct Published {
@@ -84,6 +100,17 @@ pub(crate) enum Job {
     Unsubscribe(String),
     /// The user of this id no longer holds this nick.
     Release(String, u64),
+    /// A private message to the user `id` of the node `node`.
+    Private {
+        /// The node of the recipient.
+        node: String,
+        /// The recipient's user id there.
+        id: u64,
+        /// The sender's ident.
+        ident: String,
+        /// The message.
+        message: Message,
+    },
     /// A message said on this node, for the other nodes' members of its room.
     Publish {
         /// The sender's ident.
@@ -187,9 +214,12 @@ impl Cluster {
             .set_automatic_resubscription()
             .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
             .set_max_delay(std::time::Duration::from_secs(5));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let mut conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| failed("cannot connect", &e))?;
+        conn.subscribe(node_channel(node))
+            .await
+            .map_err(|e| failed("cannot subscribe", &e))?;
         let (jobs_tx, jobs) = mpsc::unbounded_channel();
         let node: Arc<str> = Arc::from(node);
         Ok(Link {
@@ -293,6 +323,25 @@ impl Cluster {
         Some(messages)
     }
 
+    /// Who holds `nick` on another node: its node and user id there. `None` when nobody does
+    /// (or Redis does not answer within a second).
+    pub(crate) async fn holder_of(&self, nick: &str) -> Option<(String, u64)> {
+        let mut conn = self.conn.clone();
+        let mut command = redis::cmd("GET");
+        command.arg(nick_key(nick));
+        let read = command.query_async::<Option<String>>(&mut conn);
+        let held = match tokio::time::timeout(CLAIM_WAIT, read).await {
+            Ok(Ok(held)) => held?,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, nick, "redis: holder not read");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        let (node, id) = held.rsplit_once(':')?;
+        (node != &*self.node).then(|| Some((node.to_owned(), id.parse().ok()?)))?
+    }
+
     /// This node's user `id` no longer holds `nick` (queued: a release never waits).
     pub(crate) fn release(&self, nick: &str, id: u64) {
         self.queue(Job::Release(nick.to_owned(), id));
@@ -334,10 +383,14 @@ impl Cluster {
                 }
                 push = pushes.recv() => {
                     let Some(push) = push else { break };
-                    if let Some(published) = published(push) {
-                        if *published.node != *node {
+                    match pushed(push, &node) {
+                        Some(Pushed::Room(published)) if *published.node != *node => {
                             hub.deliver_remote(&published.ident, published.message);
                         }
+                        Some(Pushed::Direct(direct)) => {
+                            hub.deliver_private_remote(direct.id, &direct.ident, direct.message);
+                        }
+                        Some(Pushed::Room(_)) | None => {}
                     }
                 }
             }
@@ -375,6 +428,20 @@ async fn do_job(conn: &mut ConnectionManager, node: &str, job: Job) -> redis::Re
     match job {
         Job::Subscribe(room) => conn.subscribe(room_channel(&room)).await,
         Job::Unsubscribe(room) => conn.unsubscribe(room_channel(&room)).await,
+        Job::Private {
+            node: to,
+            id,
+            ident,
+            message,
+        } => {
+            let payload = serde_json::to_string(&Direct { id, ident, message }).unwrap_or_default();
+            redis::cmd("PUBLISH")
+                .arg(node_channel(&to))
+                .arg(payload)
+                .query_async::<i64>(conn)
+                .await
+                .map(|_| ())
+        }
         Job::Release(nick, id) => redis::cmd("EVAL")
             .arg(RELEASE)
             .arg(1)
@@ -434,20 +501,38 @@ fn stream_message(entry: &Value) -> Option<Message> {
     }
 }
 
-/// A room message of another node (or ours), from a push.
-fn published(push: redis::PushInfo) -> Option<Published> {
+/// What a push brings.
+enum Pushed {
+    /// A room message of another node (or ours).
+    Room(Published),
+    /// A private message to one of this node's users.
+    Direct(Direct),
+}
+
+fn text_of(value: &Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes.clone()),
+        Value::SimpleString(text) => Some(text.clone().into_bytes()),
+        _ => None,
+    }
+}
+
+/// A message on one of the channels this node listens to (`node` is its name).
+fn pushed(push: redis::PushInfo, node: &str) -> Option<Pushed> {
     if push.kind != PushKind::Message {
         return None;
     }
-    let payload = match push.data.get(1)? {
-        Value::BulkString(bytes) => bytes.clone(),
-        Value::SimpleString(text) => text.clone().into_bytes(),
-        _ => return None,
+    let channel = text_of(push.data.first()?)?;
+    let payload = text_of(push.data.get(1)?)?;
+    let parsed = if channel == node_channel(node).as_bytes() {
+        serde_json::from_slice::<Direct>(&payload).map(Pushed::Direct)
+    } else {
+        serde_json::from_slice::<Published>(&payload).map(Pushed::Room)
     };
-    match serde_json::from_slice::<Published>(&payload) {
-        Ok(published) => Some(published),
+    match parsed {
+        Ok(pushed) => Some(pushed),
         Err(e) => {
-            tracing::warn!(error = %e, "a message on a room channel that is not prise's: ignored");
+            tracing::warn!(error = %e, "a message on a prise channel that is not prise's: ignored");
             None
         }
     }

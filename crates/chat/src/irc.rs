@@ -1572,6 +1572,7 @@ impl IrcConn {
                 let away = session.away_message(target).filter(|_| !tag_only);
                 session
                     .private_with(target, text, how)
+                    .await
                     .map(|m| (EventKind::Private(m), away))
             };
             match sent {

@@ -295,7 +295,7 @@ impl NativeConn {
                 let sent = if req.kind == "chat" {
                     session.say(to, text, req.action).await
                 } else {
-                    session.private(to, text, req.action)
+                    session.private(to, text, req.action).await
                 };
                 match sent {
                     Ok(m) => self.send(json!({"type": "ack", "id": m.id, "ts": humantime::format_rfc3339_millis(m.ts).to_string()}), r),

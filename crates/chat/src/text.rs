@@ -317,7 +317,7 @@ impl TextConn {
             "msg" | "query" | "tell" => match rest.split_once(' ') {
                 Some((to, text)) if !text.trim().is_empty() => {
                     if self.flood.allow() {
-                        match session.private(to, text.trim(), false) {
+                        match session.private(to, text.trim(), false).await {
                             Ok(m) => self.line(&format!("[you -> {}] {}", m.to, m.text)),
                             Err(e) => self.error(&e),
                         }

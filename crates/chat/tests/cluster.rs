@@ -342,3 +342,35 @@ async fn history_said_on_one_node_is_replayed_to_a_newcomer_on_a_third() {
     a.stop().await;
     c.stop().await;
 }
+
+#[tokio::test]
+async fn private_messages_cross_nodes_to_whoever_holds_the_nick() {
+    let redis = Redis::start().await;
+    let a = node(&redis, "node-a").await;
+    let b = node(&redis, "node-b").await;
+    let mut alice = irc(a.addr, "alice").await;
+    let mut bob = native_client(b.addr, "bob").await;
+
+    alice.send("PRIVMSG BOB :psst, bob\r").await;
+    let private = bob.until_type("private").await;
+    assert_eq!(
+        (
+            private["from"].as_str(),
+            private["to"].as_str(),
+            private["text"].as_str()
+        ),
+        (Some("alice"), Some("bob"), Some("psst, bob")),
+        "{private}"
+    );
+    bob.send_json(json!({"type": "private", "to": "alice", "text": "hi alice", "ref": 7}))
+        .await;
+    assert_eq!(bob.until_type("ack").await["ref"], 7);
+    let said = alice.until(|l| l.contains(" PRIVMSG alice ")).await;
+    assert_eq!(said, ":bob!native@prise PRIVMSG alice :hi alice");
+    // Nobody holds the nick, here or there: 401, as on one node.
+    alice.send("PRIVMSG nobody :hello?\r").await;
+    let none = alice.until(|l| l.contains(" 401 ")).await;
+    assert!(none.ends_with(" nobody :No such nick/channel"), "{none}");
+    a.stop().await;
+    b.stop().await;
+}

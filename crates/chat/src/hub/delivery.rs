@@ -97,6 +97,28 @@ impl Hub {
         }
     }
 
+    /// A private message from another node to this node's user `id` (if still on the nick
+    /// the message names).
+    pub fn deliver_private_remote(&self, id: u64, ident: &str, mut message: Message) {
+        let target = lock(&self.inner.state)
+            .users
+            .get(&fold(&message.to))
+            .filter(|u| u.id == id)
+            .cloned();
+        let Some(target) = target else {
+            return;
+        };
+        message.to = target.nick();
+        let account = message.account.as_deref().map(Arc::from);
+        let event = Event::by_user(
+            EventKind::Private(message),
+            &Arc::from(ident),
+            account,
+            None,
+        );
+        target.send(&event);
+    }
+
     /// Tell every connected user something (shutdown notices).
     pub fn broadcast_system(&self, text: &str) {
         let event = Event::new(EventKind::System {
@@ -232,24 +254,24 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::EmptyMessage`], [`Error::NoSuchUser`].
-    pub fn private(&self, to: &str, text: &str, action: bool) -> Result<Message, Error> {
+    pub async fn private(&self, to: &str, text: &str, action: bool) -> Result<Message, Error> {
         let how = Sending {
             action,
             ..Sending::default()
         };
-        self.private_with(to, text, how)
+        self.private_with(to, text, how).await
     }
 
     /// Send a private notice (IRC's NOTICE to a nick).
     ///
     /// # Errors
     /// As [`Session::private`].
-    pub fn private_notice(&self, to: &str, text: &str) -> Result<Message, Error> {
+    pub async fn private_notice(&self, to: &str, text: &str) -> Result<Message, Error> {
         let how = Sending {
             notice: true,
             ..Sending::default()
         };
-        self.private_with(to, text, how)
+        self.private_with(to, text, how).await
     }
 
     /// Send a private message as `how` says (see [`Session::say_with`]); a tag message goes
@@ -257,7 +279,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::private`].
-    pub fn private_with(&self, to: &str, text: &str, how: Sending) -> Result<Message, Error> {
+    pub async fn private_with(&self, to: &str, text: &str, how: Sending) -> Result<Message, Error> {
         let Sending {
             action,
             notice,
@@ -267,17 +289,13 @@ impl Session {
         if text.trim().is_empty() && !tag_only {
             return Err(Error::EmptyMessage);
         }
-        let target = lock(&self.hub.inner.state)
-            .users
-            .get(&fold(to))
-            .cloned()
-            .ok_or_else(|| Error::NoSuchUser(to.to_owned()))?;
-        let message = Message {
+        let local = lock(&self.hub.inner.state).users.get(&fold(to)).cloned();
+        let message = |to: String, client_tags: Option<Arc<str>>| Message {
             id: self.hub.next_id(),
             ts: SystemTime::now(),
             from: self.nick(),
             account: self.account().map(|a| a.to_string()),
-            to: target.nick(),
+            to,
             text: if tag_only {
                 String::new()
             } else {
@@ -288,6 +306,26 @@ impl Session {
             client_tags,
             tag_only,
         };
+        let Some(target) = local else {
+            // On another node, if one holds the nick (tags alone are not carried there).
+            let cluster = self.hub.inner.cluster.get().filter(|_| !tag_only);
+            let holder = match cluster {
+                Some(cluster) => cluster.holder_of(to).await,
+                None => None,
+            };
+            let (Some(cluster), Some((node, id))) = (cluster, holder) else {
+                return Err(Error::NoSuchUser(to.to_owned()));
+            };
+            let message = message(to.to_owned(), None);
+            cluster.queue(crate::cluster::Job::Private {
+                node,
+                id,
+                ident: self.user.ident.to_string(),
+                message: message.clone(),
+            });
+            return Ok(message);
+        };
+        let message = message(target.nick(), client_tags);
         if !tag_only || target.has(TAGS) {
             target.send(&self.user.event(EventKind::Private(message.clone())));
         }
