@@ -80,15 +80,77 @@ struct Direct {
     message: Message,
 }
 
-/// What goes on a room's channel.
+/// What goes on a room's channel: news of one node.
 #[derive(Debug, Serialize, Deserialize)]
 struct Published {
-    /// The node of the sender.
+    /// The node it comes from.
     node: String,
-    /// The sender's ident (the user part of `nick!ident@host`).
-    ident: String,
-    /// The message.
-    message: Message,
+    /// What happened.
+    news: News,
+}
+
+/// What a node tells the others of a room.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum News {
+    /// A message.
+    Chat {
+        /// The sender's ident (the user part of `nick!ident@host`).
+        ident: String,
+        /// The message.
+        message: Message,
+    },
+    /// One of the node's users joined the room.
+    Join {
+        /// The room.
+        room: String,
+        /// Who.
+        member: RemoteMember,
+    },
+    /// One of the node's users left the room (`quit`: left the server).
+    Part {
+        /// The room.
+        room: String,
+        /// The user's id on its node.
+        id: u64,
+        /// Why.
+        reason: String,
+        /// A quit rather than a part.
+        quit: bool,
+    },
+    /// One of the node's users changed nick.
+    Nick {
+        /// The room.
+        room: String,
+        /// Who, with the new nick.
+        member: RemoteMember,
+    },
+}
+
+/// A user of another node, as the rooms it is in know it (also kept in the room's members
+/// hash, `prise:members:<room>`, field `<node>:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteMember {
+    /// Its id on its node.
+    pub id: u64,
+    /// Its nick.
+    pub nick: String,
+    /// The user part of its address.
+    pub ident: String,
+    /// The account it is logged in to.
+    #[serde(default)]
+    pub account: Option<String>,
+}
+
+/// A room's members on every node: `prise:members:<folded name>`, a hash of
+/// `<node>:<id>` to [`RemoteMember`].
+pub fn members_key(room: &str) -> String {
+    format!("{PREFIX}members:{}", fold(room))
+}
+
+/// A node's liveness: `prise:alive:<name>`, kept by its heartbeat with the nicks' TTL.
+pub fn alive_key(node: &str) -> String {
+    format!("{PREFIX}alive:{node}")
 }
 
 /// What the hub asks of Redis, in order.
@@ -110,6 +172,31 @@ pub(crate) enum Job {
         ident: String,
         /// The message.
         message: Message,
+    },
+    /// One of this node's users joined a room.
+    Joined {
+        /// The room.
+        room: String,
+        /// Who.
+        member: RemoteMember,
+    },
+    /// One of this node's users left a room, or the server (`quit`).
+    Left {
+        /// The room.
+        room: String,
+        /// Its id.
+        id: u64,
+        /// Why.
+        reason: String,
+        /// A quit.
+        quit: bool,
+    },
+    /// One of this node's users, in this room, changed nick.
+    Renamed {
+        /// The room.
+        room: String,
+        /// Who, with the new nick.
+        member: RemoteMember,
     },
     /// A message said on this node, for the other nodes' members of its room.
     Publish {
@@ -369,13 +456,13 @@ impl Cluster {
         loop {
             tokio::select! {
                 _ = heartbeat.tick() => {
-                    if let Err(e) = beat(&mut conn, &node, &hub.local_nicks()).await {
+                    if let Err(e) = beat(&mut conn, &node, &hub).await {
                         tracing::warn!(redis = %url, error = %e, "redis heartbeat");
                     }
                 }
                 job = jobs.recv() => {
                     let Some(job) = job else { break };
-                    if let Err(e) = do_job(&mut conn, &node, job).await {
+                    if let Err(e) = do_job(&mut conn, &node, &hub, job).await {
                         // The manager reconnects by itself; what failed now is lost to the
                         // other nodes (the outage catch-up is the next step, docs/CLUSTER.md).
                         tracing::warn!(redis = %url, error = %e, "redis");
@@ -385,7 +472,15 @@ impl Cluster {
                     let Some(push) = push else { break };
                     match pushed(push, &node) {
                         Some(Pushed::Room(published)) if *published.node != *node => {
-                            hub.deliver_remote(&published.ident, published.message);
+                            let from = published.node;
+                            match published.news {
+                                News::Chat { ident, message } => hub.deliver_remote(&ident, message),
+                                News::Join { room, member } => hub.remote_joined(&from, &room, member),
+                                News::Part { room, id, reason, quit } => {
+                                    hub.remote_left(&from, &room, id, &reason, quit);
+                                }
+                                News::Nick { room, member } => hub.remote_renamed(&from, &room, member),
+                            }
                         }
                         Some(Pushed::Direct(direct)) => {
                             hub.deliver_private_remote(direct.id, &direct.ident, direct.message);
@@ -398,12 +493,27 @@ impl Cluster {
     }
 }
 
-/// Claim again every nick of `nicks` (this node's users), 500 to a pipeline.
-async fn beat(
-    conn: &mut ConnectionManager,
-    node: &str,
-    nicks: &[(String, u64)],
-) -> redis::RedisResult<()> {
+/// The heartbeat: this node is alive (for the TTL), its users' nicks are claimed again (500
+/// to a pipeline), and the users of nodes that are no longer alive leave this node's lists.
+async fn beat(conn: &mut ConnectionManager, node: &str, hub: &Hub) -> redis::RedisResult<()> {
+    redis::cmd("SET")
+        .arg(alive_key(node))
+        .arg(1)
+        .arg("PX")
+        .arg(ttl_ms())
+        .query_async::<()>(conn)
+        .await?;
+    for other in hub.remote_nodes() {
+        let up: bool = redis::cmd("EXISTS")
+            .arg(alive_key(&other))
+            .query_async(conn)
+            .await?;
+        if !up {
+            tracing::info!(node = %other, "a node is gone: its users leave");
+            hub.remote_node_gone(&other);
+        }
+    }
+    let nicks = hub.local_nicks();
     for chunk in nicks.chunks(500) {
         let mut pipe = redis::pipe();
         for (nick, id) in chunk {
@@ -424,9 +534,118 @@ async fn beat(
     Ok(())
 }
 
-async fn do_job(conn: &mut ConnectionManager, node: &str, job: Job) -> redis::RedisResult<()> {
+/// Publish `news` on `room`'s channel, after `first` (a change to the members hash), in one
+/// round trip.
+async fn tell(
+    conn: &mut ConnectionManager,
+    node: &str,
+    room: &str,
+    first: Option<redis::Cmd>,
+    news: News,
+) -> redis::RedisResult<()> {
+    let payload = serde_json::to_string(&Published {
+        node: node.to_owned(),
+        news,
+    })
+    .unwrap_or_default();
+    let mut pipe = redis::pipe();
+    if let Some(first) = first {
+        pipe.add_command(first).ignore();
+    }
+    pipe.cmd("PUBLISH")
+        .arg(room_channel(room))
+        .arg(payload)
+        .ignore();
+    pipe.query_async::<()>(conn).await
+}
+
+/// The members of `room` on the other nodes that are alive, from its members hash.
+async fn snapshot(
+    conn: &mut ConnectionManager,
+    node: &str,
+    room: &str,
+) -> redis::RedisResult<Vec<(String, RemoteMember)>> {
+    let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(members_key(room))
+        .query_async(conn)
+        .await?;
+    let mut alive: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    let mut members = Vec::new();
+    for (field, value) in fields {
+        let Some((of, _)) = field.rsplit_once(':') else {
+            continue;
+        };
+        if of == node {
+            continue;
+        }
+        if !alive.contains_key(of) {
+            let up: bool = redis::cmd("EXISTS")
+                .arg(alive_key(of))
+                .query_async(conn)
+                .await?;
+            alive.insert(of.to_owned(), up);
+        }
+        if alive.get(of) == Some(&true) {
+            if let Ok(member) = serde_json::from_str::<RemoteMember>(&value) {
+                members.push((of.to_owned(), member));
+            }
+        }
+    }
+    Ok(members)
+}
+
+async fn do_job(
+    conn: &mut ConnectionManager,
+    node: &str,
+    hub: &Hub,
+    job: Job,
+) -> redis::RedisResult<()> {
     match job {
-        Job::Subscribe(room) => conn.subscribe(room_channel(&room)).await,
+        Job::Subscribe(room) => {
+            conn.subscribe(room_channel(&room)).await?;
+            // Who is there already, on the other nodes.
+            let members = snapshot(conn, node, &room).await?;
+            hub.remote_snapshot(&room, members);
+            Ok(())
+        }
+        Job::Joined { room, member } => {
+            let mut set = redis::cmd("HSET");
+            set.arg(members_key(&room))
+                .arg(holder(node, member.id))
+                .arg(serde_json::to_string(&member).unwrap_or_default());
+            let news = News::Join {
+                room: room.clone(),
+                member,
+            };
+            tell(conn, node, &room, Some(set), news).await
+        }
+        Job::Renamed { room, member } => {
+            let mut set = redis::cmd("HSET");
+            set.arg(members_key(&room))
+                .arg(holder(node, member.id))
+                .arg(serde_json::to_string(&member).unwrap_or_default());
+            let news = News::Nick {
+                room: room.clone(),
+                member,
+            };
+            tell(conn, node, &room, Some(set), news).await
+        }
+        Job::Left {
+            room,
+            id,
+            reason,
+            quit,
+        } => {
+            let mut del = redis::cmd("HDEL");
+            del.arg(members_key(&room)).arg(holder(node, id));
+            let news = News::Part {
+                room: room.clone(),
+                id,
+                reason,
+                quit,
+            };
+            tell(conn, node, &room, Some(del), news).await
+        }
         Job::Unsubscribe(room) => conn.unsubscribe(room_channel(&room)).await,
         Job::Private {
             node: to,
@@ -457,8 +676,7 @@ async fn do_job(conn: &mut ConnectionManager, node: &str, job: Job) -> redis::Re
                 (!message.notice).then(|| serde_json::to_string(&message).unwrap_or_default());
             let payload = serde_json::to_string(&Published {
                 node: node.to_owned(),
-                ident,
-                message,
+                news: News::Chat { ident, message },
             })
             .unwrap_or_default();
             // Live to the nodes, and kept in the room's stream (notices are not kept), in one

@@ -374,3 +374,60 @@ async fn private_messages_cross_nodes_to_whoever_holds_the_nick() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn users_of_other_nodes_show_in_member_lists_and_their_comings_and_goings() {
+    let redis = Redis::start().await;
+    let a = node(&redis, "node-a").await;
+    let b = node(&redis, "node-b").await;
+    let mut alice = irc(a.addr, "alice").await;
+    let mut bob = native_client(b.addr, "bob").await;
+    // bob's node had opened #general before alice's join reached it, or after: either way
+    // alice is listed there once the nodes have met.
+    until_crossing(&mut alice, &mut bob, support::WAIT).await;
+
+    // A newcomer on b sees alice in the member list of its join; alice sees it join.
+    let mut carol = Raw::connect(b.addr).await;
+    carol
+        .send_json(json!({"type": "hello", "versions": [1], "nick": "carol"}))
+        .await;
+    let joined = carol.until_type("joined").await;
+    let mut users: Vec<&str> = joined["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    users.sort_unstable();
+    assert_eq!(users, ["alice", "bob", "carol"], "{joined}");
+    // (bob's own join may come first, if it reached node a after alice was there.)
+    let join = alice
+        .until(|l| l.contains(" JOIN ") && !l.starts_with(":bob!"))
+        .await;
+    assert_eq!(join, ":carol!native@prise JOIN #general");
+    alice.send("NAMES #general\r").await;
+    let names = alice.until(|l| l.contains(" 353 ")).await;
+    let mut listed: Vec<&str> = names.rsplit_once(" :").unwrap().1.split(' ').collect();
+    listed.sort_unstable();
+    assert_eq!(listed, ["@alice", "bob", "carol"], "{names}");
+
+    // A nick change, a part and a quit on b reach alice on a.
+    carol
+        .send_json(json!({"type": "nick", "nick": "caroline"}))
+        .await;
+    let nick = alice.until(|l| l.contains(" NICK ")).await;
+    assert_eq!(nick, ":carol!native@prise NICK caroline");
+    carol
+        .send_json(json!({"type": "part", "room": "#general", "reason": "lunch"}))
+        .await;
+    let part = alice.until(|l| l.contains(" PART ")).await;
+    assert_eq!(part, ":caroline!native@prise PART #general :lunch");
+    drop(bob);
+    let quit = alice.until(|l| l.contains(" QUIT ")).await;
+    assert!(quit.starts_with(":bob!native@prise QUIT"), "{quit}");
+    alice.send("NAMES #general\r").await;
+    let names = alice.until(|l| l.contains(" 353 ")).await;
+    assert!(names.ends_with(" :@alice"), "{names}");
+    a.stop().await;
+    b.stop().await;
+}

@@ -25,6 +25,7 @@ mod delivery;
 mod history;
 mod identity;
 mod registry;
+mod remote;
 mod rooms;
 mod state;
 mod users;

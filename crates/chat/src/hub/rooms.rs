@@ -96,6 +96,7 @@ impl Room {
             topic_set: None,
             registered: None,
             stale: false,
+            remote: Vec::new(),
         }
     }
 
@@ -320,12 +321,14 @@ impl Session {
             rooms.reserve_exact(1);
             rooms.push(key_folded.clone());
             drop(rooms);
+            self.hub.announce_join(&self.user, &room.name);
         }
         let mut history: Vec<Message> = room.recent.iter().cloned().collect();
         for m in &mut history {
             m.to.clone_from(&room.name);
         }
         let mut users: Vec<Member> = room.members.iter().map(|m| room.member(m)).collect();
+        users.extend(room.remote_members());
         users.sort_by_cached_key(|m| fold(&m.nick));
         let joined = Joined {
             room: room.name.clone(),
@@ -381,6 +384,7 @@ impl Session {
         let remaining = room.remove(self.user.id);
         let display = room.name.clone();
         lock(&self.user.rooms).retain(|k| k != &key);
+        self.hub.announce_left(self.user.id, &key, reason, false);
         if remaining.is_empty() {
             self.hub.room_left(&key);
         }
@@ -495,6 +499,7 @@ impl Session {
                 .iter()
                 .filter(|m| inside || !m.has(INVISIBLE))
                 .map(|m| room.member(m))
+                .chain(room.remote_members())
                 .collect()
         } else {
             Vec::new()
@@ -579,6 +584,12 @@ impl Session {
         let remaining = room.remove(target.id);
         let display = room.name.clone();
         lock(&target.rooms).retain(|k| k != &key);
+        self.hub.announce_left(
+            target.id,
+            &key,
+            &format!("Kicked by {}", self.nick()),
+            false,
+        );
         if remaining.is_empty() {
             self.hub.room_left(&key);
         }

@@ -156,6 +156,8 @@ pub(super) struct Room {
     pub(super) registered: Option<Box<super::registry::Registered>>,
     /// Its history is not loaded yet (a registered room read from the store at start).
     pub(super) stale: bool,
+    /// Its members on the other nodes ([`super::remote`]).
+    pub(super) remote: Vec<super::remote::RemoteEntry>,
 }
 
 /// Most pending invitations a room keeps.
@@ -367,7 +369,9 @@ impl Drop for Session {
         state.watch.clear(self.user.id);
         let watchers = state.watch.watching(&nick);
         let keys: Vec<String> = std::mem::take(&mut *lock(&self.user.rooms));
+        let reason = lock(&self.quit_reason).clone();
         for key in keys {
+            self.hub.announce_left(self.user.id, &key, &reason, true);
             let (left, closed) = match state.rooms.get_mut(&key) {
                 Some(room) => {
                     let left = room.remove(self.user.id).is_empty();

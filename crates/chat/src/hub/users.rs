@@ -723,6 +723,7 @@ impl Hub {
         state.users.remove(&old_key);
         state.users.insert(new_key.clone(), Arc::clone(user));
         *lock(&user.nick) = new.to_owned();
+        self.announce_nick(user, &lock(&user.rooms));
         let mut audience = co_members(user, &state);
         if tell_user {
             audience.push(Arc::clone(user));
