@@ -36,13 +36,13 @@ pub fn history_key(room: &str) -> String {
 pub const HISTORY_LEN: usize = 1000;
 
 /// A nick's key: `prise:nick:<folded nick>`, holding `<node>:<user id>` of its holder, for
-/// [`NICK_TTL`] unless its node's heartbeat keeps it.
+/// the node's TTL ([`NICK_TTL`] by default) unless its heartbeat keeps it.
 pub fn nick_key(nick: &str) -> String {
     format!("{PREFIX}nick:{}", fold(nick))
 }
 
-/// How long a node's nick claims last without its heartbeat (a node that dies frees its
-/// users' nicks this long after).
+/// How long, by default, a node's nick claims and liveness last without its heartbeat (a node
+/// that dies frees its users' nicks, and they leave the lists, this long after).
 pub const NICK_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long a claim waits for Redis before the node goes on alone (Redis lost: local users
@@ -211,6 +211,7 @@ pub(crate) enum Job {
 #[derive(Clone)]
 pub struct Cluster {
     node: Arc<str>,
+    ttl: std::time::Duration,
     jobs: mpsc::UnboundedSender<Job>,
     /// For the claims, which the hub awaits.
     conn: ConnectionManager,
@@ -228,21 +229,22 @@ fn holder(node: &str, id: u64) -> String {
     format!("{node}:{id}")
 }
 
-fn ttl_ms() -> u64 {
-    u64::try_from(NICK_TTL.as_millis()).unwrap_or(u64::MAX)
+fn ttl_ms(ttl: std::time::Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 async fn claim_on(
     conn: &mut ConnectionManager,
     nick: &str,
     holder: &str,
+    ttl: std::time::Duration,
 ) -> redis::RedisResult<bool> {
     redis::cmd("EVAL")
         .arg(CLAIM)
         .arg(1)
         .arg(nick_key(nick))
         .arg(holder)
-        .arg(ttl_ms())
+        .arg(ttl_ms(ttl))
         .query_async::<i64>(conn)
         .await
         .map(|n| n == 1)
@@ -259,6 +261,7 @@ pub struct Link {
 /// The half of the link that talks to Redis ([`Cluster::run`]).
 pub struct Runner {
     node: Arc<str>,
+    ttl: std::time::Duration,
     conn: ConnectionManager,
     jobs: mpsc::UnboundedReceiver<Job>,
     pushes: mpsc::UnboundedReceiver<redis::PushInfo>,
@@ -289,7 +292,7 @@ impl Cluster {
     ///
     /// # Errors
     /// [`Error::Cluster`] when the URL is not one or Redis cannot be reached.
-    pub async fn connect(url: &str, node: &str) -> Result<Link, Error> {
+    pub async fn connect(url: &str, node: &str, ttl: std::time::Duration) -> Result<Link, Error> {
         let client = Self::probe(url).await?;
         let failed = |what: &str, e: &dyn std::fmt::Display| Error::Cluster {
             url: shown(url),
@@ -312,11 +315,13 @@ impl Cluster {
         Ok(Link {
             cluster: Cluster {
                 node: Arc::clone(&node),
+                ttl,
                 jobs: jobs_tx,
                 conn: conn.clone(),
             },
             runner: Runner {
                 node,
+                ttl,
                 conn,
                 jobs,
                 pushes,
@@ -366,7 +371,8 @@ impl Cluster {
     pub(crate) async fn claim(&self, nick: &str, id: u64) -> bool {
         let mut conn = self.conn.clone();
         let holder = holder(&self.node, id);
-        match tokio::time::timeout(CLAIM_WAIT, claim_on(&mut conn, nick, &holder)).await {
+        let claimed = claim_on(&mut conn, nick, &holder, self.ttl);
+        match tokio::time::timeout(CLAIM_WAIT, claimed).await {
             Ok(Ok(claimed)) => claimed,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, nick, "redis: nick not claimed; going on alone");
@@ -444,6 +450,7 @@ impl Cluster {
     pub async fn run(runner: Runner, hub: Hub) {
         let Runner {
             node,
+            ttl,
             mut conn,
             mut jobs,
             mut pushes,
@@ -451,12 +458,12 @@ impl Cluster {
         } = runner;
         // The heartbeat: every third of the TTL, this node's nicks are claimed again (which
         // also puts them back after Redis lost them).
-        let mut heartbeat = tokio::time::interval(NICK_TTL / 3);
+        let mut heartbeat = tokio::time::interval(ttl / 3);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = heartbeat.tick() => {
-                    if let Err(e) = beat(&mut conn, &node, &hub).await {
+                    if let Err(e) = beat(&mut conn, &node, ttl, &hub).await {
                         tracing::warn!(redis = %url, error = %e, "redis heartbeat");
                     }
                 }
@@ -495,12 +502,17 @@ impl Cluster {
 
 /// The heartbeat: this node is alive (for the TTL), its users' nicks are claimed again (500
 /// to a pipeline), and the users of nodes that are no longer alive leave this node's lists.
-async fn beat(conn: &mut ConnectionManager, node: &str, hub: &Hub) -> redis::RedisResult<()> {
+async fn beat(
+    conn: &mut ConnectionManager,
+    node: &str,
+    ttl: std::time::Duration,
+    hub: &Hub,
+) -> redis::RedisResult<()> {
     redis::cmd("SET")
         .arg(alive_key(node))
         .arg(1)
         .arg("PX")
-        .arg(ttl_ms())
+        .arg(ttl_ms(ttl))
         .query_async::<()>(conn)
         .await?;
     for other in hub.remote_nodes() {
@@ -522,7 +534,7 @@ async fn beat(conn: &mut ConnectionManager, node: &str, hub: &Hub) -> redis::Red
                 .arg(1)
                 .arg(nick_key(nick))
                 .arg(holder(node, *id))
-                .arg(ttl_ms());
+                .arg(ttl_ms(ttl));
         }
         let claimed: Vec<i64> = pipe.query_async(conn).await?;
         for ((nick, _), got) in chunk.iter().zip(claimed) {

@@ -61,8 +61,20 @@ pub struct Config {
     /// Origins (`https://chat.example.org`) whose pages may open a WebSocket on the web door,
     /// besides the page's own; `*` for any.
     pub web_origins: Vec<String>,
-    /// Other nodes on one Redis (`--redis`, docs/CLUSTER.md): its URL and this node's name.
-    pub redis: Option<(String, String)>,
+    /// Other nodes on one Redis (`--redis`, docs/CLUSTER.md).
+    pub redis: Option<ClusterConfig>,
+}
+
+/// How a node joins the others ([`Config::redis`]).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT[/DB]` (a password as `redis://:PASSWORD@HOST`).
+    pub url: String,
+    /// This node's name, unique among the nodes.
+    pub node: String,
+    /// How long this node's nicks and liveness last without its heartbeat
+    /// ([`crate::cluster::NICK_TTL`] by default).
+    pub ttl: Duration,
 }
 
 impl Default for Config {
@@ -171,9 +183,10 @@ pub async fn run_doors(
     let hub = Hub::new(hub_config, history);
     // The other nodes: Redis unreachable at start is an error, before any listener serves.
     let cluster = match &config.redis {
-        Some((url, node)) => {
-            let link = crate::cluster::Cluster::connect(url, node).await?;
-            tracing::info!(node = %node, "cluster node");
+        Some(cluster) => {
+            let link =
+                crate::cluster::Cluster::connect(&cluster.url, &cluster.node, cluster.ttl).await?;
+            tracing::info!(node = %cluster.node, "cluster node");
             hub.join_cluster(link.cluster);
             Some(tokio::spawn(crate::cluster::Cluster::run(
                 link.runner,

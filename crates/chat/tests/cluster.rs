@@ -14,64 +14,15 @@ mod support;
 
 use support::{config, native_client, start, Raw};
 
-/// A redis-server of our own on a free port, stopped with the test.
-struct Redis {
-    child: tokio::process::Child,
-    url: String,
-}
-
-impl Redis {
-    async fn start() -> Self {
-        // A free port: bind one, free it, hand it to redis-server.
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
-        Self::start_on(port).await
-    }
-
-    async fn start_on(port: u16) -> Self {
-        let child = tokio::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("redis-server is needed (scripts/test installs it)");
-        let deadline = tokio::time::Instant::now() + support::WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Redis {
-            child,
-            url: format!("redis://127.0.0.1:{port}/"),
-        }
-    }
-}
-
-impl Redis {
-    /// Kill it and wait until it is gone.
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
+use prise_test_support::redis::RedisServer as Redis;
 
 async fn node(redis: &Redis, name: &str) -> support::Running {
     let mut cfg = config(None);
-    cfg.redis = Some((redis.url.clone(), name.to_owned()));
+    cfg.redis = Some(prise_chat::server::ClusterConfig {
+        url: redis.url.clone(),
+        node: name.to_owned(),
+        ttl: prise_chat::cluster::NICK_TTL,
+    });
     start(cfg).await
 }
 
@@ -115,7 +66,7 @@ async fn irc(addr: std::net::SocketAddr, nick: &str) -> Raw {
 
 #[tokio::test]
 async fn room_messages_cross_nodes_once_each_and_in_order() {
-    let redis = Redis::start().await;
+    let redis = Redis::start();
     let a = node(&redis, "node-a").await;
     let b = node(&redis, "node-b").await;
     let mut alice = irc(a.addr, "alice").await;
@@ -169,10 +120,11 @@ async fn redis_unreachable_at_start_is_a_clear_error() {
         probe.local_addr().unwrap().port()
     };
     let mut cfg = config(None);
-    cfg.redis = Some((
-        format!("redis://:secret@127.0.0.1:{port}/"),
-        "lonely".into(),
-    ));
+    cfg.redis = Some(prise_chat::server::ClusterConfig {
+        url: format!("redis://:secret@127.0.0.1:{port}/"),
+        node: "lonely".into(),
+        ttl: prise_chat::cluster::NICK_TTL,
+    });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let ended = tokio::time::timeout(
@@ -191,7 +143,7 @@ async fn redis_unreachable_at_start_is_a_clear_error() {
 
 #[tokio::test]
 async fn redis_lost_for_a_while_local_users_keep_talking_and_delivery_resumes() {
-    let redis = Redis::start().await;
+    let redis = Redis::start();
     let port: u16 = redis
         .url
         .trim_end_matches('/')
@@ -208,7 +160,7 @@ async fn redis_lost_for_a_while_local_users_keep_talking_and_delivery_resumes() 
     until_crossing(&mut alice, &mut bob, support::WAIT).await;
 
     // Redis goes away: on node a, carol still hears alice at once.
-    redis.stop().await;
+    redis.stop();
     alice.send("PRIVMSG #general :while redis is down\r").await;
     let heard = carol.until(|l| l.ends_with(":while redis is down")).await;
     assert!(
@@ -220,7 +172,7 @@ async fn redis_lost_for_a_while_local_users_keep_talking_and_delivery_resumes() 
     assert!(crossed.is_err(), "crossed without Redis: {crossed:?}");
 
     // Redis is back on its port: the nodes reconnect and resubscribe by themselves.
-    let _redis = Redis::start_on(port).await;
+    let _redis = Redis::start_on(port);
     until_crossing(&mut alice, &mut bob, Duration::from_secs(30)).await;
     alice.send("PRIVMSG #general :after the outage\r").await;
     let chat = bob.until_type("chat").await;
@@ -231,7 +183,7 @@ async fn redis_lost_for_a_while_local_users_keep_talking_and_delivery_resumes() 
 
 #[tokio::test]
 async fn a_nick_held_on_one_node_is_refused_on_the_others_until_it_is_let_go() {
-    let redis = Redis::start().await;
+    let redis = Redis::start();
     let a = node(&redis, "node-a").await;
     let b = node(&redis, "node-b").await;
     let mut alice = irc(a.addr, "alice").await;
@@ -294,7 +246,7 @@ async fn a_nick_held_on_one_node_is_refused_on_the_others_until_it_is_let_go() {
 
 #[tokio::test]
 async fn history_said_on_one_node_is_replayed_to_a_newcomer_on_a_third() {
-    let redis = Redis::start().await;
+    let redis = Redis::start();
     let a = node(&redis, "node-a").await;
     let _b = node(&redis, "node-b").await;
     let c = node(&redis, "node-c").await;
@@ -345,7 +297,7 @@ async fn history_said_on_one_node_is_replayed_to_a_newcomer_on_a_third() {
 
 #[tokio::test]
 async fn private_messages_cross_nodes_to_whoever_holds_the_nick() {
-    let redis = Redis::start().await;
+    let redis = Redis::start();
     let a = node(&redis, "node-a").await;
     let b = node(&redis, "node-b").await;
     let mut alice = irc(a.addr, "alice").await;
@@ -377,7 +329,7 @@ async fn private_messages_cross_nodes_to_whoever_holds_the_nick() {
 
 #[tokio::test]
 async fn users_of_other_nodes_show_in_member_lists_and_their_comings_and_goings() {
-    let redis = Redis::start().await;
+    let redis = Redis::start();
     let a = node(&redis, "node-a").await;
     let b = node(&redis, "node-b").await;
     let mut alice = irc(a.addr, "alice").await;

@@ -160,7 +160,11 @@ async fn serve(args: ChatServeArgs, trace: Option<TrafficLog>) -> anyhow::Result
                 .unwrap_or_else(|_| "node".to_owned());
             format!("{host}-{}", std::process::id())
         });
-        (url, node)
+        server::ClusterConfig {
+            url,
+            node,
+            ttl: args.node_ttl,
+        }
     });
     if args.irc_tls.is_some() && config.tls.is_none() {
         anyhow::bail!(

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn prise() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin!("prise"))
@@ -1209,4 +1209,90 @@ fn chat_send_logs_in_with_a_tls_client_certificate() {
     );
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[test]
+fn chat_node_killed_its_users_leave_the_other_nodes_and_their_nicks_free_up() {
+    let redis = prise_test_support::redis::RedisServer::start();
+    let node = |name: &str| {
+        start_chat(&[
+            "--no-history",
+            "--redis",
+            &redis.url,
+            "--node-name",
+            name,
+            "--node-ttl",
+            "2s",
+        ])
+    };
+    let (mut doomed, doomed_addr) = node("doomed");
+    let (mut kept, kept_addr) = node("kept");
+    let irc = |addr: SocketAddr, nick: &str| {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut reader = BufReader::new(tcp.try_clone().unwrap());
+        (&tcp)
+            .write_all(
+                format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #general\r\n").as_bytes(),
+            )
+            .unwrap();
+        read_until(&mut reader, " 366 ");
+        (tcp, reader)
+    };
+    let (watcher, mut watching) = irc(kept_addr, "watcher");
+    let (_victim, _) = irc(doomed_addr, "victim");
+    // The watcher sees the victim arrive (or finds it in NAMES, had it been there first).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        (&watcher).write_all(b"NAMES #general\r\n").unwrap();
+        let names = read_until(&mut watching, " 366 ");
+        if names
+            .iter()
+            .any(|l| l.contains(" 353 ") && l.contains("victim"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "victim never listed: {names:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // kill -9: no goodbye reaches anyone; within the TTL the others let the victim go.
+    let killed = Instant::now();
+    doomed.kill().unwrap();
+    let _ = doomed.wait();
+    let quit = read_until(&mut watching, " QUIT ");
+    assert!(
+        quit.last()
+            .unwrap()
+            .starts_with(":victim!~victim@prise QUIT :Node lost"),
+        "{quit:#?}"
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        killed.elapsed()
+    );
+    // Its nick's claim runs out within the TTL too (claimed a moment apart from liveness).
+    loop {
+        (&watcher).write_all(b"NICK victim\r\n").unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            watching.read_line(&mut line).unwrap();
+            if line.contains(" NICK ") || line.contains(" 433 ") {
+                break;
+            }
+        }
+        if line.contains(" NICK ") {
+            assert!(line.trim_end().ends_with("NICK victim"), "{line}");
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(8),
+            "victim's nick never freed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = kept.kill();
+    let _ = kept.wait();
 }

@@ -6,7 +6,8 @@
 //! - [`hostile`]: the hostile-path table every service that takes a path from the network is
 //!   tested with, specials to plant in a served folder, and a watch on what lies outside it;
 //! - [`stall`]: peers that connect and send nothing, or a byte at a time;
-//! - [`htpasswd`]: password lines hashed by openssl.
+//! - [`htpasswd`]: password lines hashed by openssl;
+//! - [`redis`]: a real redis-server of a test's own.
 //!
 //! Test code: a failure here is a test's failure, so these panic with what they saw.
 
@@ -16,4 +17,5 @@ pub mod announce;
 pub mod cert;
 pub mod hostile;
 pub mod htpasswd;
+pub mod redis;
 pub mod stall;

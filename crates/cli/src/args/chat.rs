@@ -187,6 +187,11 @@ pub(crate) struct ChatServeArgs {
     #[arg(long, value_name = "NAME", requires = "redis")]
     pub(crate) node_name: Option<String>,
 
+    /// How long this node's nicks and users outlive it on the other nodes if it dies (its
+    /// heartbeat runs every third of it).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration, requires = "redis")]
+    pub(crate) node_ttl: Duration,
+
     #[command(flatten)]
     pub(crate) common: ServeArgs,
 
