@@ -154,7 +154,7 @@ pub fn alive_key(node: &str) -> String {
 }
 
 /// What the hub asks of Redis, in order.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Job {
     /// A room has its first member on this node.
     Subscribe(String),
@@ -460,28 +460,79 @@ impl Cluster {
         // also puts them back after Redis lost them).
         let mut heartbeat = tokio::time::interval(ttl / 3);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // While Redis is away: the jobs wait here, in order, and Redis is asked every quarter
+        // second whether it is back.
+        let mut pending: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
+        let mut down = false;
+        let mut retry = tokio::time::interval(std::time::Duration::from_millis(250));
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // After a recovery, the streams are read once more at the next heartbeat, for what
+        // was published while the resubscriptions were on their way.
+        let mut recheck = false;
+        let mut seen = Seen::default();
         loop {
             tokio::select! {
                 _ = heartbeat.tick() => {
                     if let Err(e) = beat(&mut conn, &node, ttl, &hub).await {
                         tracing::warn!(redis = %url, error = %e, "redis heartbeat");
+                    } else if recheck && !down {
+                        recheck = false;
+                        catch_up(&mut conn, &node, &hub, &mut seen).await;
+                    }
+                }
+                _ = retry.tick(), if down => {
+                    let back = redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok();
+                    if !back {
+                        continue;
+                    }
+                    tracing::info!(redis = %url, waiting = pending.len(), "redis is back");
+                    down = false;
+                    while let Some(job) = pending.pop_front() {
+                        if let Err(e) = do_job(&mut conn, &node, &hub, &job).await {
+                            tracing::warn!(redis = %url, error = %e, "redis");
+                            pending.push_front(job);
+                            down = true;
+                            break;
+                        }
+                    }
+                    if !down {
+                        catch_up(&mut conn, &node, &hub, &mut seen).await;
+                        recheck = true;
                     }
                 }
                 job = jobs.recv() => {
                     let Some(job) = job else { break };
-                    if let Err(e) = do_job(&mut conn, &node, &hub, job).await {
-                        // The manager reconnects by itself; what failed now is lost to the
-                        // other nodes (the outage catch-up is the next step, docs/CLUSTER.md).
-                        tracing::warn!(redis = %url, error = %e, "redis");
+                    if let Job::Unsubscribe(room) = &job {
+                        seen.forget(room);
+                    }
+                    if down {
+                        pending.push_back(job);
+                    } else if let Err(e) = do_job(&mut conn, &node, &hub, &job).await {
+                        if unreachable(&e) {
+                            // Kept, in order, for when Redis is back.
+                            tracing::warn!(redis = %url, error = %e, "redis: waiting for it");
+                            pending.push_back(job);
+                            down = true;
+                        } else {
+                            tracing::warn!(redis = %url, error = %e, "redis refused a job: dropped");
+                        }
                     }
                 }
                 push = pushes.recv() => {
                     let Some(push) = push else { break };
+                    if push.kind == PushKind::Disconnection {
+                        down = true;
+                        continue;
+                    }
                     match pushed(push, &node) {
                         Some(Pushed::Room(published)) if *published.node != *node => {
                             let from = published.node;
                             match published.news {
-                                News::Chat { ident, message } => hub.deliver_remote(&ident, message),
+                                News::Chat { ident, message } => {
+                                    if seen.first(&message.to, &from, message.id) {
+                                        hub.deliver_remote(&ident, message);
+                                    }
+                                }
                                 News::Join { room, member } => hub.remote_joined(&from, &room, member),
                                 News::Part { room, id, reason, quit } => {
                                     hub.remote_left(&from, &room, id, &reason, quit);
@@ -610,9 +661,9 @@ async fn do_job(
     conn: &mut ConnectionManager,
     node: &str,
     hub: &Hub,
-    job: Job,
+    job: &Job,
 ) -> redis::RedisResult<()> {
-    match job {
+    match job.clone() {
         Job::Subscribe(room) => {
             conn.subscribe(room_channel(&room)).await?;
             // Who is there already, on the other nodes.
@@ -686,6 +737,7 @@ async fn do_job(
             let stream = history_key(&message.to);
             let kept =
                 (!message.notice).then(|| serde_json::to_string(&message).unwrap_or_default());
+            let sender = ident.clone();
             let payload = serde_json::to_string(&Published {
                 node: node.to_owned(),
                 news: News::Chat { ident, message },
@@ -704,6 +756,10 @@ async fn do_job(
                     .arg("*")
                     .arg("m")
                     .arg(kept)
+                    .arg("n")
+                    .arg(node)
+                    .arg("i")
+                    .arg(sender)
                     .ignore();
             }
             pipe.query_async::<()>(conn).await
@@ -711,24 +767,102 @@ async fn do_job(
     }
 }
 
-/// The message of one stream entry (`[id, [field, value, ...]]`, the field `m`).
-fn stream_message(entry: &Value) -> Option<Message> {
+/// Whether an error means Redis cannot be reached (wait for it) rather than refused the
+/// command (drop it).
+fn unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal()
+}
+
+/// Most messages of one room remembered as delivered, and read back from its stream after an
+/// outage: the catch-up covers this many messages a room.
+const CATCH_UP: usize = 1000;
+
+/// The other nodes' messages delivered here lately, by room: a message comes once, whether by
+/// pub/sub or by the catch-up from the stream.
+#[derive(Default)]
+struct Seen {
+    rooms: std::collections::HashMap<String, std::collections::VecDeque<(String, u64)>>,
+}
+
+impl Seen {
+    /// Whether the message `id` of `node` in `room` is new here (and remember it).
+    fn first(&mut self, room: &str, node: &str, id: u64) -> bool {
+        let seen = self.rooms.entry(fold(room)).or_default();
+        if seen.iter().any(|(n, i)| *i == id && n == node) {
+            return false;
+        }
+        if seen.len() >= CATCH_UP * 2 {
+            seen.pop_front();
+        }
+        seen.push_back((node.to_owned(), id));
+        true
+    }
+
+    fn forget(&mut self, room: &str) {
+        self.rooms.remove(&fold(room));
+    }
+}
+
+/// After an outage: every room this node has members in reads the latest messages of its
+/// stream, and those of other nodes not delivered yet are delivered, oldest first.
+async fn catch_up(conn: &mut ConnectionManager, node: &str, hub: &Hub, seen: &mut Seen) {
+    for room in hub.local_rooms() {
+        let mut command = redis::cmd("XREVRANGE");
+        command
+            .arg(history_key(&room))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(CATCH_UP);
+        let Ok(Value::Array(entries)) = command.query_async::<Value>(conn).await else {
+            continue;
+        };
+        for entry in entries.iter().rev() {
+            let Some((message, from, ident)) = stream_entry(entry) else {
+                continue;
+            };
+            if from != node && seen.first(&room, &from, message.id) {
+                hub.deliver_remote(&ident, message);
+            }
+        }
+    }
+}
+
+/// A stream entry's message, node and sender's ident (fields `m`, `n`, `i`).
+fn stream_entry(entry: &Value) -> Option<(Message, String, String)> {
+    let fields = entry_fields(entry)?;
+    let text = |name: &[u8]| -> Option<Vec<u8>> {
+        fields
+            .chunks(2)
+            .find(|kv| matches!(kv[0], Value::BulkString(k) if k == name))
+            .and_then(|kv| kv.get(1).copied())
+            .and_then(text_of)
+    };
+    let message = serde_json::from_slice(&text(b"m")?).ok()?;
+    let from = String::from_utf8(text(b"n")?).ok()?;
+    let ident = String::from_utf8(text(b"i")?).ok()?;
+    Some((message, from, ident))
+}
+
+fn entry_fields(entry: &Value) -> Option<Vec<&Value>> {
     let Value::Array(parts) = entry else {
         return None;
     };
-    let fields: Vec<&Value> = match parts.get(1)? {
-        Value::Array(fields) => fields.iter().collect(),
-        Value::Map(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
-        _ => return None,
-    };
+    match parts.get(1)? {
+        Value::Array(fields) => Some(fields.iter().collect()),
+        Value::Map(pairs) => Some(pairs.iter().flat_map(|(k, v)| [k, v]).collect()),
+        _ => None,
+    }
+}
+
+/// The message of one stream entry (`[id, [field, value, ...]]`, the field `m`).
+fn stream_message(entry: &Value) -> Option<Message> {
+    let fields = entry_fields(entry)?;
     let payload = fields
         .chunks(2)
         .find(|kv| matches!(kv[0], Value::BulkString(k) if k == b"m"))
         .and_then(|kv| kv.get(1).copied())?;
-    match payload {
-        Value::BulkString(bytes) => serde_json::from_slice(bytes).ok(),
-        _ => None,
-    }
+    serde_json::from_slice(&text_of(payload)?).ok()
 }
 
 /// What a push brings.

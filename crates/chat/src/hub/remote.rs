@@ -272,6 +272,16 @@ impl Hub {
         }
     }
 
+    /// The rooms that have members on this node (folded names).
+    pub fn local_rooms(&self) -> Vec<String> {
+        lock(&self.inner.state)
+            .rooms
+            .iter()
+            .filter(|(_, r)| !r.members.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// The other nodes this node knows users of.
     pub fn remote_nodes(&self) -> Vec<String> {
         let state = lock(&self.inner.state);
