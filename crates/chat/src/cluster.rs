@@ -466,18 +466,23 @@ impl Cluster {
         let mut down = false;
         let mut retry = tokio::time::interval(std::time::Duration::from_millis(250));
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // After a recovery, the streams are read once more at the next heartbeat, for what
-        // was published while the resubscriptions were on their way.
-        let mut recheck = false;
+        // After a recovery, the streams and members are read once more a third of the TTL
+        // later (every node has written its members back by then), for what was published
+        // while the resubscriptions were on their way and for who left meanwhile; and no node
+        // is taken for dead until a whole TTL has passed (their liveness went with Redis).
+        let mut recheck: Option<tokio::time::Instant> = None;
+        let mut grace: Option<tokio::time::Instant> = None;
         let mut seen = Seen::default();
         loop {
             tokio::select! {
                 _ = heartbeat.tick() => {
-                    if let Err(e) = beat(&mut conn, &node, ttl, &hub).await {
+                    let now = tokio::time::Instant::now();
+                    let judge = grace.is_none_or(|until| now >= until);
+                    if let Err(e) = beat(&mut conn, &node, ttl, &hub, judge).await {
                         tracing::warn!(redis = %url, error = %e, "redis heartbeat");
-                    } else if recheck && !down {
-                        recheck = false;
-                        catch_up(&mut conn, &node, &hub, &mut seen).await;
+                    } else if !down && recheck.is_some_and(|at| now >= at) {
+                        recheck = None;
+                        catch_up(&mut conn, &node, &hub, &mut seen, true).await;
                     }
                 }
                 _ = retry.tick(), if down => {
@@ -496,8 +501,14 @@ impl Cluster {
                         }
                     }
                     if !down {
-                        catch_up(&mut conn, &node, &hub, &mut seen).await;
-                        recheck = true;
+                        // Redis may have lost everything: this node is alive, and its members.
+                        if let Err(e) = rewrite(&mut conn, &node, ttl, &hub).await {
+                            tracing::warn!(redis = %url, error = %e, "redis");
+                        }
+                        catch_up(&mut conn, &node, &hub, &mut seen, false).await;
+                        let now = tokio::time::Instant::now();
+                        recheck = Some(now + ttl / 3);
+                        grace = Some(now + ttl);
                     }
                 }
                 job = jobs.recv() => {
@@ -551,9 +562,9 @@ impl Cluster {
     }
 }
 
-/// The heartbeat: this node is alive (for the TTL), its users' nicks are claimed again (500
-/// to a pipeline), and the users of nodes that are no longer alive leave this node's lists.
-async fn beat(
+/// After Redis came back: this node's liveness and its users' room memberships, written again
+/// (a Redis that restarted has lost them).
+async fn rewrite(
     conn: &mut ConnectionManager,
     node: &str,
     ttl: std::time::Duration,
@@ -566,7 +577,39 @@ async fn beat(
         .arg(ttl_ms(ttl))
         .query_async::<()>(conn)
         .await?;
-    for other in hub.remote_nodes() {
+    let memberships = hub.local_memberships();
+    for chunk in memberships.chunks(500) {
+        let mut pipe = redis::pipe();
+        for (room, member) in chunk {
+            pipe.cmd("HSET")
+                .arg(members_key(room))
+                .arg(holder(node, member.id))
+                .arg(serde_json::to_string(member).unwrap_or_default())
+                .ignore();
+        }
+        pipe.query_async::<()>(conn).await?;
+    }
+    Ok(())
+}
+
+/// The heartbeat: this node is alive (for the TTL), its users' nicks are claimed again (500
+/// to a pipeline), and (when `judge`) the users of nodes that are no longer alive leave this
+/// node's lists.
+async fn beat(
+    conn: &mut ConnectionManager,
+    node: &str,
+    ttl: std::time::Duration,
+    hub: &Hub,
+    judge: bool,
+) -> redis::RedisResult<()> {
+    redis::cmd("SET")
+        .arg(alive_key(node))
+        .arg(1)
+        .arg("PX")
+        .arg(ttl_ms(ttl))
+        .query_async::<()>(conn)
+        .await?;
+    for other in hub.remote_nodes().into_iter().filter(|_| judge) {
         let up: bool = redis::cmd("EXISTS")
             .arg(alive_key(&other))
             .query_async(conn)
@@ -803,10 +846,22 @@ impl Seen {
     }
 }
 
-/// After an outage: every room this node has members in reads the latest messages of its
-/// stream, and those of other nodes not delivered yet are delivered, oldest first.
-async fn catch_up(conn: &mut ConnectionManager, node: &str, hub: &Hub, seen: &mut Seen) {
+/// After an outage: every room this node has members in reads who is in it on the other
+/// nodes, and the latest messages of its stream; those of other nodes not delivered yet are
+/// delivered, oldest first.
+async fn catch_up(
+    conn: &mut ConnectionManager,
+    node: &str,
+    hub: &Hub,
+    seen: &mut Seen,
+    leavers: bool,
+) {
     for room in hub.local_rooms() {
+        // Who is there now: the news missed meanwhile, made good (those who left only once
+        // every node has had the time to write its members back).
+        if let Ok(members) = snapshot(conn, node, &room).await {
+            hub.remote_resync(&room, members, leavers);
+        }
         let mut command = redis::cmd("XREVRANGE");
         command
             .arg(history_key(&room))

@@ -170,6 +170,8 @@ async fn redis_lost_for_a_while_local_users_keep_talking_and_delivery_resumes() 
     let crossed = tokio::time::timeout(Duration::from_millis(500), bob.until_type("chat")).await;
     assert!(crossed.is_err(), "crossed without Redis: {crossed:?}");
     alice.send("PRIVMSG #general :still down\r").await;
+    // Someone arrives on node b meanwhile.
+    let _dave = native_client(b.addr, "dave").await;
 
     // Redis is back on its port: the nodes reconnect and resubscribe, node a publishes what
     // waited, node b reads the room's stream: bob gets both, once each, in order, then the
@@ -190,6 +192,16 @@ async fn redis_lost_for_a_while_local_users_keep_talking_and_delivery_resumes() 
     alice.send("PRIVMSG #general :the end\r").await;
     let chat = bob.until_type("chat").await;
     assert_eq!(chat["text"], "the end", "{chat}");
+    // And alice heard of dave's arrival, once it could be told.
+    let join = alice
+        .until(|l| l.contains(" JOIN ") && l.starts_with(":dave!"))
+        .await;
+    assert_eq!(join, ":dave!native@prise JOIN #general");
+    alice.send("NAMES #general\r").await;
+    let names = alice.until(|l| l.contains(" 353 ")).await;
+    let mut listed: Vec<&str> = names.rsplit_once(" :").unwrap().1.split(' ').collect();
+    listed.sort_unstable();
+    assert_eq!(listed, ["@alice", "bob", "carol", "dave"], "{names}");
     a.stop().await;
     b.stop().await;
 }

@@ -125,6 +125,46 @@ impl Hub {
         }
     }
 
+    /// Who of other nodes is in `room` now, read again after an outage: those who came
+    /// meanwhile are shown joining, and (with `leavers`) those who left leaving.
+    pub fn remote_resync(&self, room: &str, members: Vec<(String, RemoteMember)>, leavers: bool) {
+        let key = fold(room);
+        let (came, went) = {
+            let mut state = lock(&self.inner.state);
+            let Some(room) = state.rooms.get_mut(&key) else {
+                return;
+            };
+            let went: Vec<RemoteEntry> = room
+                .remote
+                .iter()
+                .filter(|_| leavers)
+                .filter(|r| {
+                    !members
+                        .iter()
+                        .any(|(n, m)| *n == *r.node && m.id == r.member.id)
+                })
+                .cloned()
+                .collect();
+            let came: Vec<(String, RemoteMember)> = members
+                .iter()
+                .filter(|(n, m)| {
+                    !room
+                        .remote
+                        .iter()
+                        .any(|r| *r.node == **n && r.member.id == m.id)
+                })
+                .cloned()
+                .collect();
+            (came, went)
+        };
+        for entry in went {
+            self.remote_left(&entry.node, room, entry.member.id, "", false);
+        }
+        for (node, member) in came {
+            self.remote_joined(&node, room, member);
+        }
+    }
+
     /// A user of `node` joined `room`.
     pub fn remote_joined(&self, node: &str, room: &str, member: RemoteMember) {
         let (name, audience) = {
@@ -270,6 +310,20 @@ impl Hub {
         for local in &audience {
             local.send(&event);
         }
+    }
+
+    /// Every room membership of this node's users: the room (folded) and the user.
+    pub fn local_memberships(&self) -> Vec<(String, RemoteMember)> {
+        let state = lock(&self.inner.state);
+        state
+            .rooms
+            .iter()
+            .flat_map(|(key, room)| {
+                room.members
+                    .iter()
+                    .map(move |user| (key.clone(), user.as_remote()))
+            })
+            .collect()
     }
 
     /// The rooms that have members on this node (folded names).
