@@ -176,7 +176,8 @@ const CONNECT_WAVE: usize = 100;
 /// What to run: the options of `prise-load chat`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Plan {
-    /// Server address.
+    /// Server address; several, comma-separated, spread the clients over them in turn (the
+    /// nodes of one cluster: client i goes to address i mod n).
     #[arg(long)]
     pub(crate) addr: String,
     /// Protocol: native (prise's JSON lines) or irc (any IRC server, prise's IRC door too).
@@ -263,12 +264,13 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
     let rss_before = plan.server_pid.and_then(rss_kib);
     // Connect in waves: some servers make each registration wait (ngircd about a second), so
     // one at a time would take minutes; all at once would overflow the listen backlog.
+    let addrs: Vec<String> = plan.addr.split(',').map(str::to_owned).collect();
     let mut conns = Vec::with_capacity(plan.clients);
     for wave in (0..plan.clients).collect::<Vec<_>>().chunks(CONNECT_WAVE) {
         let mut set = tokio::task::JoinSet::new();
         for &i in wave {
             let room = (plan.idle && plan.rooms > 1).then(|| format!("#room{}", i % plan.rooms));
-            let addr = plan.addr.clone();
+            let addr = addrs[i % addrs.len()].clone();
             let proto = plan.proto;
             set.spawn(async move {
                 (
