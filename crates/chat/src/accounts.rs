@@ -203,7 +203,7 @@ pub struct RoomRecord {
     #[serde(default)]
     pub topic_set: Option<(String, i64)>,
     /// The modes.
-    pub modes: crate::hub::RoomModes,
+    pub modes: crate::modes::RoomModes,
     /// `+b`.
     #[serde(default)]
     pub bans: Vec<crate::masks::ListEntry>,
@@ -1237,7 +1237,7 @@ mod tests {
             ops: vec!["carol".into()],
             topic: "'; DROP TABLE registered_rooms;--".into(),
             topic_set: None,
-            modes: crate::hub::RoomModes::default(),
+            modes: crate::modes::RoomModes::default(),
             bans: Vec::new(),
             excepts: Vec::new(),
             invex: Vec::new(),

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::event::Message;
-use crate::hub::Hub;
 use crate::names::fold;
 use crate::Error;
 
@@ -153,6 +152,36 @@ pub fn alive_key(node: &str) -> String {
     format!("{PREFIX}alive:{node}")
 }
 
+/// What a node's link needs of its hub (the hub implements it): its own users and rooms, and
+/// where the other nodes' news goes. A seam, so this module knows nothing of the hub's
+/// insides.
+pub trait Local: Send + Sync + 'static {
+    /// A room message of another node, for this node's members of the room.
+    fn deliver_remote(&self, ident: &str, message: Message);
+    /// A private message of another node to this node's user `id`.
+    fn deliver_private_remote(&self, id: u64, ident: &str, message: Message);
+    /// A user of `node` joined `room`.
+    fn remote_joined(&self, node: &str, room: &str, member: RemoteMember);
+    /// A user of `node` left `room` (`quit`: the server).
+    fn remote_left(&self, node: &str, room: &str, id: u64, reason: &str, quit: bool);
+    /// A user of `node` changed nick.
+    fn remote_renamed(&self, node: &str, room: &str, member: RemoteMember);
+    /// Who of other nodes is in `room`, read when this node opened it.
+    fn remote_snapshot(&self, room: &str, members: Vec<(String, RemoteMember)>);
+    /// Who of other nodes is in `room` now, after an outage (`leavers`: show who left).
+    fn remote_resync(&self, room: &str, members: Vec<(String, RemoteMember)>, leavers: bool);
+    /// The nicks of this node's users, with their ids.
+    fn local_nicks(&self) -> Vec<(String, u64)>;
+    /// The rooms with members on this node (folded names).
+    fn local_rooms(&self) -> Vec<String>;
+    /// Every room membership of this node's users.
+    fn local_memberships(&self) -> Vec<(String, RemoteMember)>;
+    /// The other nodes this node lists users of.
+    fn remote_nodes(&self) -> Vec<String>;
+    /// `node` is gone: its users leave.
+    fn remote_node_gone(&self, node: &str);
+}
+
 /// What the hub asks of Redis, in order.
 #[derive(Debug, Clone)]
 pub(crate) enum Job {
@@ -252,7 +281,7 @@ async fn claim_on(
 
 /// The pieces [`Cluster::connect`] makes: the link (for the hub) and what runs it.
 pub struct Link {
-    /// Given to the hub ([`Hub::join_cluster`]).
+    /// Given to the hub (`Hub::join_cluster`).
     pub cluster: Cluster,
     /// Run by [`Cluster::run`].
     pub runner: Runner,
@@ -447,7 +476,7 @@ impl Cluster {
 
     /// Run the link until `hub` is gone or the server stops: the hub's jobs out to Redis, the
     /// other nodes' messages in to the hub.
-    pub async fn run(runner: Runner, hub: Hub) {
+    pub async fn run(runner: Runner, hub: impl Local) {
         let Runner {
             node,
             ttl,
@@ -568,7 +597,7 @@ async fn rewrite(
     conn: &mut ConnectionManager,
     node: &str,
     ttl: std::time::Duration,
-    hub: &Hub,
+    hub: &impl Local,
 ) -> redis::RedisResult<()> {
     redis::cmd("SET")
         .arg(alive_key(node))
@@ -599,7 +628,7 @@ async fn beat(
     conn: &mut ConnectionManager,
     node: &str,
     ttl: std::time::Duration,
-    hub: &Hub,
+    hub: &impl Local,
     judge: bool,
 ) -> redis::RedisResult<()> {
     redis::cmd("SET")
@@ -703,7 +732,7 @@ async fn snapshot(
 async fn do_job(
     conn: &mut ConnectionManager,
     node: &str,
-    hub: &Hub,
+    hub: &impl Local,
     job: &Job,
 ) -> redis::RedisResult<()> {
     match job.clone() {
@@ -852,7 +881,7 @@ impl Seen {
 async fn catch_up(
     conn: &mut ConnectionManager,
     node: &str,
-    hub: &Hub,
+    hub: &impl Local,
     seen: &mut Seen,
     leavers: bool,
 ) {

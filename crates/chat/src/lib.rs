@@ -27,6 +27,7 @@ pub mod hub;
 pub mod irc;
 pub mod limits;
 pub mod masks;
+pub mod modes;
 pub mod names;
 pub mod scram;
 pub mod server;

@@ -74,7 +74,7 @@ impl Hub {
 
     /// A message said on another node: to this node's members of its room (kept for replay
     /// like a local one, unless a notice).
-    pub fn deliver_remote(&self, ident: &str, message: Message) {
+    pub(crate) fn deliver_remote(&self, ident: &str, message: Message) {
         let key = fold(&message.to);
         let replay = self.inner.config.replay;
         let members = {
@@ -99,7 +99,7 @@ impl Hub {
 
     /// A private message from another node to this node's user `id` (if still on the nick
     /// the message names).
-    pub fn deliver_private_remote(&self, id: u64, ident: &str, mut message: Message) {
+    pub(crate) fn deliver_private_remote(&self, id: u64, ident: &str, mut message: Message) {
         let target = lock(&self.inner.state)
             .users
             .get(&fold(&message.to))

@@ -19,15 +19,6 @@ pub const MAX_ROOMS_PER_ACCOUNT: usize = 20;
 /// Most operator accounts one registered room keeps.
 pub const MAX_ROOM_OPS: usize = 100;
 
-/// What makes a room registered.
-pub(crate) struct Registered {
-    /// The account that registered it, as written.
-    founder: String,
-    registered_ms: i64,
-    /// Folded account names; the founder is always among them.
-    ops: Vec<String>,
-}
-
 impl Registered {
     /// Whether `account` is one of the room's operators.
     pub(super) fn is_op(&self, account: &str) -> bool {
@@ -123,47 +114,37 @@ impl Room {
     }
 }
 
-/// Put the registered rooms kept by `accounts` in `state` (at start). A store that cannot be
-/// read is logged: the server starts without them rather than not at all.
-pub(super) fn load(accounts: &Accounts, state: &mut State) {
-    match accounts.rooms() {
-        Ok(records) => {
-            for record in records {
-                let Ok(name) = normalize_room(&record.name) else {
-                    tracing::warn!(room = %record.name, "a kept room has an invalid name: skipped");
-                    continue;
-                };
-                let mut room = Room::from_record(record);
-                room.name.clone_from(&name);
-                state.rooms.insert(fold(&name), room);
+impl State {
+    /// Put the registered rooms kept by `accounts` in this state (at start). A store that
+    /// cannot be read is logged: the server starts without them rather than not at all.
+    pub(super) fn load_registered(&mut self, accounts: &Accounts) {
+        match accounts.rooms() {
+            Ok(records) => {
+                for record in records {
+                    let Ok(name) = normalize_room(&record.name) else {
+                        tracing::warn!(room = %record.name, "a kept room has an invalid name: skipped");
+                        continue;
+                    };
+                    let mut room = Room::from_record(record);
+                    room.name.clone_from(&name);
+                    self.rooms.insert(fold(&name), room);
+                }
             }
+            Err(e) => tracing::error!(error = %e, "registered rooms could not be read"),
         }
-        Err(e) => tracing::error!(error = %e, "registered rooms could not be read"),
     }
-}
-
-enum Job {
-    /// Write the room of this folded name as it is now (or forget it, if not registered).
-    Save(String),
-    /// Answer once every job before is done.
-    Flush(tokio::sync::oneshot::Sender<()>),
-}
-
-/// The thread that writes registered rooms to the store, in the order of their changes.
-pub(crate) struct Writer {
-    jobs: mpsc::Sender<Job>,
 }
 
 impl Writer {
     /// Start the writer; it reads rooms through `inner` and ends with the hub.
     pub(super) fn start(accounts: Accounts, inner: Weak<Inner>) -> Self {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<RegistryJob>();
         let spawned = std::thread::Builder::new()
             .name("prise-rooms".into())
             .spawn(move || {
                 while let Ok(job) = queue.recv() {
                     match job {
-                        Job::Save(key) => {
+                        RegistryJob::Save(key) => {
                             let Some(inner) = inner.upgrade() else {
                                 break;
                             };
@@ -177,7 +158,7 @@ impl Writer {
                                 tracing::error!(room = %key, error = %e, "a registered room was not saved");
                             }
                         }
-                        Job::Flush(done) => {
+                        RegistryJob::Flush(done) => {
                             let _ = done.send(());
                         }
                     }
@@ -192,7 +173,7 @@ impl Writer {
     /// Wait until every change queued so far is written.
     pub(super) async fn flush(&self) {
         let (done, written) = tokio::sync::oneshot::channel();
-        if self.jobs.send(Job::Flush(done)).is_ok() {
+        if self.jobs.send(RegistryJob::Flush(done)).is_ok() {
             let _ = written.await;
         }
     }
@@ -202,7 +183,7 @@ impl Hub {
     /// Queue the room `name` to be written as it is (or forgotten) by the writer.
     pub(super) fn save_room(&self, name: &str) {
         if let Some(registry) = &self.inner.registry {
-            let _ = registry.jobs.send(Job::Save(fold(name)));
+            let _ = registry.jobs.send(RegistryJob::Save(fold(name)));
         }
     }
 

@@ -7,13 +7,6 @@ use super::rooms::Member;
 use super::state::*;
 use crate::cluster::{Job, RemoteMember};
 
-/// A member of a room on another node.
-#[derive(Debug, Clone)]
-pub(crate) struct RemoteEntry {
-    node: Arc<str>,
-    member: RemoteMember,
-}
-
 impl Room {
     /// The other nodes' members as listed.
     pub(super) fn remote_members(&self) -> impl Iterator<Item = Member> + '_ {
@@ -115,112 +108,6 @@ impl Hub {
         }
     }
 
-    /// Who of other nodes is in `room`, as read when this node opened it.
-    pub fn remote_snapshot(&self, room: &str, members: Vec<(String, RemoteMember)>) {
-        let mut state = lock(&self.inner.state);
-        if let Some(room) = state.rooms.get_mut(&fold(room)) {
-            for (node, member) in members {
-                room.add_remote(&node, member);
-            }
-        }
-    }
-
-    /// Who of other nodes is in `room` now, read again after an outage: those who came
-    /// meanwhile are shown joining, and (with `leavers`) those who left leaving.
-    pub fn remote_resync(&self, room: &str, members: Vec<(String, RemoteMember)>, leavers: bool) {
-        let key = fold(room);
-        let (came, went) = {
-            let mut state = lock(&self.inner.state);
-            let Some(room) = state.rooms.get_mut(&key) else {
-                return;
-            };
-            let went: Vec<RemoteEntry> = room
-                .remote
-                .iter()
-                .filter(|_| leavers)
-                .filter(|r| {
-                    !members
-                        .iter()
-                        .any(|(n, m)| *n == *r.node && m.id == r.member.id)
-                })
-                .cloned()
-                .collect();
-            let came: Vec<(String, RemoteMember)> = members
-                .iter()
-                .filter(|(n, m)| {
-                    !room
-                        .remote
-                        .iter()
-                        .any(|r| *r.node == **n && r.member.id == m.id)
-                })
-                .cloned()
-                .collect();
-            (came, went)
-        };
-        for entry in went {
-            self.remote_left(&entry.node, room, entry.member.id, "", false);
-        }
-        for (node, member) in came {
-            self.remote_joined(&node, room, member);
-        }
-    }
-
-    /// A user of `node` joined `room`.
-    pub fn remote_joined(&self, node: &str, room: &str, member: RemoteMember) {
-        let (name, audience) = {
-            let mut state = lock(&self.inner.state);
-            let Some(room) = state.rooms.get_mut(&fold(room)) else {
-                return;
-            };
-            if !room.add_remote(node, member.clone()) {
-                return;
-            }
-            (room.name.clone(), Arc::clone(&room.members))
-        };
-        let event = remote_event(
-            &member,
-            EventKind::Join {
-                ts: SystemTime::now(),
-                room: name,
-                nick: member.nick.clone(),
-            },
-        );
-        for local in audience.iter() {
-            local.send(&event);
-        }
-    }
-
-    /// A user of `node` left `room`, or the server (`quit`: it leaves every room here, and
-    /// this node's users who shared one are told once).
-    pub fn remote_left(&self, node: &str, room: &str, id: u64, reason: &str, quit: bool) {
-        if quit {
-            self.remote_quit(node, Some(id), reason);
-            return;
-        }
-        let (name, member, audience) = {
-            let mut state = lock(&self.inner.state);
-            let Some(room) = state.rooms.get_mut(&fold(room)) else {
-                return;
-            };
-            let Some(member) = room.remove_remote(node, id) else {
-                return;
-            };
-            (room.name.clone(), member, Arc::clone(&room.members))
-        };
-        let event = remote_event(
-            &member,
-            EventKind::Part {
-                ts: SystemTime::now(),
-                room: name,
-                nick: member.nick.clone(),
-                reason: one_line(reason),
-            },
-        );
-        for local in audience.iter() {
-            local.send(&event);
-        }
-    }
-
     /// A user of `node` (every user of it, with `None`) left: out of every room here, and
     /// one quit each to this node's users who shared a room with them.
     fn remote_quit(&self, node: &str, id: Option<u64>, reason: &str) {
@@ -268,10 +155,130 @@ impl Hub {
             }
         }
     }
+}
+
+impl crate::cluster::Local for Hub {
+    fn deliver_remote(&self, ident: &str, message: Message) {
+        Hub::deliver_remote(self, ident, message);
+    }
+
+    fn deliver_private_remote(&self, id: u64, ident: &str, message: Message) {
+        Hub::deliver_private_remote(self, id, ident, message);
+    }
+
+    fn local_nicks(&self) -> Vec<(String, u64)> {
+        Hub::local_nicks(self)
+    }
+
+    /// Who of other nodes is in `room` now, read again after an outage: those who came
+    /// meanwhile are shown joining, and (with `leavers`) those who left leaving.
+    fn remote_resync(&self, room: &str, members: Vec<(String, RemoteMember)>, leavers: bool) {
+        let key = fold(room);
+        let (came, went) = {
+            let mut state = lock(&self.inner.state);
+            let Some(room) = state.rooms.get_mut(&key) else {
+                return;
+            };
+            let went: Vec<RemoteEntry> = room
+                .remote
+                .iter()
+                .filter(|_| leavers)
+                .filter(|r| {
+                    !members
+                        .iter()
+                        .any(|(n, m)| *n == *r.node && m.id == r.member.id)
+                })
+                .cloned()
+                .collect();
+            let came: Vec<(String, RemoteMember)> = members
+                .iter()
+                .filter(|(n, m)| {
+                    !room
+                        .remote
+                        .iter()
+                        .any(|r| *r.node == **n && r.member.id == m.id)
+                })
+                .cloned()
+                .collect();
+            (came, went)
+        };
+        for entry in went {
+            self.remote_left(&entry.node, room, entry.member.id, "", false);
+        }
+        for (node, member) in came {
+            self.remote_joined(&node, room, member);
+        }
+    }
+
+    /// Who of other nodes is in `room`, as read when this node opened it.
+    fn remote_snapshot(&self, room: &str, members: Vec<(String, RemoteMember)>) {
+        let mut state = lock(&self.inner.state);
+        if let Some(room) = state.rooms.get_mut(&fold(room)) {
+            for (node, member) in members {
+                room.add_remote(&node, member);
+            }
+        }
+    }
+
+    /// A user of `node` joined `room`.
+    fn remote_joined(&self, node: &str, room: &str, member: RemoteMember) {
+        let (name, audience) = {
+            let mut state = lock(&self.inner.state);
+            let Some(room) = state.rooms.get_mut(&fold(room)) else {
+                return;
+            };
+            if !room.add_remote(node, member.clone()) {
+                return;
+            }
+            (room.name.clone(), Arc::clone(&room.members))
+        };
+        let event = remote_event(
+            &member,
+            EventKind::Join {
+                ts: SystemTime::now(),
+                room: name,
+                nick: member.nick.clone(),
+            },
+        );
+        for local in audience.iter() {
+            local.send(&event);
+        }
+    }
+
+    /// A user of `node` left `room`, or the server (`quit`: it leaves every room here, and
+    /// this node's users who shared one are told once).
+    fn remote_left(&self, node: &str, room: &str, id: u64, reason: &str, quit: bool) {
+        if quit {
+            self.remote_quit(node, Some(id), reason);
+            return;
+        }
+        let (name, member, audience) = {
+            let mut state = lock(&self.inner.state);
+            let Some(room) = state.rooms.get_mut(&fold(room)) else {
+                return;
+            };
+            let Some(member) = room.remove_remote(node, id) else {
+                return;
+            };
+            (room.name.clone(), member, Arc::clone(&room.members))
+        };
+        let event = remote_event(
+            &member,
+            EventKind::Part {
+                ts: SystemTime::now(),
+                room: name,
+                nick: member.nick.clone(),
+                reason: one_line(reason),
+            },
+        );
+        for local in audience.iter() {
+            local.send(&event);
+        }
+    }
 
     /// A user of `node` in `room` changed nick: updated in every room here, one nick change
     /// to this node's users who share a room with them.
-    pub fn remote_renamed(&self, node: &str, room: &str, member: RemoteMember) {
+    fn remote_renamed(&self, node: &str, room: &str, member: RemoteMember) {
         let _ = room;
         let mut old = None;
         let mut audience: Vec<Arc<User>> = Vec::new();
@@ -313,7 +320,7 @@ impl Hub {
     }
 
     /// Every room membership of this node's users: the room (folded) and the user.
-    pub fn local_memberships(&self) -> Vec<(String, RemoteMember)> {
+    fn local_memberships(&self) -> Vec<(String, RemoteMember)> {
         let state = lock(&self.inner.state);
         state
             .rooms
@@ -327,7 +334,7 @@ impl Hub {
     }
 
     /// The rooms that have members on this node (folded names).
-    pub fn local_rooms(&self) -> Vec<String> {
+    fn local_rooms(&self) -> Vec<String> {
         lock(&self.inner.state)
             .rooms
             .iter()
@@ -337,7 +344,7 @@ impl Hub {
     }
 
     /// The other nodes this node knows users of.
-    pub fn remote_nodes(&self) -> Vec<String> {
+    fn remote_nodes(&self) -> Vec<String> {
         let state = lock(&self.inner.state);
         let mut nodes: Vec<String> = state
             .rooms
@@ -350,7 +357,7 @@ impl Hub {
     }
 
     /// `node` stopped its heartbeat: its users leave, with a quit.
-    pub fn remote_node_gone(&self, node: &str) {
+    fn remote_node_gone(&self, node: &str) {
         self.remote_quit(node, None, "Node lost");
     }
 }

@@ -11,6 +11,7 @@ pub(super) use std::task::{Poll, Waker};
 pub(super) use crate::event::{Event, EventKind, Message};
 pub(super) use crate::history::History;
 pub(super) use crate::masks::{wildcard, ListEntry, ListKind, ListRefusal, Lists, USER_HOST};
+pub use crate::modes::RoomModes;
 pub(super) use crate::names::{check_nick, fold, guest_nick, normalize_room, MAX_TOPIC_LEN};
 pub(super) use crate::watch::Watchers;
 pub(super) use crate::Error;
@@ -153,11 +154,40 @@ pub(super) struct Room {
     /// Who set the topic and when.
     pub(super) topic_set: Option<(String, SystemTime)>,
     /// Set for a registered room: it outlives its last member ([`super::registry`]).
-    pub(super) registered: Option<Box<super::registry::Registered>>,
+    pub(super) registered: Option<Box<Registered>>,
     /// Its history is not loaded yet (a registered room read from the store at start).
     pub(super) stale: bool,
     /// Its members on the other nodes ([`super::remote`]).
-    pub(super) remote: Vec<super::remote::RemoteEntry>,
+    pub(super) remote: Vec<RemoteEntry>,
+}
+
+/// What makes a room registered.
+pub(crate) struct Registered {
+    /// The account that registered it, as written.
+    pub(super) founder: String,
+    pub(super) registered_ms: i64,
+    /// Folded account names; the founder is always among them.
+    pub(super) ops: Vec<String>,
+}
+
+/// What the registered rooms' writer does ([`super::registry`]).
+pub(super) enum RegistryJob {
+    /// Write the room of this folded name as it is now (or forget it, if not registered).
+    Save(String),
+    /// Answer once every job before is done.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The thread that writes registered rooms to the store, in the order of their changes.
+pub(crate) struct Writer {
+    pub(super) jobs: std::sync::mpsc::Sender<RegistryJob>,
+}
+
+/// A member of a room on another node.
+#[derive(Debug, Clone)]
+pub(crate) struct RemoteEntry {
+    pub(super) node: Arc<str>,
+    pub(super) member: crate::cluster::RemoteMember,
 }
 
 /// Most pending invitations a room keeps.
@@ -182,7 +212,7 @@ pub(super) struct Inner {
     pub(super) next_user: AtomicU64,
     pub(super) history: Option<History>,
     /// Saves registered rooms; `None` without accounts.
-    pub(super) registry: Option<super::registry::Writer>,
+    pub(super) registry: Option<Writer>,
     /// The other nodes, with `--redis` ([`Hub::join_cluster`]).
     pub(super) cluster: std::sync::OnceLock<crate::cluster::Cluster>,
 }
@@ -228,14 +258,14 @@ impl Hub {
         };
         let mut state = State::default();
         if let Some(accounts) = &config.accounts {
-            super::registry::load(accounts, &mut state);
+            state.load_registered(accounts);
         }
         Self {
             inner: Arc::new_cyclic(|inner| Inner {
                 registry: config
                     .accounts
                     .clone()
-                    .map(|accounts| super::registry::Writer::start(accounts, inner.clone())),
+                    .map(|accounts| Writer::start(accounts, inner.clone())),
                 config,
                 started: tokio::time::Instant::now(),
                 state: Mutex::new(state),
@@ -458,71 +488,6 @@ pub enum Gone {
     Shutdown,
     /// It stayed silent through a ping and as long again (see [`Hub::keepalive`]).
     TimedOut,
-}
-
-/// A room's modes (IRC channel modes; see docs/PROTOCOL-chat.md, "Room modes").
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct RoomModes {
-    /// `n`: only members may send to the room.
-    pub no_external: bool,
-    /// `t`: only operators may set the topic.
-    pub topic_ops: bool,
-    /// `s`: hidden from room lists and from non-members.
-    pub secret: bool,
-    /// `i`: joining needs an invitation.
-    pub invite_only: bool,
-    /// `m`: only operators and voiced members may talk.
-    pub moderated: bool,
-    /// `k`: joining needs this key.
-    pub key: Option<String>,
-    /// `l`: at most this many members.
-    pub limit: Option<usize>,
-}
-
-impl Default for RoomModes {
-    /// A new room is `+nt`, as on most IRC servers.
-    fn default() -> Self {
-        Self {
-            no_external: true,
-            topic_ops: true,
-            secret: false,
-            invite_only: false,
-            moderated: false,
-            key: None,
-            limit: None,
-        }
-    }
-}
-
-impl RoomModes {
-    /// IRC style: `+klnt` and the values (`key`, `10`); the key is shown only when `show_key`.
-    pub fn describe(&self, show_key: bool) -> (String, Vec<String>) {
-        let mut flags = String::from("+");
-        let mut args = Vec::new();
-        if self.invite_only {
-            flags.push('i');
-        }
-        if let Some(key) = &self.key {
-            flags.push('k');
-            args.push(if show_key { key.clone() } else { "*".into() });
-        }
-        if let Some(limit) = self.limit {
-            flags.push('l');
-            args.push(limit.to_string());
-        }
-        for (on, c) in [
-            (self.moderated, 'm'),
-            (self.no_external, 'n'),
-            (self.secret, 's'),
-            (self.topic_ops, 't'),
-        ] {
-            if on {
-                flags.push(c);
-            }
-        }
-        (flags, args)
-    }
 }
 
 /// A member's standing in a room.

@@ -299,7 +299,7 @@ impl Hub {
 
     /// The nicks of this node's users and their ids (the cluster's heartbeat keeps them
     /// claimed).
-    pub fn local_nicks(&self) -> Vec<(String, u64)> {
+    pub(crate) fn local_nicks(&self) -> Vec<(String, u64)> {
         lock(&self.inner.state)
             .users
             .values()
