@@ -49,10 +49,18 @@ pub const NICK_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Claim a nick for its holder, or keep its claim: free, or held by the same holder, it is
-/// set (with the TTL) and 1 is returned; held by another, 0.
+/// set (with the TTL) and 1 is returned; held by another, that holder.
 const CLAIM: &str = "local v = redis.call('GET', KEYS[1])
 if v == false or v == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return v";
+
+/// Take a nick over from a holder known to be gone (ARGV[1]), for a new one (ARGV[2]), if the
+/// gone one still holds it: 1, else 0.
+const TAKE_OVER: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
 return 0";
@@ -262,21 +270,29 @@ fn ttl_ms(ttl: std::time::Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+/// Claim `nick` for `holder`: `None` when it is the holder's now, else who holds it.
 async fn claim_on(
     conn: &mut ConnectionManager,
     nick: &str,
     holder: &str,
     ttl: std::time::Duration,
-) -> redis::RedisResult<bool> {
-    redis::cmd("EVAL")
+) -> redis::RedisResult<Option<String>> {
+    let answer: Value = redis::cmd("EVAL")
         .arg(CLAIM)
         .arg(1)
         .arg(nick_key(nick))
         .arg(holder)
         .arg(ttl_ms(ttl))
-        .query_async::<i64>(conn)
-        .await
-        .map(|n| n == 1)
+        .query_async(conn)
+        .await?;
+    Ok(match answer {
+        Value::Int(1) => None,
+        other => Some(
+            text_of(&other)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
+        ),
+    })
 }
 
 /// The pieces [`Cluster::connect`] makes: the link (for the hub) and what runs it.
@@ -397,11 +413,35 @@ impl Cluster {
     /// Claim `nick` for this node's user `id` across the nodes: `false` when a user of another
     /// node (or another of ours, just leaving it) holds it. Redis not answering within a
     /// second: `true`, the node goes on alone.
-    pub(crate) async fn claim(&self, nick: &str, id: u64) -> bool {
+    ///
+    /// Held by a user of this node that `gone` says is gone (its release still on its way, as
+    /// when a client reconnects at once), the nick is taken over.
+    pub(crate) async fn claim(&self, nick: &str, id: u64, gone: impl Fn(u64) -> bool) -> bool {
         let mut conn = self.conn.clone();
         let holder = holder(&self.node, id);
-        let claimed = claim_on(&mut conn, nick, &holder, self.ttl);
-        match tokio::time::timeout(CLAIM_WAIT, claimed).await {
+        let work = async {
+            let Some(held) = claim_on(&mut conn, nick, &holder, self.ttl).await? else {
+                return Ok(true);
+            };
+            let ours = held
+                .rsplit_once(':')
+                .filter(|(node, _)| *node == &*self.node)
+                .and_then(|(_, old)| old.parse::<u64>().ok());
+            match ours {
+                Some(old) if gone(old) => redis::cmd("EVAL")
+                    .arg(TAKE_OVER)
+                    .arg(1)
+                    .arg(nick_key(nick))
+                    .arg(&held)
+                    .arg(&holder)
+                    .arg(ttl_ms(self.ttl))
+                    .query_async::<i64>(&mut conn)
+                    .await
+                    .map(|n| n == 1),
+                _ => Ok(false),
+            }
+        };
+        match tokio::time::timeout(CLAIM_WAIT, work).await {
             Ok(Ok(claimed)) => claimed,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, nick, "redis: nick not claimed; going on alone");
@@ -659,9 +699,9 @@ async fn beat(
                 .arg(holder(node, *id))
                 .arg(ttl_ms(ttl));
         }
-        let claimed: Vec<i64> = pipe.query_async(conn).await?;
+        let claimed: Vec<Value> = pipe.query_async(conn).await?;
         for ((nick, _), got) in chunk.iter().zip(claimed) {
-            if got != 1 {
+            if got != Value::Int(1) {
                 tracing::warn!(nick, "redis: another node holds a nick of this node's");
             }
         }

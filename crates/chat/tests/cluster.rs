@@ -408,3 +408,19 @@ async fn users_of_other_nodes_show_in_member_lists_and_their_comings_and_goings(
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_reconnects_at_once_gets_its_nick_back() {
+    let redis = Redis::start();
+    let a = node(&redis, "node-a").await;
+    let _b = node(&redis, "node-b").await;
+    for round in 0..20 {
+        let mut zed = Raw::connect(a.addr).await;
+        zed.send_json(json!({"type": "hello", "versions": [1], "nick": "zed"}))
+            .await;
+        let welcome = zed.until_type("welcome").await;
+        assert_eq!(welcome["nick"], "zed", "round {round}: {welcome}");
+        drop(zed);
+    }
+    a.stop().await;
+}

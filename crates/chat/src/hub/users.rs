@@ -285,7 +285,10 @@ impl Hub {
     /// Whether `nick` may be the user `id`'s across the nodes (always, on a single node).
     async fn claim_nick(&self, nick: &str, id: u64) -> bool {
         match self.inner.cluster.get() {
-            Some(cluster) => cluster.claim(nick, id).await,
+            Some(cluster) => {
+                let gone = |old: u64| !lock(&self.inner.state).users.values().any(|u| u.id == old);
+                cluster.claim(nick, id, gone).await
+            }
             None => true,
         }
     }
