@@ -71,6 +71,8 @@ for setup in "1 node, no redis:1:" "1 node + redis:1:r" "2 nodes + redis:2:r" "3
     IFS=: read -r name n with <<<"$setup"
     nodes "$n" "$with"
     steady=$($load chat --addr "$addrs" --clients 1000 --senders 10 --rate 100 --seconds "$secs")
+    # The same nicks come back: give the nodes a moment to see the last run's clients go.
+    sleep 2
     before=$(cpu "$redis_pid")
     fast=$($load chat --addr "$addrs" --clients 1000 --senders 10 --rate 0 --seconds "$secs")
     after=$(cpu "$redis_pid")
