@@ -3,7 +3,7 @@
 //!
 //! One [`redis::aio::ConnectionManager`] a node, over RESP3: commands and pub/sub messages share
 //! it, it reconnects with backoff and resubscribes by itself. The hub never waits on Redis: it
-//! queues [`Job`]s, which one task runs in order (so one sender's messages are published in the
+//! queues jobs, which one task runs in order (so one sender's messages are published in the
 //! order they were said), and the messages of other nodes come back through
 //! [`Cluster::run`].
 
