@@ -783,25 +783,21 @@ async fn do_job(
             hub.remote_snapshot(&room, members);
             Ok(())
         }
-        Job::Joined { room, member } => {
+        Job::Joined { room, member } | Job::Renamed { room, member } => {
             let mut set = redis::cmd("HSET");
             set.arg(members_key(&room))
                 .arg(holder(node, member.id))
                 .arg(serde_json::to_string(&member).unwrap_or_default());
-            let news = News::Join {
-                room: room.clone(),
-                member,
-            };
-            tell(conn, node, &room, Some(set), news).await
-        }
-        Job::Renamed { room, member } => {
-            let mut set = redis::cmd("HSET");
-            set.arg(members_key(&room))
-                .arg(holder(node, member.id))
-                .arg(serde_json::to_string(&member).unwrap_or_default());
-            let news = News::Nick {
-                room: room.clone(),
-                member,
+            let news = if matches!(job, Job::Joined { .. }) {
+                News::Join {
+                    room: room.clone(),
+                    member,
+                }
+            } else {
+                News::Nick {
+                    room: room.clone(),
+                    member,
+                }
             };
             tell(conn, node, &room, Some(set), news).await
         }

@@ -58,6 +58,21 @@ async fn until_crossing(from: &mut Raw, to: &mut Raw, within: Duration) {
     }
 }
 
+/// #general's NAMES as `c` (an IRC client) is told, sorted.
+async fn names(c: &mut Raw) -> Vec<String> {
+    c.send("NAMES #general\r").await;
+    let line = c.until(|l| l.contains(" 353 ")).await;
+    let mut listed: Vec<String> = line
+        .rsplit_once(" :")
+        .unwrap()
+        .1
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    listed.sort_unstable();
+    listed
+}
+
 /// An IRC client on `addr` in #general.
 async fn irc(addr: std::net::SocketAddr, nick: &str) -> Raw {
     let mut c = Raw::connect(addr).await;
@@ -197,11 +212,7 @@ async fn redis_lost_for_a_while_local_users_keep_talking_and_delivery_resumes() 
         .until(|l| l.contains(" JOIN ") && l.starts_with(":dave!"))
         .await;
     assert_eq!(join, ":dave!native@prise JOIN #general");
-    alice.send("NAMES #general\r").await;
-    let names = alice.until(|l| l.contains(" 353 ")).await;
-    let mut listed: Vec<&str> = names.rsplit_once(" :").unwrap().1.split(' ').collect();
-    listed.sort_unstable();
-    assert_eq!(listed, ["@alice", "bob", "carol", "dave"], "{names}");
+    assert_eq!(names(&mut alice).await, ["@alice", "bob", "carol", "dave"]);
     a.stop().await;
     b.stop().await;
 }
@@ -382,11 +393,7 @@ async fn users_of_other_nodes_show_in_member_lists_and_their_comings_and_goings(
         .until(|l| l.contains(" JOIN ") && !l.starts_with(":bob!"))
         .await;
     assert_eq!(join, ":carol!native@prise JOIN #general");
-    alice.send("NAMES #general\r").await;
-    let names = alice.until(|l| l.contains(" 353 ")).await;
-    let mut listed: Vec<&str> = names.rsplit_once(" :").unwrap().1.split(' ').collect();
-    listed.sort_unstable();
-    assert_eq!(listed, ["@alice", "bob", "carol"], "{names}");
+    assert_eq!(names(&mut alice).await, ["@alice", "bob", "carol"]);
 
     // A nick change, a part and a quit on b reach alice on a.
     carol
@@ -402,9 +409,7 @@ async fn users_of_other_nodes_show_in_member_lists_and_their_comings_and_goings(
     drop(bob);
     let quit = alice.until(|l| l.contains(" QUIT ")).await;
     assert!(quit.starts_with(":bob!native@prise QUIT"), "{quit}");
-    alice.send("NAMES #general\r").await;
-    let names = alice.until(|l| l.contains(" 353 ")).await;
-    assert!(names.ends_with(" :@alice"), "{names}");
+    assert_eq!(names(&mut alice).await, ["@alice"]);
     a.stop().await;
     b.stop().await;
 }

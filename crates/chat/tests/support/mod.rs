@@ -117,16 +117,7 @@ impl Raw {
 
     /// Read JSON lines until one has `type` == `kind`.
     pub async fn until_type(&mut self, kind: &str) -> Value {
-        loop {
-            let line = self
-                .line()
-                .await
-                .unwrap_or_else(|| panic!("closed; seen: {:#?}", self.seen));
-            let value: Value = serde_json::from_str(&line).unwrap();
-            if value["type"] == kind {
-                return value;
-            }
-        }
+        self.until_type_in(&[kind]).await
     }
 
     /// Read JSON lines until one's `type` is one of `kinds`.
