@@ -132,6 +132,29 @@ enum News {
         /// Who, with the new nick.
         member: RemoteMember,
     },
+    /// One of the node's users set the room's topic.
+    Topic {
+        /// The room.
+        room: String,
+        /// What is kept of it (also in the room's state hash).
+        topic: KeptTopic,
+    },
+}
+
+/// A room's topic as the nodes share it (`prise:room-state:<room>`, field `topic`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptTopic {
+    /// The topic.
+    pub topic: String,
+    /// Who set it.
+    pub by: String,
+    /// The setter's ident.
+    pub ident: String,
+}
+
+/// A room's state shared by the nodes: `prise:room-state:<folded name>`, a hash (its topic).
+pub fn state_key(room: &str) -> String {
+    format!("{PREFIX}room-state:{}", fold(room))
 }
 
 /// A user of another node, as the rooms it is in know it (also kept in the room's members
@@ -188,6 +211,8 @@ pub trait Local: Send + Sync + 'static {
     fn remote_nodes(&self) -> Vec<String>;
     /// `node` is gone: its users leave.
     fn remote_node_gone(&self, node: &str);
+    /// A room's topic, set on another node (or read when this node opened the room).
+    fn remote_topic(&self, room: &str, topic: KeptTopic);
 }
 
 /// What the hub asks of Redis, in order.
@@ -227,6 +252,13 @@ pub(crate) enum Job {
         reason: String,
         /// A quit.
         quit: bool,
+    },
+    /// One of this node's users set a room's topic.
+    Topic {
+        /// The room.
+        room: String,
+        /// The topic.
+        topic: KeptTopic,
     },
     /// One of this node's users, in this room, changed nick.
     Renamed {
@@ -618,6 +650,7 @@ impl Cluster {
                                     hub.remote_left(&from, &room, id, &reason, quit);
                                 }
                                 News::Nick { room, member } => hub.remote_renamed(&from, &room, member),
+                                News::Topic { room, topic } => hub.remote_topic(&room, topic),
                             }
                         }
                         Some(Pushed::Direct(direct)) => {
@@ -781,6 +814,14 @@ async fn do_job(
             // Who is there already, on the other nodes.
             let members = snapshot(conn, node, &room).await?;
             hub.remote_snapshot(&room, members);
+            let kept: Option<String> = redis::cmd("HGET")
+                .arg(state_key(&room))
+                .arg("topic")
+                .query_async(conn)
+                .await?;
+            if let Some(topic) = kept.and_then(|t| serde_json::from_str(&t).ok()) {
+                hub.remote_topic(&room, topic);
+            }
             Ok(())
         }
         Job::Joined { room, member } | Job::Renamed { room, member } => {
@@ -798,6 +839,17 @@ async fn do_job(
                     room: room.clone(),
                     member,
                 }
+            };
+            tell(conn, node, &room, Some(set), news).await
+        }
+        Job::Topic { room, topic } => {
+            let mut set = redis::cmd("HSET");
+            set.arg(state_key(&room))
+                .arg("topic")
+                .arg(serde_json::to_string(&topic).unwrap_or_default());
+            let news = News::Topic {
+                room: room.clone(),
+                topic,
             };
             tell(conn, node, &room, Some(set), news).await
         }

@@ -429,3 +429,41 @@ async fn a_client_that_reconnects_at_once_gets_its_nick_back() {
     }
     a.stop().await;
 }
+
+#[tokio::test]
+async fn a_topic_set_on_one_node_is_shown_on_the_others_and_to_newcomers() {
+    let redis = Redis::start();
+    let a = node(&redis, "node-a").await;
+    let b = node(&redis, "node-b").await;
+    let c = node(&redis, "node-c").await;
+    let mut alice = irc(a.addr, "alice").await;
+    let mut bob = native_client(b.addr, "bob").await;
+    until_crossing(&mut alice, &mut bob, support::WAIT).await;
+
+    alice.send("TOPIC #general :Standup at ten\r").await;
+    let topic = bob.until_type("topic").await;
+    assert_eq!(
+        (
+            topic["room"].as_str(),
+            topic["topic"].as_str(),
+            topic["by"].as_str()
+        ),
+        (Some("#general"), Some("Standup at ten"), Some("alice")),
+        "{topic}"
+    );
+    // Node c opens #general for a newcomer: the topic comes with the room's state.
+    let mut carol = Raw::connect(c.addr).await;
+    carol
+        .send_json(json!({"type": "hello", "versions": [1], "nick": "carol"}))
+        .await;
+    let topic = carol.until_type("topic").await;
+    assert_eq!(topic["topic"], "Standup at ten", "{topic}");
+    carol
+        .send_json(json!({"type": "topic", "room": "#general", "ref": 1}))
+        .await;
+    let read = carol.until_type("ack").await;
+    assert_eq!(read["topic"], "Standup at ten", "{read}");
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}

@@ -95,6 +95,20 @@ impl Hub {
         });
     }
 
+    /// `user` set `room`'s topic here: the other nodes are told.
+    pub(super) fn announce_topic(&self, user: &User, room: &str, topic: &str) {
+        if self.inner.cluster.get().is_some() {
+            self.queue(Job::Topic {
+                room: room.to_owned(),
+                topic: crate::cluster::KeptTopic {
+                    topic: topic.to_owned(),
+                    by: user.nick(),
+                    ident: user.ident.to_string(),
+                },
+            });
+        }
+    }
+
     /// `user` changed nick here: the rooms it is in are told.
     pub(super) fn announce_nick(&self, user: &User, rooms: &[String]) {
         if self.inner.cluster.get().is_some() {
@@ -168,6 +182,42 @@ impl crate::cluster::Local for Hub {
 
     fn local_nicks(&self) -> Vec<(String, u64)> {
         Hub::local_nicks(self)
+    }
+
+    fn remote_topic(&self, room: &str, kept: crate::cluster::KeptTopic) {
+        let (name, members, registered) = {
+            let mut state = lock(&self.inner.state);
+            let Some(room) = state.rooms.get_mut(&fold(room)) else {
+                return;
+            };
+            if room.topic == kept.topic {
+                return;
+            }
+            room.topic = one_line(truncate(&kept.topic, MAX_TOPIC_LEN));
+            room.topic_set = Some((kept.by.clone(), SystemTime::now()));
+            (
+                room.name.clone(),
+                Arc::clone(&room.members),
+                room.registered.is_some(),
+            )
+        };
+        if registered {
+            self.save_room(&name);
+        }
+        let event = Event::by_user(
+            EventKind::Topic {
+                ts: SystemTime::now(),
+                room: name,
+                topic: one_line(truncate(&kept.topic, MAX_TOPIC_LEN)),
+                by: kept.by.clone(),
+            },
+            &Arc::from(kept.ident.as_str()),
+            None,
+            None,
+        );
+        for member in members.iter() {
+            member.send(&event);
+        }
     }
 
     /// Who of other nodes is in `room` now, read again after an outage: those who came

@@ -440,6 +440,7 @@ impl Session {
         if registered {
             self.hub.save_room(&display);
         }
+        self.hub.announce_topic(&self.user, &display, &topic);
         let event = self.user.event(EventKind::Topic {
             ts: SystemTime::now(),
             room: display.clone(),
