@@ -243,11 +243,11 @@ async fn send(args: ChatSendArgs, trace: Option<TrafficLog>) -> anyhow::Result<E
         vec![room.clone()],
         &args.timeouts,
         &args.tls,
-        args.cert.as_deref().zip(args.key.as_deref()),
+        args.identity.files(),
         trace,
     )?;
     config.login = login(args.account.clone())?;
-    config.external_login = config.login.is_none() && args.cert.is_some();
+    config.external_login = config.login.is_none() && args.identity.cert.is_some();
     let logging_in = config.login.is_some() || config.external_login;
     let work = async {
         let (mut client, nick) = Client::connect_once(&args.addr, config).await?;
@@ -331,11 +331,11 @@ async fn connect(args: ChatConnectArgs, trace: Option<TrafficLog>) -> anyhow::Re
         args.rooms.clone(),
         &args.timeouts,
         &args.tls,
-        args.cert.as_deref().zip(args.key.as_deref()),
+        args.identity.files(),
         trace,
     )?;
     config.login = login(args.account.clone())?;
-    config.external_login = config.login.is_none() && args.cert.is_some();
+    config.external_login = config.login.is_none() && args.identity.cert.is_some();
     let mut client = Client::start(&args.addr, config);
     if !args.plain && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         prise_chat_term::screen::run(client, &args.addr).await?;

@@ -218,15 +218,8 @@ pub(crate) struct ChatConnectArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) account: Option<String>,
 
-    /// Present this TLS client certificate (PEM) and, without --account, log in to the account
-    /// it is bound to (IRC's NickServ CERT ADD, or the native `cert_add`). Needs --tls, --ca,
-    /// --fingerprint or --insecure.
-    #[arg(long, value_name = "FILE", requires = "key")]
-    pub(crate) cert: Option<PathBuf>,
-
-    /// The private key (PEM) of --cert.
-    #[arg(long, value_name = "FILE", requires = "cert")]
-    pub(crate) key: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) identity: ClientCertArgs,
 
     /// Line mode: read commands and messages from stdin, print events to stdout (the default
     /// when stdin or stdout is not a terminal).
@@ -263,15 +256,8 @@ pub(crate) struct ChatSendArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) account: Option<String>,
 
-    /// Present this TLS client certificate (PEM) and, without --account, log in to the account
-    /// it is bound to (IRC's NickServ CERT ADD, or the native `cert_add`). Needs --tls, --ca,
-    /// --fingerprint or --insecure.
-    #[arg(long, value_name = "FILE", requires = "key")]
-    pub(crate) cert: Option<PathBuf>,
-
-    /// The private key (PEM) of --cert.
-    #[arg(long, value_name = "FILE", requires = "cert")]
-    pub(crate) key: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) identity: ClientCertArgs,
 
     #[command(flatten)]
     pub(crate) timeouts: TimeoutArgs,
@@ -316,5 +302,26 @@ mod tests {
         ] {
             assert!(parse_server_name(bad).is_err(), "{bad:?}");
         }
+    }
+}
+
+/// A chat client's own TLS certificate (`prise chat connect` and `send`).
+#[derive(Debug, Args)]
+pub(crate) struct ClientCertArgs {
+    /// Present this TLS client certificate (PEM) and, without --account, log in to the account
+    /// it is bound to (IRC's NickServ CERT ADD, or the native `cert_add`). Needs --tls, --ca,
+    /// --fingerprint or --insecure.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub(crate) cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub(crate) key: Option<PathBuf>,
+}
+
+impl ClientCertArgs {
+    /// The certificate and key files, when given.
+    pub(crate) fn files(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        self.cert.as_deref().zip(self.key.as_deref())
     }
 }
