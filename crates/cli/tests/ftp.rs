@@ -267,6 +267,9 @@ fn our_client_and_server_over_tls_with_a_pinned_certificate() {
         prise()
             .args(args)
             .args(["--fingerprint", &fingerprint])
+            // A loaded CI machine (every test binary at once, debug TLS) can take longer than
+            // the default 10 s for 3 MB; the test is about the pinned certificate.
+            .args(["--timeout", "60s"])
             .env("PRISE_FTP_PASSWORD", "wonder land")
             .current_dir(&local)
             .output()
